@@ -1,0 +1,80 @@
+"""Typed domain errors that cross nameko RPC with their type and fields.
+
+nameko serialises an exception as its class path plus `args`; classes
+registered with `deserialize_to_instance` are rebuilt on the caller's side
+from those args. So every error here keeps *all* its state in `args`:
+(message,) or (message, fields). The gateway maps `code` to
+`extensions.code` in one table (services/gateway/errors.py).
+"""
+from nameko.exceptions import deserialize_to_instance
+
+
+class DomainError(Exception):
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message, *rest):
+        super().__init__(message, *rest)
+
+    @property
+    def message(self):
+        return self.args[0]
+
+    def __str__(self):
+        return self.message
+
+
+@deserialize_to_instance
+class BadUserInput(DomainError):
+    """Invalid input; `fields` maps field name -> list of messages."""
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, message, fields=None):
+        super().__init__(message, normalise_fields(fields or {}))
+
+    @property
+    def fields(self):
+        return self.args[1]
+
+
+@deserialize_to_instance
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+@deserialize_to_instance
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+@deserialize_to_instance
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+
+
+@deserialize_to_instance
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+def normalise_fields(messages, prefix=""):
+    """marshmallow's nested messages -> flat {"a.b": ["msg", ...]}."""
+    flat = {}
+    if isinstance(messages, (list, tuple)):
+        if all(isinstance(m, str) for m in messages):
+            flat[prefix or "_"] = list(messages)
+            return flat
+        messages = dict(enumerate(messages))
+    for key, value in messages.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(normalise_fields(value, name))
+        elif isinstance(value, (list, tuple)):
+            flat.update(normalise_fields(list(value), name))
+        else:
+            flat[name] = [str(value)]
+    return flat
+
+
+def bad_input_from(validation_error, message="Some fields are not valid."):
+    """A marshmallow ValidationError as BadUserInput naming each bad field."""
+    return BadUserInput(message, validation_error.messages)

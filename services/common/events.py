@@ -1,0 +1,219 @@
+"""The event catalogue: every event name, its publisher, its payload schema,
+and who consumes it. The one place where events are defined.
+
+An event travels as an envelope:
+    {event_id, event_type, source, occurred_at, version, data}
+`make_envelope` refuses to build an envelope whose data does not match the
+catalogue, so a service cannot dispatch an event that breaks its schema.
+"""
+import uuid
+from datetime import datetime, timezone
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+ENVELOPE_VERSION = 1
+
+MEMBER_STATUSES = ["CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED"]
+OUTCOMES = ["ADOPTED", "BLOCKED", "NO_QUORUM", "NOT_ADOPTED"]
+KINDS = ["GENERAL", "MEMBERSHIP_ADMISSION", "MEMBER_SUSPENSION", "GRANT_ALLOCATION"]
+STANCES = ["AGREE", "RESERVATIONS", "STAND_ASIDE", "BLOCK"]
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+Money = fields.String(required=True, validate=validate.Regexp(r"^\d+\.\d{2}$"))
+
+
+class MemberState(_Strict):
+    """Member events carry the member's whole voting-relevant state and a
+    revision, so a consumer can apply them in any order (newest revision wins)."""
+    member_id = fields.String(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(MEMBER_STATUSES))
+    mou_signed = fields.Boolean(required=True)
+    can_vote = fields.Boolean(required=True)
+    revision = fields.Integer(required=True, validate=validate.Range(min=1))
+    note = fields.String(allow_none=True, load_default=None)
+
+
+class TallyData(_Strict):
+    eligible = fields.Integer(required=True)
+    responded = fields.Integer(required=True)
+    agree = fields.Integer(required=True)
+    reservations = fields.Integer(required=True)
+    stand_aside = fields.Integer(required=True)
+    block = fields.Integer(required=True)
+
+
+class ConsultationOpened(_Strict):
+    consultation_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    subject_id = fields.String(allow_none=True, required=True)
+    round = fields.Integer(required=True)
+    eligible = fields.Integer(required=True)
+    closes_at = fields.String(required=True)
+
+
+class StanceCast(_Strict):
+    consultation_id = fields.String(required=True)
+    round = fields.Integer(required=True)
+    member_id = fields.String(required=True)
+    value = fields.String(required=True, validate=validate.OneOf(STANCES))
+    replaced = fields.Boolean(required=True)
+
+
+class RoundClosed(_Strict):
+    consultation_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    subject_id = fields.String(allow_none=True, required=True)
+    round = fields.Integer(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    tally = fields.Nested(TallyData, required=True)
+
+
+class ConsultationCancelled(_Strict):
+    consultation_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    subject_id = fields.String(allow_none=True, required=True)
+    reason = fields.String(required=True)
+
+
+class GrantCreated(_Strict):
+    grant_id = fields.String(required=True)
+    currency = fields.String(required=True)
+    amount = Money
+
+
+class GrantActivated(_Strict):
+    grant_id = fields.String(required=True)
+
+
+class AllocationProposed(_Strict):
+    allocation_id = fields.String(required=True)
+    grant_id = fields.String(required=True)
+    grant_title = fields.String(required=True)
+    member_id = fields.String(required=True)
+    amount = Money
+    currency = fields.String(required=True)
+    purpose = fields.String(required=True)
+    closes_at = fields.String(allow_none=True, required=True)
+
+
+class AllocationChanged(_Strict):
+    allocation_id = fields.String(required=True)
+    grant_id = fields.String(required=True)
+    member_id = fields.String(required=True)
+    status = fields.String(required=True,
+                           validate=validate.OneOf(["PROPOSED", "APPROVED", "REJECTED", "ON_HOLD"]))
+
+
+class DisbursementRecorded(_Strict):
+    disbursement_id = fields.String(required=True)
+    allocation_id = fields.String(required=True)
+    grant_id = fields.String(required=True)
+    amount = Money
+    paid_on = fields.String(required=True)
+
+
+MEMBER_EVENTS = ["member_registered", "membership_applied", "member_admitted", "mou_signed",
+                 "member_suspended", "member_reinstated", "member_withdrawn", "member_rejected"]
+
+# event_type -> (publishing service, payload schema)
+CATALOGUE = {
+    **{name: ("members", MemberState) for name in MEMBER_EVENTS},
+    "consultation_opened": ("consultations", ConsultationOpened),
+    "stance_cast": ("consultations", StanceCast),
+    "round_closed": ("consultations", RoundClosed),
+    "consultation_cancelled": ("consultations", ConsultationCancelled),
+    "grant_created": ("grants", GrantCreated),
+    "grant_activated": ("grants", GrantActivated),
+    "allocation_proposed": ("grants", AllocationProposed),
+    "allocation_approved": ("grants", AllocationChanged),
+    "allocation_rejected": ("grants", AllocationChanged),
+    "allocation_held": ("grants", AllocationChanged),
+    "allocation_released": ("grants", AllocationChanged),
+    "disbursement_recorded": ("grants", DisbursementRecorded),
+}
+
+# (consuming service, handler method) -> events it consumes.
+# The publisher declares these queues before it publishes, so an event sent
+# while a consumer has never run yet still waits for it. A test checks this
+# table against the @consume handlers of every service.
+SUBSCRIPTIONS = {
+    ("consultations", "on_member_event"): MEMBER_EVENTS,
+    ("consultations", "on_membership_applied"): ["membership_applied"],
+    ("consultations", "on_allocation_proposed"): ["allocation_proposed"],
+    ("members", "on_round_closed"): ["round_closed"],
+    ("members", "on_consultation_cancelled"): ["consultation_cancelled"],
+    ("grants", "on_member_event"): MEMBER_EVENTS,
+    ("grants", "on_round_closed"): ["round_closed"],
+    ("grants", "on_consultation_cancelled"): ["consultation_cancelled"],
+}
+
+
+def queue_name(source, event_type, service, method):
+    """The queue name nameko's SERVICE_POOL event_handler uses."""
+    return f"evt-{source}-{event_type}--{service}.{method}"
+
+
+def consumer_queues(source_service):
+    """[(event_type, queue name)] of every subscription to `source_service`'s events."""
+    queues = []
+    for (service, method), event_types in SUBSCRIPTIONS.items():
+        for event_type in event_types:
+            if CATALOGUE[event_type][0] == source_service:
+                queues.append((event_type, queue_name(source_service, event_type, service, method)))
+    return queues
+
+
+class EnvelopeSchema(_Strict):
+    event_id = fields.UUID(required=True)
+    event_type = fields.String(required=True, validate=validate.OneOf(sorted(CATALOGUE)))
+    source = fields.String(required=True)
+    occurred_at = fields.AwareDateTime(required=True)
+    version = fields.Integer(required=True, validate=validate.Equal(ENVELOPE_VERSION))
+    data = fields.Dict(required=True)
+
+
+class EventSchemaError(ValueError):
+    pass
+
+
+def validate_data(event_type, data):
+    if event_type not in CATALOGUE:
+        raise EventSchemaError(f"unknown event type {event_type!r}")
+    try:
+        return CATALOGUE[event_type][1]().load(data)
+    except ValidationError as exc:
+        raise EventSchemaError(f"{event_type}: {exc.messages}") from None
+
+
+def make_envelope(event_type, data, source, now=None):
+    """A JSON-ready envelope; raises EventSchemaError if data breaks the catalogue."""
+    publisher = CATALOGUE.get(event_type, (None,))[0]
+    if publisher != source:
+        raise EventSchemaError(f"{source} may not publish {event_type!r} (publisher: {publisher})")
+    validate_data(event_type, data)
+    occurred = now or datetime.now(timezone.utc)
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "source": source,
+        "occurred_at": occurred.isoformat(),
+        "version": ENVELOPE_VERSION,
+        "data": data,
+    }
+
+
+def load_envelope(payload):
+    """Validate a received envelope and its data; returns the envelope dict."""
+    try:
+        envelope = EnvelopeSchema().load(payload)
+    except ValidationError as exc:
+        raise EventSchemaError(f"bad envelope: {exc.messages}") from None
+    validate_data(envelope["event_type"], envelope["data"])
+    envelope["event_id"] = str(envelope["event_id"])
+    return envelope

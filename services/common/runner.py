@@ -1,0 +1,55 @@
+"""Start one service: `python -m services.common.runner members`.
+
+Validates the settings first (one line naming a bad setting, exit 2), then
+runs the nameko service until SIGTERM/SIGINT.
+"""
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402  (must precede every other import)
+
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+from services.common import config as settings_module  # noqa: E402
+
+SERVICES = {
+    "members": "services.members.service:MembersService",
+    "consultations": "services.consultations.service:ConsultationsService",
+    "grants": "services.grants.service:GrantsService",
+}
+
+
+def service_class(name):
+    module_name, _, cls = SERVICES[name].partition(":")
+    return getattr(importlib.import_module(module_name), cls)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or argv[0] not in SERVICES:
+        sys.stderr.write(f"usage: python -m services.common.runner {{{','.join(SERVICES)}}}\n")
+        return 2
+    name = argv[0]
+    settings = settings_module.load_or_exit(program=name)
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kombu").setLevel(logging.WARNING)
+    from nameko.runners import ServiceRunner
+
+    runner = ServiceRunner(settings_module.nameko_config(settings))
+    runner.add_service(service_class(name))
+
+    def shutdown(signum, frame):
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    runner.start()
+    runner.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The Mongo DependencyProvider every service uses.
+
+One MongoClient per service container, one database per service
+(`{MONGO_DB_PREFIX}_{service}`), the indexes each service declares, and
+`transaction(fn)`: fn(tx) runs in one multi-document transaction in which
+`tx.emit(...)` writes events to the outbox, so a state change and the events
+announcing it commit together or not at all.
+"""
+import logging
+from datetime import datetime, timezone
+
+from nameko.extensions import DependencyProvider
+from pymongo import ASCENDING, IndexModel, MongoClient
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from services.common import outbox
+from services.common.events import make_envelope
+
+log = logging.getLogger(__name__)
+
+# Collections of the kit itself, present in every service database.
+KIT_INDEXES = {
+    "outbox": [
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)]),
+        # sent events are kept a week for audit, then expire
+        IndexModel([("sent_at", ASCENDING)], expireAfterSeconds=7 * 24 * 3600),
+    ],
+    "processed_events": [IndexModel([("at", ASCENDING)])],
+    "dead_letters": [IndexModel([("status", ASCENDING), ("failed_at", ASCENDING)])],
+}
+
+
+def utcnow():
+    """Now, in UTC, to the millisecond (what the store keeps), so a value
+    returned before and after a round trip is the same."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def database_name(config, service_name):
+    return f"{config['MONGO_DB_PREFIX']}_{service_name}"
+
+
+def make_client(config, **kwargs):
+    return MongoClient(config["MONGO_URI"], tz_aware=True, tzinfo=timezone.utc,
+                       serverSelectionTimeoutMS=10000, **kwargs)
+
+
+def ensure_indexes(db, indexes):
+    for collection, models in {**KIT_INDEXES, **indexes}.items():
+        if models:
+            db[collection].create_indexes(models)
+
+
+class Tx:
+    """What a transaction callback gets: the session, the db and emit()."""
+
+    def __init__(self, store, session):
+        self.store = store
+        self.session = session
+        self.db = store.db
+        self.events = []
+
+    def emit(self, event_type, data):
+        envelope = make_envelope(event_type, data, source=self.store.service_name)
+        outbox.add(self.db, self.session, envelope)
+        self.events.append(envelope)
+        return envelope
+
+
+class Store:
+    """The object a service method sees as `self.store`."""
+
+    def __init__(self, client, db, service_name, config, relay=None):
+        self.client = client
+        self.db = db
+        self.service_name = service_name
+        self.config = config
+        self.relay = relay
+
+    def transaction(self, fn):
+        """Run fn(tx) in a transaction (retried on transient errors); return its result."""
+        tx_holder = {}
+
+        def callback(session):
+            tx = Tx(self, session)
+            tx_holder["tx"] = tx
+            return fn(tx)
+
+        with self.client.start_session() as session:
+            result = session.with_transaction(
+                callback,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+        if tx_holder["tx"].events and self.relay is not None:
+            self.relay.wake()
+        return result
+
+    def __getitem__(self, collection):
+        return self.db[collection]
+
+
+class MongoStore(DependencyProvider):
+    """Declare in a service as `store = MongoStore(indexes={...})`."""
+
+    def __init__(self, indexes=None):
+        self.indexes = indexes or {}
+        self.client = None
+        self.store = None
+        self.relay = None
+
+    def setup(self):
+        config = self.container.config
+        service_name = self.container.service_name
+        self.client = make_client(config)
+        db = self.client[database_name(config, service_name)]
+        ensure_indexes(db, self.indexes)
+        if config.get("OUTBOX_RELAY", True):
+            self.relay = outbox.Relay(db, service_name, config)
+        self.store = Store(self.client, db, service_name, config, self.relay)
+
+    def start(self):
+        if self.relay is not None:
+            self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
+
+    def stop(self):
+        if self.relay is not None:
+            self.relay.stop()
+        if self.client is not None:
+            self.client.close()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.store
