@@ -13,7 +13,11 @@ from services.members.dependencies import list_query, members_store
 from services.members.schemas import ListFilter, MemberInput, MemberView
 
 log = logging.getLogger(__name__)
-view = MemberView().dump
+_dump = MemberView().dump
+
+
+def view(doc):
+    return _dump({**doc, "can_vote": domain.can_vote(doc)})
 
 
 class MembersService(OperatorRpc):

@@ -1,0 +1,375 @@
+"""Consultations service: entrypoints only. Rules live in domain.py."""
+import logging
+from datetime import timedelta
+
+from nameko.timer import timer
+from pymongo.errors import DuplicateKeyError
+
+from services.common import config as settings, paging
+from services.common.errors import BadUserInput, Conflict, Forbidden, NotFound
+from services.common.handlers import OperatorRpc, consume, rpc
+from services.common.store import utcnow
+from services.common.validation import load
+from services.consultations import domain
+from services.consultations.dependencies import (
+    VIEW_PROJECTION, consultations_store, eligible_snapshot, stance_id)
+from services.consultations.schemas import (
+    CancelInput, ConsultationInput, ConsultationView, ListFilter, NextRoundInput, StanceInput,
+    StanceView, SuspensionInput)
+
+log = logging.getLogger(__name__)
+stance_view = StanceView().dump
+DEADLINE_CHECK_SECONDS = settings.load()["DEADLINE_CHECK_SECONDS"]
+
+
+def view(doc):
+    tally = domain.Tally.from_doc(doc["tally"])
+    out = ConsultationView().dump({
+        **doc,
+        "tally": {**tally.as_doc(), "quorum_reached": domain.quorum_reached(tally, doc["quorum"])},
+    })
+    return out
+
+
+def _member_case(kind, member_id):
+    return {"kind": kind, "subject_id": member_id, "beneficiary_id": member_id}
+
+
+class ConsultationsService(OperatorRpc):
+    name = "consultations"
+    store = consultations_store()
+
+    # ---- opening ---------------------------------------------------------
+
+    def _open(self, tx, *, kind, title, proposal, closes_at, subject_id=None, beneficiary_id=None,
+              rule="CONSENSUS", quorum=0.5, threshold=None, opened_by=None):
+        now = utcnow()
+        eligible = eligible_snapshot(tx.db, tx.session, beneficiary_id)
+        doc = {
+            "_id": paging.new_id(), "kind": kind, "title": title, "proposal": proposal,
+            "subject_id": subject_id, "beneficiary_id": beneficiary_id, "status": domain.OPEN,
+            "round": 1, "rule": rule or "CONSENSUS", "quorum": 0.5 if quorum is None else quorum,
+            "threshold": threshold, "opened_at": now, "round_opened_at": now,
+            "closes_at": closes_at, "closed_at": None, "outcome": None, "rounds": [],
+            "eligible": eligible, "tally": domain.Tally(eligible=len(eligible)).as_doc(),
+            "opened_by": opened_by, "cancel_reason": None,
+        }
+        tx.db.consultations.insert_one(doc, session=tx.session)
+        tx.emit("consultation_opened", {
+            "consultation_id": doc["_id"], "kind": kind, "subject_id": subject_id, "round": 1,
+            "eligible": len(eligible), "closes_at": closes_at.isoformat()})
+        log.info("consultation %s (%s) opened with %d eligible", doc["_id"], kind, len(eligible))
+        return doc
+
+    def _default_deadline(self):
+        return utcnow() + timedelta(days=self.store.config["CONSULTATION_DEFAULT_DAYS"])
+
+    @rpc
+    def open_consultation(self, data, opened_by=None):
+        data = load(ConsultationInput(), data)
+        doc = self.store.transaction(lambda tx: self._open(
+            tx, kind="GENERAL", opened_by=opened_by, **data))
+        return view(doc)
+
+    @rpc
+    def propose_suspension(self, data, opened_by=None):
+        data = load(SuspensionInput(), data)
+
+        def work(tx):
+            voter = tx.db.voters.find_one({"_id": data["member_id"]}, session=tx.session)
+            if voter is None:
+                raise NotFound(f"No member with id {data['member_id']!r}.")
+            if voter["status"] != "ACTIVE":
+                raise Conflict(f"This member is {voter['status']}; only an ACTIVE member can be "
+                               "proposed for suspension.")
+            if tx.db.consultations.find_one({"kind": "MEMBER_SUSPENSION", "status": domain.OPEN,
+                                             "subject_id": data["member_id"]},
+                                            {"_id": 1}, session=tx.session):
+                raise Conflict("A suspension consultation about this member is already OPEN.")
+            return self._open(
+                tx, **_member_case("MEMBER_SUSPENSION", data["member_id"]),
+                title=f"Suspension of {voter['name']}",
+                proposal=f"Suspend {voter['name']} from the coalition. Reason: {data['reason']}",
+                closes_at=data["closes_at"] or self._default_deadline(), opened_by=opened_by)
+        return view(self.store.transaction(work))
+
+    @consume("members", "membership_applied")
+    def on_membership_applied(self, data, tx, envelope):
+        self._open(tx, **_member_case("MEMBERSHIP_ADMISSION", data["member_id"]),
+                   title=f"Admission of {data['name']}",
+                   proposal=f"Admit {data['name']} as a member of the coalition.",
+                   closes_at=self._default_deadline())
+
+    @consume("grants", "allocation_proposed")
+    def on_allocation_proposed(self, data, tx, envelope):
+        closes_at = self._default_deadline()
+        if data["closes_at"]:
+            closes_at = max(utcnow() + timedelta(seconds=1),
+                            ConsultationInput().fields["closes_at"].deserialize(data["closes_at"]))
+        self._open(tx, kind="GRANT_ALLOCATION", subject_id=data["allocation_id"],
+                   beneficiary_id=data["member_id"],
+                   title=f"Allocation of {data['amount']} {data['currency']} from {data['grant_title']}",
+                   proposal=data["purpose"], closes_at=closes_at)
+
+    # ---- the read model of voters ------------------------------------------
+
+    @consume("members", "member_registered")
+    @consume("members", "membership_applied")
+    @consume("members", "member_admitted")
+    @consume("members", "mou_signed")
+    @consume("members", "member_suspended")
+    @consume("members", "member_reinstated")
+    @consume("members", "member_withdrawn")
+    @consume("members", "member_rejected")
+    def on_member_event(self, data, tx, envelope):
+        """Newest revision wins, so events may arrive in any order."""
+        tx.db.voters.update_one(
+            {"_id": data["member_id"], "revision": {"$lt": data["revision"]}},
+            {"$set": {"name": data["name"], "status": data["status"],
+                      "can_vote": data["can_vote"], "revision": data["revision"]}},
+            session=tx.session)
+        if not tx.db.voters.find_one({"_id": data["member_id"]}, {"_id": 1}, session=tx.session):
+            tx.db.voters.insert_one({"_id": data["member_id"], "name": data["name"],
+                                     "status": data["status"], "can_vote": data["can_vote"],
+                                     "revision": data["revision"]}, session=tx.session)
+
+    # ---- stances -----------------------------------------------------------
+
+    @rpc
+    def cast_stance(self, actor, consultation_id, value, reason=None):
+        if not isinstance(actor, dict) or actor.get("role") != "MEMBER" or not actor.get("member_id"):
+            raise Forbidden("Only a member organisation, with its own token, can cast a stance.")
+        member_id = actor["member_id"]
+        stance = load(StanceInput(), {"value": value, "reason": reason})
+        consultation_id = paging.clean_id(consultation_id)
+
+        def work(tx):
+            now = utcnow()
+            doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
+                                               session=tx.session) if consultation_id else None
+            if doc is None:
+                raise NotFound(f"No consultation with id {consultation_id!r}.")
+            domain.check_can_cast(doc, now)
+            if not tx.db.consultations.find_one({"_id": consultation_id, "eligible": member_id},
+                                                {"_id": 1}, session=tx.session):
+                raise Forbidden("Your organisation is not among the eligible members of this "
+                                "round (members join from the next round; no one decides their "
+                                "own case).")
+            sid = stance_id(consultation_id, doc["round"], member_id)
+            previous = tx.db.stances.find_one({"_id": sid}, session=tx.session)
+            record = {"_id": sid, "consultation_id": consultation_id, "round": doc["round"],
+                      "member_id": member_id, "value": stance["value"],
+                      "reason": stance["reason"], "cast_at": now}
+            if previous is None:
+                tx.db.stances.insert_one(record, session=tx.session)
+            else:
+                tx.db.stances.replace_one({"_id": sid}, record, session=tx.session)
+            inc = domain.apply_stance(None, previous and previous["value"], stance["value"])
+            if inc:
+                updated = tx.db.consultations.update_one(
+                    {"_id": consultation_id, "status": domain.OPEN, "round": doc["round"]},
+                    {"$inc": inc}, session=tx.session)
+                if updated.matched_count != 1:
+                    raise Conflict("This round closed while your stance was being recorded.")
+            tx.db.stance_audit.insert_one({**record, "_id": paging.new_id(), "at": now,
+                                           "replaces": previous and previous["value"]},
+                                          session=tx.session)
+            tx.emit("stance_cast", {"consultation_id": consultation_id, "round": doc["round"],
+                                    "member_id": member_id, "value": stance["value"],
+                                    "replaced": previous is not None})
+            return record
+
+        for attempt in range(5):
+            try:
+                return stance_view(self.store.transaction(work))
+            except DuplicateKeyError:  # the same member cast twice at once: apply as a replace
+                if attempt == 4:
+                    raise Conflict("Your stance could not be recorded; please try again.")
+
+    @rpc
+    def stances_many(self, consultation_ids):
+        """{consultation id: [stances of its current round]} in two queries."""
+        ids = paging.clean_ids(consultation_ids)
+        rounds = {d["_id"]: d["round"] for d in
+                  self.store.db.consultations.find({"_id": {"$in": ids}}, {"round": 1})}
+        result = {cid: [] for cid in rounds}
+        if rounds:
+            query = {"$or": [{"consultation_id": c, "round": r} for c, r in rounds.items()]}
+            for s in self.store.db.stances.find(query).sort("cast_at", 1):
+                result[s["consultation_id"]].append(stance_view(s))
+        return result
+
+    @rpc
+    def my_stances(self, consultation_ids, member_id):
+        """{consultation id: the member's stance in the current round, or None}."""
+        ids = paging.clean_ids(consultation_ids)
+        member_id = paging.clean_id(member_id)
+        rounds = {d["_id"]: d["round"] for d in
+                  self.store.db.consultations.find({"_id": {"$in": ids}}, {"round": 1})}
+        wanted = [stance_id(c, r, member_id) for c, r in rounds.items()] if member_id else []
+        found = {s["consultation_id"]: stance_view(s)
+                 for s in self.store.db.stances.find({"_id": {"$in": wanted}})}
+        return {cid: found.get(cid) for cid in rounds}
+
+    @rpc
+    def stance_audit(self, consultation_id):
+        return [{**stance_view(d), "at": d["at"].isoformat(), "replaces": d.get("replaces")}
+                for d in self.store.db.stance_audit.find(
+                    {"consultation_id": paging.clean_id(consultation_id)}).sort("at", 1)]
+
+    # ---- closing, next round, cancel -----------------------------------------
+
+    def _close(self, consultation_id, expected_round=None):
+        def work(tx):
+            doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
+                                               session=tx.session)
+            if doc is None:
+                raise NotFound(f"No consultation with id {consultation_id!r}.")
+            domain.check_can_close(doc)
+            if expected_round is not None and doc["round"] != expected_round:
+                raise Conflict("The round was already closed.")
+            now = utcnow()
+            tally = domain.Tally.from_doc(doc["tally"])
+            result = domain.outcome(tally, doc["rule"], doc["quorum"], doc["threshold"])
+            closed_round = {
+                "number": doc["round"], "proposal": doc["proposal"], "outcome": result,
+                "tally": {**tally.as_doc(),
+                          "quorum_reached": domain.quorum_reached(tally, doc["quorum"])},
+                "opened_at": doc["round_opened_at"], "closed_at": now,
+                "explanation": domain.explain(tally, doc["rule"], doc["quorum"], doc["threshold"]),
+            }
+            changed = tx.db.consultations.update_one(
+                {"_id": consultation_id, "status": domain.OPEN, "round": doc["round"]},
+                {"$set": {"status": domain.CLOSED, "outcome": result, "closed_at": now},
+                 "$push": {"rounds": closed_round}}, session=tx.session)
+            if changed.modified_count != 1:
+                raise Conflict("The round was already closed.")
+            tx.emit("round_closed", {
+                "consultation_id": consultation_id, "kind": doc["kind"],
+                "subject_id": doc["subject_id"], "round": doc["round"], "outcome": result,
+                "tally": tally.as_doc()})
+            doc.update(status=domain.CLOSED, outcome=result, closed_at=now,
+                       rounds=doc["rounds"] + [closed_round])
+            log.info("consultation %s round %d closed: %s", consultation_id, doc["round"], result)
+            return doc
+        return self.store.transaction(work)
+
+    @rpc
+    def close_consultation(self, consultation_id):
+        consultation_id = paging.clean_id(consultation_id)
+        if consultation_id is None:
+            raise NotFound("No consultation with that id.")
+        return view(self._close(consultation_id))
+
+    @timer(interval=DEADLINE_CHECK_SECONDS)
+    def close_due_rounds(self):
+        """Close every round past its deadline. With several instances each
+        round still closes once: the close is conditional on status OPEN and
+        the round number, inside a transaction."""
+        due = list(self.store.db.consultations.find(
+            {"status": domain.OPEN, "closes_at": {"$lte": utcnow()}}, {"round": 1}).limit(100))
+        for doc in due:
+            try:
+                self._close(doc["_id"], expected_round=doc["round"])
+            except (Conflict, NotFound):
+                pass  # another instance closed it first
+
+    @rpc
+    def start_next_round(self, consultation_id, data):
+        consultation_id = paging.clean_id(consultation_id)
+        data = load(NextRoundInput(), data)
+
+        def work(tx):
+            doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
+                                               session=tx.session) if consultation_id else None
+            if doc is None:
+                raise NotFound(f"No consultation with id {consultation_id!r}.")
+            domain.check_can_start_next_round(doc)
+            eligible = eligible_snapshot(tx.db, tx.session, doc.get("beneficiary_id"))
+            now = utcnow()
+            changes = {"status": domain.OPEN, "round": doc["round"] + 1,
+                       "proposal": data["proposal"], "closes_at": data["closes_at"],
+                       "round_opened_at": now, "closed_at": None, "eligible": eligible,
+                       "tally": domain.Tally(eligible=len(eligible)).as_doc()}
+            changed = tx.db.consultations.update_one(
+                {"_id": consultation_id, "status": domain.CLOSED, "round": doc["round"]},
+                {"$set": changes}, session=tx.session)
+            if changed.modified_count != 1:
+                raise Conflict("The consultation changed meanwhile; reload it and try again.")
+            doc.update(changes)
+            tx.emit("consultation_opened", {
+                "consultation_id": consultation_id, "kind": doc["kind"],
+                "subject_id": doc["subject_id"], "round": doc["round"], "eligible": len(eligible),
+                "closes_at": data["closes_at"].isoformat()})
+            return doc
+        return view(self.store.transaction(work))
+
+    @rpc
+    def cancel_consultation(self, consultation_id, reason):
+        consultation_id = paging.clean_id(consultation_id)
+        data = load(CancelInput(), {"reason": reason})
+
+        def work(tx):
+            doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
+                                               session=tx.session) if consultation_id else None
+            if doc is None:
+                raise NotFound(f"No consultation with id {consultation_id!r}.")
+            domain.check_can_cancel(doc)
+            changed = tx.db.consultations.update_one(
+                {"_id": consultation_id, "status": domain.CLOSED, "round": doc["round"]},
+                {"$set": {"status": domain.CANCELLED, "cancel_reason": data["reason"]}},
+                session=tx.session)
+            if changed.modified_count != 1:
+                raise Conflict("The consultation changed meanwhile; reload it and try again.")
+            doc.update(status=domain.CANCELLED, cancel_reason=data["reason"])
+            tx.emit("consultation_cancelled", {
+                "consultation_id": consultation_id, "kind": doc["kind"],
+                "subject_id": doc["subject_id"], "reason": data["reason"]})
+            return doc
+        return view(self.store.transaction(work))
+
+    # ---- queries -------------------------------------------------------------
+
+    @rpc
+    def get(self, consultation_id):
+        consultation_id = paging.clean_id(consultation_id)
+        doc = (self.store.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION)
+               if consultation_id else None)
+        return view(doc) if doc else None
+
+    @rpc
+    def get_many(self, consultation_ids):
+        ids = paging.clean_ids(consultation_ids)
+        return [view(d) for d in self.store.db.consultations.find({"_id": {"$in": ids}},
+                                                                  VIEW_PROJECTION)] if ids else []
+
+    @rpc
+    def get_by_subjects(self, subject_ids):
+        """{subject id: its newest consultation} for allocation or member ids."""
+        ids = paging.clean_ids(subject_ids)
+        result = {}
+        for d in self.store.db.consultations.find({"subject_id": {"$in": ids}},
+                                                  VIEW_PROJECTION).sort("_id", -1):
+            result.setdefault(d["subject_id"], view(d))
+        return result
+
+    @rpc
+    def eligible_many(self, consultation_ids):
+        """{consultation id: ids of the current round's eligible members}."""
+        ids = paging.clean_ids(consultation_ids)
+        return {d["_id"]: d["eligible"] for d in
+                self.store.db.consultations.find({"_id": {"$in": ids}}, {"eligible": 1})}
+
+    @rpc
+    def list(self, filters=None, first=50, after=None):
+        filters = load(ListFilter(), filters or {})
+        query = {k: v for k, v in filters.items() if v}
+        return paging.page(self.store.db.consultations, query, first, after, view,
+                           maximum=self.store.config.get("MAX_PAGE_SIZE", 200),
+                           projection=VIEW_PROJECTION)
+
+    @rpc
+    def voter(self, member_id):
+        """The read model's view of a member (operators, tests)."""
+        doc = self.store.db.voters.find_one({"_id": paging.clean_id(member_id)})
+        return doc and {k: v for k, v in doc.items() if k != "_id"} | {"member_id": doc["_id"]}

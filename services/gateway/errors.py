@@ -1,0 +1,52 @@
+"""The one table from errors to GraphQL `extensions.code`, and the error
+formatter: no stack trace ever reaches a client."""
+import logging
+
+from graphql import GraphQLError
+
+from services.common.errors import (
+    BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated)
+from services.gateway.rpc import ServiceUnavailable
+
+log = logging.getLogger("coalition.gateway")
+
+CODES = {
+    BadUserInput: "BAD_USER_INPUT",
+    Unauthenticated: "UNAUTHENTICATED",
+    Forbidden: "FORBIDDEN",
+    NotFound: "NOT_FOUND",
+    Conflict: "CONFLICT",
+    ServiceUnavailable: "SERVICE_UNAVAILABLE",
+}
+
+
+def code_of(exc):
+    for cls in type(exc).__mro__:
+        if cls in CODES:
+            return CODES[cls]
+    return None
+
+
+def format_error(error: GraphQLError, request_id):
+    original = error.original_error
+    out = {"message": error.message}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        out["path"] = list(error.path)
+    if original is None:  # a GraphQL error of the query itself (validation, coercion)
+        code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
+        out["extensions"] = {**(error.extensions or {}), "code": code}
+        return out
+    code = code_of(original)
+    if code is None:
+        log.error("request %s: unexpected error in %s", request_id, error.path,
+                  exc_info=(type(original), original, original.__traceback__))
+        out["message"] = f"Something went wrong on our side (request {request_id})."
+        out["extensions"] = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        return out
+    out["message"] = str(original)
+    out["extensions"] = {"code": code}
+    if isinstance(original, BadUserInput):
+        out["extensions"]["fields"] = original.fields
+    return out

@@ -1,0 +1,27 @@
+"""gunicorn settings for the gateway (all from the environment)."""
+import os
+import tempfile
+
+from services.common import config as settings_module
+
+# fail fast, with one line, on a bad setting (e.g. a short secret in production)
+settings_module.load_or_exit(program="gateway")
+
+bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+threads = int(os.environ.get("GATEWAY_THREADS", "8"))
+worker_class = "gthread"
+timeout = 60
+graceful_timeout = 10
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+
+if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="coalition-metrics-")
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)

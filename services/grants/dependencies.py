@@ -1,0 +1,81 @@
+"""Storage of the grants service: its indexes and its queries.
+
+Collections: `grants` (with the counters allocated_cents and
+disbursed_cents, kept in the same transaction as every allocation and
+disbursement that moves them), `allocations`, `disbursements`, and `members`
+(grants' own read model of members, fed by member events).
+
+Every guard that protects the money invariant is in the filter of the very
+update that changes the counter (`$expr`), never a read followed by a write.
+"""
+from bson.int64 import Int64
+from pymongo import ASCENDING, IndexModel
+
+from services.common.store import MongoStore
+
+INDEXES = {
+    "grants": [
+        IndexModel([("status", ASCENDING), ("_id", ASCENDING)]),   # list(status=...)
+    ],
+    "allocations": [
+        IndexModel([("grant_id", ASCENDING), ("_id", ASCENDING)]),  # allocations_by_grants
+        # allocations_by_members, and a member's APPROVED/ON_HOLD allocations
+        IndexModel([("member_id", ASCENDING), ("status", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    "disbursements": [
+        IndexModel([("allocation_id", ASCENDING), ("_id", ASCENDING)]),  # disbursements_by_allocations
+    ],
+    "members": [],  # by _id only
+}
+
+
+def grants_store():
+    return MongoStore(indexes=INDEXES)
+
+
+def list_query(filters):
+    query = {}
+    if filters.get("status"):
+        query["status"] = filters["status"]
+    return query
+
+
+def fits(counter, amount_cents, limit):
+    """`$expr`: counter + amount <= limit, evaluated by the store on the document."""
+    return {"$lte": [{"$add": [f"${counter}", Int64(amount_cents)]}, f"${limit}"]}
+
+
+def reserve(grant_id, statuses, amount_cents, now):
+    """(filter, update) reserving amount on a grant in one of `statuses`, only
+    if allocated + amount stays <= amount."""
+    return ({"_id": grant_id, "status": {"$in": sorted(statuses)},
+             "$expr": fits("allocated_cents", amount_cents, "amount_cents")},
+            {"$inc": {"allocated_cents": Int64(amount_cents)}, "$set": {"updated_at": now}})
+
+
+def release(grant_id, amount_cents, now):
+    """(filter, update) freeing a reservation (never below zero)."""
+    return ({"_id": grant_id, "allocated_cents": {"$gte": Int64(amount_cents)}},
+            {"$inc": {"allocated_cents": Int64(-amount_cents)}, "$set": {"updated_at": now}})
+
+
+def disburse(allocation_id, status, amount_cents, now):
+    """(filter, update) adding a disbursement to an allocation in `status`,
+    only if disbursed + amount stays <= amount."""
+    return ({"_id": allocation_id, "status": status,
+             "$expr": fits("disbursed_cents", amount_cents, "amount_cents")},
+            {"$inc": {"disbursed_cents": Int64(amount_cents)}, "$set": {"updated_at": now}})
+
+
+def count_disbursed(grant_id, statuses, amount_cents, now):
+    """(filter, update) adding a disbursement to its grant's total (grant in `statuses`)."""
+    return ({"_id": grant_id, "status": {"$in": sorted(statuses)}},
+            {"$inc": {"disbursed_cents": Int64(amount_cents)}, "$set": {"updated_at": now}})
+
+
+def grouped(docs, key, ids, view):
+    """{id: [view(doc), ...]} for every requested id (empty list if none), oldest first."""
+    result = {i: [] for i in ids}
+    for doc in sorted(docs, key=lambda d: d["_id"]):
+        result.setdefault(doc[key], []).append(view(doc))
+    return result

@@ -1,0 +1,157 @@
+"""Test support: the real stack (SecantusDB, RabbitMQ vhost, the three
+services and the gunicorn gateway under supervisor) on free ports, plus
+small clients for GraphQL, RPC and the store."""
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from urllib.parse import quote
+
+import pymongo
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+
+import services.common.errors  # noqa: F401  (typed errors over RPC)
+from services.common import config as settings_module
+from services.gateway.auth import issue_token
+from services.stack import Stack, free_port, port_open
+
+SECRET = "test-secret-" + "x" * 40
+
+
+def make_vhost():
+    """A vhost of our own, so durable queues never leak between runs."""
+    if shutil.which("rabbitmqctl") is None:
+        return None
+    name = f"coalition-test-{uuid.uuid4().hex[:8]}"
+    try:
+        subprocess.run(["rabbitmqctl", "add_vhost", name], check=True, capture_output=True,
+                       timeout=60)
+        subprocess.run(["rabbitmqctl", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+                       check=True, capture_output=True, timeout=60)
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return name
+
+
+def drop_vhost(name):
+    if name:
+        subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
+
+
+def start_store(path, port):
+    proc = subprocess.Popen(
+        [os.sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", str(path), "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if port_open("127.0.0.1", port, 0.2):
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("SecantusDB did not start")
+
+
+class StackHandle:
+    """A running stack and the ways tests talk to it."""
+
+    def __init__(self, tmp, extra_env=None):
+        base = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+        self.vhost = make_vhost() if not os.environ.get("AMQP_URI") else None
+        self.amqp_uri = base.rstrip("/") + "/" + quote(self.vhost, safe="") if self.vhost else base
+        self.prefix = "t" + uuid.uuid4().hex[:10]
+        self.tmp = tmp
+        if os.environ.get("MONGO_URI"):
+            self.store_port, self.mongo_uri = None, os.environ["MONGO_URI"]
+        else:
+            self.store_port = free_port()
+            self.mongo_uri = f"mongodb://127.0.0.1:{self.store_port}/?directConnection=true"
+        self.gateway_port = free_port()
+        self.env = {
+            "AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri, "MONGO_DB_PREFIX": self.prefix,
+            "COALITION_ENV": "test", "COALITION_JWT_SECRET": SECRET,
+            "DEADLINE_CHECK_SECONDS": "0.5", "HANDLER_RETRY_BASE_SECONDS": "0.05",
+            "OUTBOX_POLL_SECONDS": "0.2", "RPC_TIMEOUT_SECONDS": "15",
+            **(extra_env or {}),
+        }
+        self.stack = Stack(tmp / "var", self.env, store_port=self.store_port,
+                           gateway_bind=f"127.0.0.1:{self.gateway_port}")
+        self.url = f"http://127.0.0.1:{self.gateway_port}"
+        self.http = requests.Session()
+        self._mongo = None
+
+    # ---- lifecycle ----
+    def start(self):
+        self.stack.start()
+        self.stack.wait_healthy(120)
+        return self
+
+    def stop(self):
+        self.stack.stop()
+        try:
+            if self._mongo is not None:
+                for name in self._mongo.list_database_names():
+                    if name.startswith(self.prefix + "_"):
+                        self._mongo.drop_database(name)
+                self._mongo.close()
+        except Exception:
+            pass
+        drop_vhost(self.vhost)
+
+    # ---- clients ----
+    @property
+    def config(self):
+        return settings_module.nameko_config(settings_module.load(self.env))
+
+    def rpc(self, timeout=15):
+        return ClusterRpcProxy(self.config, timeout=timeout)
+
+    def mongo(self):
+        if self._mongo is None:
+            self._mongo = pymongo.MongoClient(self.mongo_uri, tz_aware=True)
+        return self._mongo
+
+    def db(self, service):
+        return self.mongo()[f"{self.prefix}_{service}"]
+
+    def token(self, role="ADMIN", member_id=None, sub=None):
+        return issue_token(SECRET, role, sub or f"{role.lower()}-test", member_id)
+
+    def admin(self):
+        return self.token("ADMIN")
+
+    def member_token(self, member_id):
+        return self.token("MEMBER", member_id, sub=f"member-{member_id}")
+
+    def post(self, query, variables=None, token=None, headers=None):
+        h = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        return self.http.post(self.url + "/graphql", json={"query": query, "variables": variables},
+                              headers=h, timeout=60)
+
+    def gql(self, query, variables=None, token=None):
+        """data of a query that must succeed."""
+        r = self.post(query, variables, token)
+        body = r.json()
+        assert r.status_code == 200 and not body.get("errors"), body
+        return body["data"]
+
+    def gql_error(self, query, variables=None, token=None):
+        """(code, error) of a query that must be refused."""
+        r = self.post(query, variables, token)
+        body = r.json()
+        assert body.get("errors"), body
+        return body["errors"][0]["extensions"]["code"], body["errors"][0]
+
+
+def wait_for(predicate, timeout=20, interval=0.1, message="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}; last value: {last!r}")

@@ -1,0 +1,333 @@
+"""Static checks of the deployment files: docker-compose.yml, deploy/Dockerfile,
+.env.example, .dockerignore.
+
+Nothing here needs Docker. Commands are checked against the repository's files
+without importing the modules they name (the runner monkey-patches with
+eventlet on import; the gateway is checked by file only). If a `docker-compose`
+(v1) or `docker compose` (v2) client is installed, the compose file is also
+validated by it (`config -q`, which needs no engine).
+"""
+import ast
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.common import config as settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+ENV_EXAMPLE = ROOT / ".env.example"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+INFRA = {"rabbitmq", "mongo"}
+RUNNER_MODULE = "services.common.runner"
+
+
+# --- helpers -----------------------------------------------------------------
+
+def load_compose():
+    with COMPOSE.open() as fh:
+        return yaml.safe_load(fh)  # safe_load resolves the `<<: *anchor` merge keys
+
+
+def services():
+    return load_compose()["services"]
+
+
+def app_services():
+    return {name: svc for name, svc in services().items() if name not in INFRA}
+
+
+def command_argv(svc):
+    command = svc.get("command")
+    assert command, "an app service must set its command (the image's CMD is only usage)"
+    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+
+
+def environment(svc):
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return env
+
+
+def module_file(dotted):
+    """The file a dotted module name resolves to in this repo, or None."""
+    base = ROOT.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def runner_services():
+    """services.common.runner.SERVICES, read with ast (importing the runner would
+    monkey-patch this test process with eventlet)."""
+    tree = ast.parse(module_file(RUNNER_MODULE).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "SERVICES" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError("services/common/runner.py defines no SERVICES literal")
+
+
+def top_level_names(path):
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def dockerfile_instructions():
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def env_example():
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f".env.example: not KEY=VALUE: {line!r}"
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+# --- docker-compose.yml ------------------------------------------------------
+
+def test_compose_has_the_expected_services():
+    assert set(services()) == INFRA | {"members", "consultations", "grants", "gateway"}
+
+
+def test_every_runner_service_is_deployed_and_every_runner_command_is_valid():
+    known = runner_services()
+    assert module_file(RUNNER_MODULE) == ROOT / "services" / "common" / "runner.py"
+    started = set()
+    for name, svc in app_services().items():
+        argv = command_argv(svc)
+        if argv[0] == "gunicorn":
+            continue
+        assert argv[:3] == ["python", "-m", RUNNER_MODULE], f"{name}: {argv}"
+        assert len(argv) == 4 and argv[3] in known, f"{name}: {argv[3:]} not in {sorted(known)}"
+        started.add(argv[3])
+    assert started == set(known), "each service of the runner runs in exactly one container"
+
+
+def test_gateway_command_names_existing_gunicorn_config_and_app():
+    argv = command_argv(services()["gateway"])
+    assert argv[0] == "gunicorn"
+    assert "--config" in argv, argv
+    conf = argv[argv.index("--config") + 1]
+    assert conf.startswith("python:"), "gunicorn config must be given as python:<module>"
+    assert conf == "python:services.gateway.gunicorn_conf"
+    conf_file = module_file(conf.removeprefix("python:"))
+    assert conf_file == ROOT / "services" / "gateway" / "gunicorn_conf.py", \
+        "services/gateway/gunicorn_conf.py is missing"
+
+    app = argv[-1]
+    assert app == "services.gateway.app:application"
+    module, _, attr = app.partition(":")
+    app_file = module_file(module)
+    assert app_file == ROOT / "services" / "gateway" / "app.py", "services/gateway/app.py is missing"
+    assert attr in top_level_names(app_file), f"{app_file} defines no top-level {attr!r}"
+
+
+def test_app_services_share_one_image_build():
+    builds = {yaml.safe_dump(svc.get("build"), sort_keys=True) for svc in app_services().values()}
+    assert len(builds) == 1
+    build = app_services()["members"]["build"]
+    assert build["context"] == "."
+    assert (ROOT / build["dockerfile"]).resolve() == DOCKERFILE
+
+
+def test_app_services_wait_for_healthy_infrastructure():
+    for name, svc in app_services().items():
+        depends = svc.get("depends_on")
+        assert isinstance(depends, dict), f"{name}: depends_on must be a mapping with conditions"
+        assert INFRA <= set(depends), f"{name}: must depend on {sorted(INFRA)}"
+    for name, svc in services().items():
+        for dep, spec in (svc.get("depends_on") or {}).items():
+            assert (spec or {}).get("condition") == "service_healthy", f"{name} -> {dep}"
+            assert "healthcheck" in services()[dep], f"{dep} has no healthcheck"
+
+
+def test_every_service_restarts_unless_stopped():
+    for name, svc in services().items():
+        assert svc.get("restart") == "unless-stopped", name
+
+
+def test_app_services_environment():
+    password_ref = re.compile(r"\$\{RABBITMQ_PASSWORD(:?[?-][^}]*)?\}")
+    for name, svc in app_services().items():
+        env_file = svc.get("env_file")
+        env_files = [env_file] if isinstance(env_file, str) else list(env_file or [])
+        assert ".env" in env_files, f"{name}: env_file .env"
+        env = environment(svc)
+        assert env.get("COALITION_ENV") == "production", name
+        assert env.get("MONGO_URI") == "mongodb://mongo:27017/?replicaSet=rs0", name
+        amqp = env.get("AMQP_URI", "")
+        assert amqp.startswith("amqp://coalition:") and amqp.endswith("@rabbitmq:5672/"), name
+        assert password_ref.search(amqp), f"{name}: AMQP password must come from ${{RABBITMQ_PASSWORD}}"
+    gateway = services()["gateway"]
+    assert environment(gateway).get("GATEWAY_BIND") == "0.0.0.0:8000"
+    assert gateway.get("ports") == ["127.0.0.1:8000:8000"], "publish the gateway on loopback only"
+    assert "/healthz" in " ".join(map(str, gateway["healthcheck"]["test"]))
+
+
+def test_rabbitmq_user_and_password_match_the_amqp_uri():
+    rabbit = services()["rabbitmq"]
+    assert rabbit["image"].startswith("rabbitmq:3.13")
+    env = environment(rabbit)
+    assert env.get("RABBITMQ_DEFAULT_USER") == "coalition"
+    assert re.fullmatch(r"\$\{RABBITMQ_PASSWORD(:?[?-][^}]*)?\}", env.get("RABBITMQ_DEFAULT_PASS", ""))
+    assert any(str(v).endswith(":/var/lib/rabbitmq") for v in rabbit.get("volumes", []))
+    assert "rabbitmq-diagnostics" in " ".join(map(str, rabbit["healthcheck"]["test"]))
+
+
+def test_mongo_runs_a_replica_set_that_the_healthcheck_initiates():
+    mongo = services()["mongo"]
+    assert mongo["image"].startswith("mongo:7.0")
+    command = mongo["command"]
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    assert "--replSet" in argv, "MongoDB transactions need a replica set"
+    replset = argv[argv.index("--replSet") + 1]
+    assert "--bind_ip_all" in argv
+    for name, svc in app_services().items():
+        assert f"replicaSet={replset}" in environment(svc)["MONGO_URI"], name
+    check = " ".join(map(str, mongo["healthcheck"]["test"]))
+    assert "rs.initiate" in check and f"'{replset}'" in check and "mongo:27017" in check
+    assert any(str(v).endswith(":/data/db") for v in mongo.get("volumes", []))
+
+
+def test_compose_holds_no_literal_secret():
+    for name, svc in services().items():
+        for key, value in environment(svc).items():
+            if re.search(r"PASS|SECRET|TOKEN|KEY", key):
+                assert str(value).startswith("${"), f"{name}: {key} must come from .env"
+
+
+# --- secrets -----------------------------------------------------------------
+
+def test_env_example_holds_placeholders_only():
+    values = env_example()
+    assert {"COALITION_JWT_SECRET", "RABBITMQ_PASSWORD"} <= set(values)
+    for key, value in values.items():
+        if re.search(r"PASS|SECRET|TOKEN|KEY", key):
+            assert value == "" or "CHANGE_ME" in value, f"{key}={value!r} looks like a real secret"
+    assert "secrets.token_urlsafe" in ENV_EXAMPLE.read_text(), "tell how to generate secrets"
+    # Copied unchanged, the placeholder must not start a production service.
+    with pytest.raises(settings.SettingsError, match="COALITION_JWT_SECRET"):
+        settings.load({"COALITION_ENV": "production",
+                       "COALITION_JWT_SECRET": values["COALITION_JWT_SECRET"]})
+
+
+def test_no_env_file_is_committed_and_it_is_ignored():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git work tree")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    names = [Path(p).name for p in tracked if p]
+    committed_env = [n for n in names
+                     if n == ".env" or (n.startswith(".env.") and n != ".env.example")]
+    assert committed_env == []
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
+    assert ignored.returncode == 0, ".gitignore must ignore .env"
+    assert ".env" in DOCKERIGNORE.read_text().split(), ".dockerignore must exclude .env"
+
+
+# --- deploy/Dockerfile and .dockerignore ---------------------------------------
+
+def test_dockerfile_base_images_are_pinned():
+    stages = set()
+    froms = [args for word, args in dockerfile_instructions() if word == "FROM"]
+    assert froms
+    for args in froms:
+        parts = [p for p in args.split() if not p.startswith("--")]
+        image = parts[0]
+        if len(parts) >= 3 and parts[1].upper() == "AS":
+            stages.add(parts[2])
+        if image in stages:
+            continue
+        name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+        assert tag and tag != "latest", f"unpinned base image {image}"
+        assert re.match(r"\d+\.\d+\.\d+", tag), f"{image}: tag must name a patch version"
+    assert froms[0].split()[0] == "python:3.11.7-slim-bookworm"
+
+
+def test_dockerfile_runs_as_a_non_root_user():
+    users = [args for word, args in dockerfile_instructions() if word == "USER"]
+    assert users, "the image must set USER"
+    user = users[-1].split(":")[0]
+    assert user not in {"root", "0"}
+
+
+def test_dockerfile_installs_the_project():
+    runs = " ".join(args for word, args in dockerfile_instructions() if word == "RUN")
+    assert re.search(r"pip install --no-cache-dir [^&]*\.(\s|$)", runs)
+
+
+def test_dockerfile_copies_only_existing_files_not_dockerignored():
+    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    for word, args in dockerfile_instructions():
+        if word not in {"COPY", "ADD"} or "--from=" in args:
+            continue
+        sources = [p for p in args.split() if not p.startswith("--")][:-1]
+        assert any(list(ROOT.glob(s)) for s in sources), f"{word} {args}: copies nothing"
+        for source in sources:
+            # a wildcard source (README.md*) may match nothing; a plain one must exist
+            if not any(c in source for c in "*?["):
+                assert (ROOT / source).exists(), f"{word} {source}: no such file in the repo"
+            assert source.rstrip("/") not in ignored, f"{source} is excluded by .dockerignore"
+
+
+def test_dockerignore_keeps_local_state_out():
+    entries = set(DOCKERIGNORE.read_text().split())
+    assert {".venv", "var", ".git", ".env", ".pytest_cache", ".hypothesis"} <= entries
+
+
+# --- optional: a real compose client validates the file -------------------------
+
+def compose_client():
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
+                                                 capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    return None
+
+
+def test_compose_client_accepts_the_file(tmp_path):
+    client = compose_client()
+    if client is None:
+        pytest.skip("no docker-compose / docker compose client installed")
+    # A copy, so that no .env is ever written into the work tree.
+    shutil.copy(COMPOSE, tmp_path / "docker-compose.yml")
+    shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
+    (tmp_path / "deploy").mkdir()
+    shutil.copy(DOCKERFILE, tmp_path / "deploy" / "Dockerfile")
+    result = subprocess.run(client + ["-f", "docker-compose.yml", "config", "-q"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
