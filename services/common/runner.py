@@ -1,4 +1,5 @@
-"""Start one service: `python -m services.common.runner members`.
+"""Start one service: `python -m services.common.runner members`
+(or any `package.module:ServiceClass`, as the tests do for a probe service).
 
 Validates the settings first (one line naming a bad setting, exit 2), then
 runs the nameko service until SIGTERM/SIGINT.
@@ -22,16 +23,16 @@ SERVICES = {
 
 
 def service_class(name):
-    module_name, _, cls = SERVICES[name].partition(":")
+    module_name, _, cls = SERVICES.get(name, name).partition(":")
     return getattr(importlib.import_module(module_name), cls)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or argv[0] not in SERVICES:
+    if len(argv) != 1 or (argv[0] not in SERVICES and ":" not in argv[0]):
         sys.stderr.write(f"usage: python -m services.common.runner {{{','.join(SERVICES)}}}\n")
         return 2
-    name = argv[0]
+    name = argv[0].rpartition(":")[0].rpartition(".")[2] if ":" in argv[0] else argv[0]
     settings = settings_module.load_or_exit(program=name)
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
@@ -39,7 +40,7 @@ def main(argv=None):
     from nameko.runners import ServiceRunner
 
     runner = ServiceRunner(settings_module.nameko_config(settings))
-    runner.add_service(service_class(name))
+    runner.add_service(service_class(argv[0]))
 
     def shutdown(signum, frame):
         eventlet.spawn_n(runner.stop)

@@ -1,0 +1,93 @@
+"""The common kit without a broker: settings, typed errors over nameko's
+serialisation, the event catalogue and its subscriptions."""
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from nameko.exceptions import deserialize, serialize
+
+from services.common import config, events
+from services.common.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
+
+DOMAIN = Path(__file__).resolve().parents[3] / "shared" / "DOMAIN.md"
+
+
+def test_defaults_are_sane_for_a_laptop():
+    s = config.load({})
+    assert s["AMQP_URI"].startswith("amqp://") and s["COALITION_ENV"] == "development"
+
+
+@pytest.mark.parametrize("env,name", [
+    ({"AMQP_URI": "http://x"}, "AMQP_URI"),
+    ({"MONGO_URI": "nonsense"}, "MONGO_URI"),
+    ({"HANDLER_MAX_ATTEMPTS": "many"}, "HANDLER_MAX_ATTEMPTS"),
+    ({"COALITION_ENV": "prod"}, "COALITION_ENV"),
+    ({"COALITION_ENV": "production"}, "COALITION_JWT_SECRET"),
+    ({"COALITION_ENV": "production", "COALITION_JWT_SECRET": "short"}, "COALITION_JWT_SECRET"),
+])
+def test_bad_setting_is_one_line_naming_it(env, name):
+    with pytest.raises(config.SettingsError) as exc:
+        config.load(env)
+    assert name in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_service_exits_with_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        config.load_or_exit({"MONGO_URI": "nope"}, program="members")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MONGO_URI" in err and err.startswith("members:")
+
+
+def test_production_accepts_a_long_secret():
+    s = config.load({"COALITION_ENV": "production", "COALITION_JWT_SECRET": "s" * 40})
+    assert s["COALITION_JWT_SECRET"] == "s" * 40
+
+
+@pytest.mark.parametrize("error", [
+    BadUserInput("bad", {"name": ["Too long."], "focalPoint": {"email": ["Not valid."]}}),
+    NotFound("no such member"), Conflict("member is WITHDRAWN"), Forbidden("no"),
+    Unauthenticated("who?"),
+])
+def test_typed_errors_cross_rpc_with_type_and_fields(error):
+    back = deserialize(serialize(error))
+    assert type(back) is type(error) and str(back) == str(error) and back.code == error.code
+    if isinstance(error, BadUserInput):
+        assert back.fields == {"name": ["Too long."], "focalPoint.email": ["Not valid."]}
+
+
+def test_catalogue_has_every_event_of_domain_md():
+    text = DOMAIN.read_text()
+    section = text[text.index("## 4."):text.index("## 5.")]
+    named = set(re.findall(r"\b([a-z]+(?:_[a-z]+)+)\b", section)) - {"event_id", "occurred_at"}
+    assert named <= set(events.CATALOGUE), named - set(events.CATALOGUE)
+    assert set(events.CATALOGUE) <= named
+
+
+def test_envelope_refuses_data_that_breaks_the_schema():
+    with pytest.raises(events.EventSchemaError):
+        events.make_envelope("member_admitted", {"member_id": "x"}, source="members")
+    with pytest.raises(events.EventSchemaError):
+        events.make_envelope("round_closed", {}, source="members")  # wrong publisher
+    env = events.make_envelope("grant_activated", {"grant_id": "g"}, source="grants")
+    assert events.load_envelope(env)["data"] == {"grant_id": "g"}
+    assert set(env) == {"event_id", "event_type", "source", "occurred_at", "version", "data"}
+
+
+def _handlers():
+    from services.consultations.service import ConsultationsService
+    from services.grants.service import GrantsService
+    from services.members.service import MembersService
+    found = {}
+    for cls in (MembersService, ConsultationsService, GrantsService):
+        for name, fn in inspect.getmembers(cls, inspect.isfunction):
+            for source, event in getattr(fn, "__subscriptions__", []):
+                found.setdefault((cls.name, name), set()).add(event)
+                assert events.CATALOGUE[event][0] == source
+    return found
+
+
+def test_subscription_table_matches_the_handlers():
+    declared = {k: set(v) for k, v in events.SUBSCRIPTIONS.items()}
+    assert _handlers() == declared

@@ -1,0 +1,80 @@
+"""Every row of the lifecycle table of DOMAIN.md section 1, and every
+illegal transition, as pure rules."""
+from datetime import datetime, timezone
+
+import pytest
+
+from services.common.errors import Conflict
+from services.members import domain
+
+NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+DATA = {"name": "Asteria", "acronym": None, "org_type": "COMMUNITY_ORGANISATION",
+        "countries": ["KG"], "region": "Central Asia", "constituencies": ["SEX_WORKERS"],
+        "focal_point": {"name": "F", "email": "f@example.org", "phone": None}}
+
+LEGAL = [
+    ("CANDIDATE", "admit", "ACTIVE", "member_admitted"),
+    ("CANDIDATE", "reject", "REJECTED", "member_rejected"),
+    ("ACTIVE", "sign_mou", "ACTIVE", "mou_signed"),
+    ("ACTIVE", "suspend", "SUSPENDED", "member_suspended"),
+    ("SUSPENDED", "reinstate", "ACTIVE", "member_reinstated"),
+    ("ACTIVE", "withdraw", "WITHDRAWN", "member_withdrawn"),
+    ("SUSPENDED", "withdraw", "WITHDRAWN", "member_withdrawn"),
+    ("CANDIDATE", "withdraw", "WITHDRAWN", "member_withdrawn"),
+]
+STATUSES = ["CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED"]
+
+
+def member(status, mou=False):
+    m = domain.new_member(DATA, NOW, founding=False)
+    m.update(status=status, mou_signed_at=NOW if mou else None, _id="m1")
+    return m
+
+
+def test_founding_member_is_active_with_mou_and_can_vote():
+    m = domain.new_member(DATA, NOW, founding=True)
+    assert m["status"] == "ACTIVE" and m["mou_signed_at"] == NOW and domain.can_vote(m)
+    assert m["history"][0]["status"] == "ACTIVE"
+
+
+def test_applicant_is_candidate_and_cannot_vote():
+    m = domain.new_member(DATA, NOW, founding=False)
+    assert m["status"] == "CANDIDATE" and not domain.can_vote(m)
+
+
+@pytest.mark.parametrize("start,action,end,event", LEGAL)
+def test_legal_transitions(start, action, end, event):
+    changes, entry, emitted = domain.transition(member(start), action, NOW, "note")
+    assert changes["status"] == end and entry["status"] == end and emitted == event
+    assert changes["revision"] == 2
+
+
+ILLEGAL = [(s, a) for s in STATUSES for a in domain.TRANSITIONS
+           if (s, a) not in {(row[0], row[1]) for row in LEGAL}]
+
+
+@pytest.mark.parametrize("start,action", ILLEGAL)
+def test_illegal_transitions_are_conflicts_naming_the_status(start, action):
+    with pytest.raises(Conflict) as exc:
+        domain.transition(member(start), action, NOW)
+    assert start in str(exc.value)
+
+
+def test_mou_twice_is_a_conflict():
+    with pytest.raises(Conflict, match="already signed"):
+        domain.transition(member("ACTIVE", mou=True), "sign_mou", NOW)
+
+
+def test_can_vote_needs_active_and_mou():
+    assert domain.can_vote(member("ACTIVE", mou=True))
+    assert not domain.can_vote(member("ACTIVE"))
+    assert not domain.can_vote(member("SUSPENDED", mou=True))
+
+
+def test_rejection_frees_the_name():
+    changes, _, _ = domain.transition(member("CANDIDATE"), "reject", NOW)
+    assert changes["name_key"] is None
+
+
+def test_search_terms_are_casefolded_words():
+    assert domain.search_terms("Tais Plus", "TP") == ["plus", "tais", "tp"]
