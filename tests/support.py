@@ -155,3 +155,56 @@ def wait_for(predicate, timeout=20, interval=0.1, message="condition"):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}; last value: {last!r}")
+
+
+# ---- building a coalition for a test ----------------------------------------------
+
+def member_input(name=None, **overrides):
+    name = f"Network {uuid.uuid4().hex[:8]}" if name is None else name
+    data = {"name": name, "acronym": None, "orgType": "REGIONAL_NETWORK", "countries": ["KG"],
+            "region": "Central Asia", "constituencies": ["PEOPLE_LIVING_WITH_HIV"],
+            "focalPoint": {"name": "Focal Point", "email": "focal@example.org",
+                           "phone": "+996 555 000 000"}}
+    data.update(overrides)
+    return data
+
+
+def wait_read_models(stack, member_id, can_vote=None, status=None, timeout=20):
+    """Until consultations and grants have heard of the member's latest state."""
+    def seen():
+        voter = stack.db("consultations").voters.find_one({"_id": member_id})
+        grant_side = stack.db("grants").members.find_one({"_id": member_id})
+        if not voter or not grant_side:
+            return False
+        if can_vote is not None and voter["can_vote"] != can_vote:
+            return False
+        if status is not None and (voter["status"] != status or grant_side["status"] != status):
+            return False
+        return True
+    return wait_for(seen, timeout, 0.1, f"read models of member {member_id}")
+
+
+def founders(stack, count):
+    """`count` new founding members (ACTIVE, MoU signed), known to every read model."""
+    made = []
+    with stack.rpc() as rpc:
+        for _ in range(count):
+            made.append(rpc.members.register_founding_member(member_input()))
+    for m in made:
+        wait_read_models(stack, m["id"], can_vote=True)
+    return made
+
+
+def isolate_voters(stack):
+    """Withdraw every member that could vote, so that a test's consultations
+    see only the members the test makes (tests share one stack)."""
+    with stack.rpc() as rpc:
+        for status in ("ACTIVE", "SUSPENDED"):
+            while True:
+                page = rpc.members.list({"status": status}, 200, None)
+                if not page["edges"]:
+                    break
+                for edge in page["edges"]:
+                    rpc.members.withdraw_membership(edge["node"]["id"], "test isolation")
+    wait_for(lambda: stack.db("consultations").voters.count_documents({"can_vote": True}) == 0,
+             30, 0.2, "no voters left")

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 from services.common import config as settings_module
 from services.common.errors import DomainError
 from services.gateway.auth import viewer_from_header
-from services.gateway.errors import format_error
+from services.gateway.errors import format_error, is_request_error
 from services.gateway.loaders import Loaders
 from services.gateway.rpc import RpcPool
 from services.gateway.schema import schema
@@ -182,8 +182,7 @@ class Gateway:
                 ERRORS.labels(e["extensions"]["code"]).inc()
         LATENCY.observe(time.perf_counter() - started)
         status = 200
-        if result.data is None and result.errors and all(
-                e.original_error is None for e in result.errors):
+        if result.data is None and result.errors and all(map(is_request_error, result.errors)):
             status = 400  # variables that do not coerce: the request itself is wrong
         return json_response(out, status, headers={"X-Request-Id": request_id,
                                                    "X-RPC-Calls": str(context.rpc_calls)})

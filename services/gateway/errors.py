@@ -27,6 +27,11 @@ def code_of(exc):
     return None
 
 
+def is_request_error(error):
+    """An error in the request (validation, coercion), not in a resolver."""
+    return error.original_error is None or isinstance(error.original_error, GraphQLError)
+
+
 def format_error(error: GraphQLError, request_id):
     original = error.original_error
     out = {"message": error.message}
@@ -34,9 +39,12 @@ def format_error(error: GraphQLError, request_id):
         out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
     if error.path:
         out["path"] = list(error.path)
-    if original is None:  # a GraphQL error of the query itself (validation, coercion)
+    if original is None:  # the query itself does not validate
         code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
         out["extensions"] = {**(error.extensions or {}), "code": code}
+        return out
+    if isinstance(original, GraphQLError):  # variables or literals that do not coerce
+        out["extensions"] = {"code": "BAD_USER_INPUT"}
         return out
     code = code_of(original)
     if code is None:
