@@ -72,7 +72,7 @@ class StackHandle:
             "AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri, "MONGO_DB_PREFIX": self.prefix,
             "COALITION_ENV": "test", "COALITION_JWT_SECRET": SECRET,
             "DEADLINE_CHECK_SECONDS": "0.5", "HANDLER_RETRY_BASE_SECONDS": "0.05",
-            "OUTBOX_POLL_SECONDS": "0.2", "RPC_TIMEOUT_SECONDS": "15",
+            "OUTBOX_POLL_SECONDS": "0.2", "RPC_TIMEOUT_SECONDS": "8",
             **(extra_env or {}),
         }
         self.stack = Stack(tmp / "var", self.env, store_port=self.store_port,
