@@ -56,6 +56,12 @@ class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
 
 
+@deserialize_to_instance
+class Unavailable(DomainError):
+    """A dependency (the store) did not answer; the request may be retried."""
+    code = "SERVICE_UNAVAILABLE"
+
+
 def normalise_fields(messages, prefix=""):
     """marshmallow's nested messages -> flat {"a.b": ["msg", ...]}."""
     flat = {}

@@ -6,7 +6,8 @@
 The handler runs inside one store transaction together with the record
 "event X processed by consumer Y" (collection `processed_events`), so a
 redelivered event changes nothing. A handler that raises is retried
-HANDLER_MAX_ATTEMPTS times with exponential back-off; then the message is
+HANDLER_MAX_ATTEMPTS times with exponential back-off (an unreachable store
+is waited out instead, without counting attempts); then the message is
 parked in the `dead_letters` collection with the error, where an operator can
 list and replay it (DeadLetterRpc, `coalition dlq ...`). Nothing is dropped:
 nameko acks the message only after we returned, having either applied it,
@@ -24,10 +25,10 @@ from datetime import datetime, timezone
 from nameko.amqp.publish import Publisher
 from nameko.events import event_handler
 from nameko.rpc import rpc as nameko_rpc
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from services.common import outbox
-from services.common.errors import DomainError
+from services.common.errors import DomainError, Unavailable
 from services.common.events import EventSchemaError, load_envelope, queue_name
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,20 @@ log = logging.getLogger(__name__)
 
 def rpc(fn):
     """nameko's @rpc, with our typed errors marked as expected (a refusal is
-    not a failure of the service)."""
-    return nameko_rpc(expected_exceptions=DomainError)(fn)
+    not a failure of the service), and an unreachable store reported as
+    SERVICE_UNAVAILABLE instead of an internal error."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ConnectionFailure:
+            log.warning("%s: the store did not answer", fn.__name__)
+            raise Unavailable("The store did not answer; the change may not have been saved. "
+                              "Try again in a moment.") from None
+    return nameko_rpc(expected_exceptions=DomainError)(wrapper)
+
+
+INFRA_BACKOFF_MAX_SECONDS = 5.0
 
 
 class _AlreadyProcessed(Exception):
@@ -49,13 +62,14 @@ def _reliable(fn):
         store = self.store
         config = store.config
         consumer = f"{store.service_name}.{fn.__name__}"
-        try:
-            envelope = load_envelope(payload)
-        except EventSchemaError as exc:  # will never get better: park at once
-            return park(store, consumer, fn.__name__, payload, exc, attempts=0)
         attempts = config.get("HANDLER_MAX_ATTEMPTS", 5)
         base = config.get("HANDLER_RETRY_BASE_SECONDS", 0.2)
-        marker = f"{consumer}:{envelope['event_id']}"
+        attempt, outage, failure = 0, 0, None
+        try:
+            envelope = load_envelope(payload)
+            marker = f"{consumer}:{envelope['event_id']}"
+        except EventSchemaError as exc:  # will never get better: park at once
+            envelope, attempt, failure = None, attempts, exc
 
         def work(tx):
             try:
@@ -66,20 +80,32 @@ def _reliable(fn):
                 raise _AlreadyProcessed()
             fn(self, envelope["data"], tx, envelope)
 
-        for attempt in range(1, attempts + 1):
+        while True:
             try:
-                store.transaction(work)
-                return "applied"
+                if attempt < attempts:
+                    store.transaction(work)
+                    return "applied"
+                return park(store, consumer, fn.__name__, payload, failure,
+                            attempts if envelope else 0)
             except _AlreadyProcessed:
                 return "duplicate"
-            except Exception as exc:
-                if attempt == attempts:
-                    return park(store, consumer, fn.__name__, payload, exc, attempts)
-                delay = base * (2 ** (attempt - 1))
-                log.warning("%s failed on %s (attempt %d/%d), retrying in %.2fs: %s",
-                            consumer, envelope["event_type"], attempt, attempts, delay,
-                            type(exc).__name__)
+            except ConnectionFailure:
+                # the store is away: not the message's fault, so it does not
+                # count as an attempt; wait (the message stays unacked, and a
+                # crash meanwhile means redelivery) and try again
+                outage += 1
+                delay = min(INFRA_BACKOFF_MAX_SECONDS, base * (2 ** min(outage, 10)))
+                log.warning("%s: store unreachable, retrying in %.2fs", consumer, delay)
                 time.sleep(delay)
+            except Exception as exc:
+                attempt += 1
+                failure = exc
+                if attempt < attempts:
+                    delay = base * (2 ** (attempt - 1))
+                    log.warning("%s failed on %s (attempt %d/%d), retrying in %.2fs: %s",
+                                consumer, envelope["event_type"], attempt, attempts, delay,
+                                type(exc).__name__)
+                    time.sleep(delay)
 
     wrapper.__reliable__ = True
     return wrapper

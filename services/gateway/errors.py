@@ -5,7 +5,7 @@ import logging
 from graphql import GraphQLError
 
 from services.common.errors import (
-    BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated)
+    BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated, Unavailable)
 from services.gateway.rpc import ServiceUnavailable
 
 log = logging.getLogger("coalition.gateway")
@@ -17,6 +17,7 @@ CODES = {
     NotFound: "NOT_FOUND",
     Conflict: "CONFLICT",
     ServiceUnavailable: "SERVICE_UNAVAILABLE",
+    Unavailable: "SERVICE_UNAVAILABLE",
 }
 
 
