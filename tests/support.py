@@ -88,15 +88,15 @@ class StackHandle:
         return self
 
     def stop(self):
-        self.stack.stop()
-        try:
-            if self._mongo is not None:
-                for name in self._mongo.list_database_names():
-                    if name.startswith(self.prefix + "_"):
-                        self._mongo.drop_database(name)
-                self._mongo.close()
+        try:  # drop our databases while the store still runs
+            client = self.mongo()
+            for name in client.list_database_names():
+                if name.startswith(self.prefix + "_"):
+                    client.drop_database(name)
+            client.close()
         except Exception:
             pass
+        self.stack.stop()
         drop_vhost(self.vhost)
 
     # ---- clients ----
@@ -109,7 +109,8 @@ class StackHandle:
 
     def mongo(self):
         if self._mongo is None:
-            self._mongo = pymongo.MongoClient(self.mongo_uri, tz_aware=True)
+            self._mongo = pymongo.MongoClient(self.mongo_uri, tz_aware=True,
+                                              serverSelectionTimeoutMS=5000)
         return self._mongo
 
     def db(self, service):

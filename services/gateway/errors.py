@@ -1,6 +1,7 @@
 """The one table from errors to GraphQL `extensions.code`, and the error
 formatter: no stack trace ever reaches a client."""
 import logging
+import re
 
 from graphql import GraphQLError
 
@@ -9,6 +10,8 @@ from services.common.errors import (
 from services.gateway.rpc import ServiceUnavailable
 
 log = logging.getLogger("coalition.gateway")
+# "Variable '$i' got invalid value 1.5 at 'i.amount'; ..." -> "i.amount"
+COERCION_PATH = re.compile(r" at '([^']+)'")
 
 CODES = {
     BadUserInput: "BAD_USER_INPUT",
@@ -45,7 +48,9 @@ def format_error(error: GraphQLError, request_id):
         out["extensions"] = {**(error.extensions or {}), "code": code}
         return out
     if isinstance(original, GraphQLError):  # variables or literals that do not coerce
-        out["extensions"] = {"code": "BAD_USER_INPUT"}
+        where = COERCION_PATH.search(error.message)
+        name = where.group(1).split(".", 1)[-1] if where else "_"
+        out["extensions"] = {"code": "BAD_USER_INPUT", "fields": {name: [original.message]}}
         return out
     code = code_of(original)
     if code is None:

@@ -37,3 +37,12 @@ def test_unexpected_errors_are_hidden_and_logged_with_the_request_id(caplog):
     assert out["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-123"}
     assert "secret internals" not in str(out) and "req-123" in out["message"]
     assert "req-123" in caplog.text and "secret internals" in caplog.text
+
+
+def test_variables_that_do_not_coerce_name_their_field():
+    inner = GraphQLError("Decimal must be sent as a string.")
+    error = GraphQLError("Variable '$i' got invalid value 1.5 at 'i.amount'; Decimal must be sent "
+                         "as a string.", original_error=inner)
+    out = format_error(error, "r1")
+    assert out["extensions"] == {"code": "BAD_USER_INPUT",
+                                 "fields": {"amount": ["Decimal must be sent as a string."]}}

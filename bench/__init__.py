@@ -1,0 +1,1 @@
+"""Benchmarks of the coalition stack: `python -m bench.run [--quick]` (see README.md)."""

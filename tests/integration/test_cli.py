@@ -1,0 +1,251 @@
+"""The operator CLI (services/cli.py) against the real stack: tokens, the demo
+coalition through the gateway, the CSV export, the dead-letter queue and the
+outbox. Other tests share this stack's database: assertions are on the demo's
+own data (by name and title), never on global counts except as lower bounds."""
+import csv
+import io
+from datetime import datetime, timezone
+
+import jwt
+import pytest
+from click.testing import CliRunner
+
+from services import demo
+from services.cli import coalition
+from services.stack import free_port
+from tests.support import SECRET, wait_for
+
+FIND_MEMBERS = """query($s: String, $after: String) { members(search: $s, first: 50, after: $after) {
+  totalCount edges { node { id name status canVote } } pageInfo { hasNextPage endCursor } } }"""
+GRANTS = """query($after: String) { grants(first: 50, after: $after) {
+  edges { node { id title donor currency amount status
+                 allocations { id amount status member { name } consultation { id status kind } } } }
+  pageInfo { hasNextPage endCursor } } }"""
+GENERAL = """query($after: String) { consultations(kind: GENERAL, first: 50, after: $after) {
+  edges { node { id title status round rounds { number outcome } } }
+  pageInfo { hasNextPage endCursor } } }"""
+
+
+def run(stack, *args, env=None):
+    return CliRunner().invoke(coalition, list(args), env={**stack.env, **(env or {})},
+                              catch_exceptions=False)
+
+
+def nodes(stack, query, field, variables=None):
+    after = None
+    while True:
+        page = stack.gql(query, {**(variables or {}), "after": after}, stack.admin())[field]
+        yield from (e["node"] for e in page["edges"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return
+        after = page["pageInfo"]["endCursor"]
+
+
+def members_named(stack, name):
+    return [m for m in nodes(stack, FIND_MEMBERS, "members", {"s": name})
+            if m["name"].casefold() == name.casefold() and m["status"] != "REJECTED"]
+
+
+# ---- token ------------------------------------------------------------------------
+
+def test_token_admin_and_member(stack):
+    result = run(stack, "token", "--role", "ADMIN", "--sub", "secretariat")
+    assert result.exit_code == 0, result.output
+    claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert claims["role"] == "ADMIN" and claims["sub"] == "secretariat"
+    assert "member_id" not in claims
+    assert 11.9 * 3600 < claims["exp"] - datetime.now(timezone.utc).timestamp() <= 12 * 3600
+
+    result = run(stack, "token", "--role", "MEMBER", "--sub", "idpc", "--member-id", "m-1",
+                 "--hours", "1")
+    assert result.exit_code == 0, result.output
+    claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert (claims["role"], claims["sub"], claims["member_id"]) == ("MEMBER", "idpc", "m-1")
+    assert claims["exp"] - datetime.now(timezone.utc).timestamp() <= 3600
+    # the gateway accepts it
+    assert stack.gql("{ viewer { role } }", token=result.stdout.strip())["viewer"]["role"] == "MEMBER"
+
+
+def test_member_token_needs_member_id(stack):
+    result = run(stack, "token", "--role", "MEMBER", "--sub", "idpc")
+    assert result.exit_code != 0
+    assert "--member-id" in result.output
+    assert not result.stdout.startswith("eyJ")
+
+
+def test_bad_setting_is_one_line(stack):
+    result = run(stack, "token", "--role", "ADMIN", "--sub", "x",
+                 env={"COALITION_ENV": "production", "COALITION_JWT_SECRET": "short"})
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and "COALITION_JWT_SECRET" in result.stderr
+
+
+# ---- demo load ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def loaded(stack):
+    result = run(stack, "demo", "load", "--url", stack.url)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_demo_load_registers_the_coalition(stack, loaded):
+    assert f"{stack.url}/graphql" in loaded.output
+    total = stack.gql("{ members(first: 1) { totalCount } }")["members"]["totalCount"]
+    assert total >= len(demo.ALL_MEMBERS) >= 20
+    for data in demo.FOUNDERS:
+        found = members_named(stack, data["name"])
+        assert len(found) == 1, data["name"]
+        assert found[0]["status"] == "ACTIVE" and found[0]["canVote"], found[0]
+    applicant = members_named(stack, demo.APPLICANT["name"])
+    assert [m["status"] for m in applicant] == ["CANDIDATE"]
+    with stack.rpc() as rpc:
+        admission = wait_for(lambda: rpc.consultations.get_by_subjects(
+            [applicant[0]["id"]]).get(applicant[0]["id"]), message="admission consultation")
+    assert admission["kind"] == "MEMBERSHIP_ADMISSION" and admission["status"] == "OPEN"
+
+
+def test_demo_load_grants_and_allocations(stack, loaded):
+    grants = [g for g in nodes(stack, GRANTS, "grants") if g["title"] == demo.RCNF_GRANT["title"]]
+    assert len(grants) == 1
+    rcnf = grants[0]
+    assert (rcnf["amount"], rcnf["currency"], rcnf["status"]) == ("1455000.00", "USD", "ACTIVE")
+    assert rcnf["donor"].startswith("Robert Carr")
+    allocations = {a["member"]["name"]: a for a in rcnf["allocations"]}
+    assert set(allocations) == {a["member"] for a in demo.ALLOCATIONS}
+    for allocation in allocations.values():
+        assert allocation["status"] == "PROPOSED"
+        assert allocation["consultation"]["kind"] == "GRANT_ALLOCATION"
+        assert allocation["consultation"]["status"] == "OPEN"
+
+
+def general(stack):
+    found = [c for c in nodes(stack, GENERAL, "consultations")
+             if c["title"] == demo.CONSULTATION["title"]]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_demo_load_consultation_with_a_closed_round(stack, loaded):
+    consultation = general(stack)
+    assert consultation["status"] == "OPEN" and consultation["round"] == 2
+    assert [r["number"] for r in consultation["rounds"]] == [1]
+    assert consultation["rounds"][0]["outcome"] in ("BLOCKED", "NO_QUORUM")
+
+
+def test_demo_load_twice_duplicates_nothing(stack, loaded):
+    again = run(stack, "demo", "load", "--url", stack.url)
+    assert again.exit_code == 0, again.output
+    for data in demo.ALL_MEMBERS:
+        assert len(members_named(stack, data["name"])) == 1, data["name"]
+    titles = [g["title"] for g in nodes(stack, GRANTS, "grants")]
+    for data in demo.GRANTS:
+        assert titles.count(data["title"]) == 1
+    rcnf = next(g for g in nodes(stack, GRANTS, "grants") if g["title"] == demo.RCNF_GRANT["title"])
+    assert len(rcnf["allocations"]) == len(demo.ALLOCATIONS)
+    assert general(stack)["round"] == 2
+
+
+def test_demo_load_without_a_gateway_fails_in_one_line(stack):
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run(stack, "demo", "load", "--url", url)
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "does not answer" in result.stderr and url in result.stderr
+
+
+def test_demo_load_with_the_wrong_secret_says_so(stack):
+    result = run(stack, "demo", "load", "--url", stack.url,
+                 env={"COALITION_JWT_SECRET": "another-secret-" + "y" * 40})
+    assert result.exit_code == 1
+    assert "UNAUTHENTICATED" in result.stderr and "COALITION_JWT_SECRET" in result.stderr
+
+
+# ---- export --------------------------------------------------------------------------------
+
+def test_export_consultation_csv(stack, loaded, tmp_path):
+    consultation = general(stack)
+    out = tmp_path / "consultation.csv"
+    result = run(stack, "export", "consultation", consultation["id"], "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    by_kind = {}
+    for row in rows:
+        by_kind.setdefault(row["record"], []).append(row)
+    assert len(by_kind["consultation"]) == 1
+    assert by_kind["consultation"][0]["title"] == demo.CONSULTATION["title"]
+    rounds = {row["round"]: row for row in by_kind["round"]}
+    assert set(rounds) == {"1", "2"}
+    assert rounds["1"]["status"] == "CLOSED"
+    assert rounds["1"]["outcome"] == consultation["rounds"][0]["outcome"]
+    assert rounds["2"]["status"] == "OPEN" and rounds["2"]["outcome"] == ""
+    assert int(rounds["1"]["responded"]) >= 1 and int(rounds["1"]["eligible"]) >= 1
+
+    with stack.rpc() as rpc:
+        audit = rpc.consultations.stance_audit(consultation["id"])
+    assert audit
+    exported = [(r["round"], r["member_id"], r["stance"], r["reason"], r["replaces"])
+                for r in by_kind["stance"]]
+    expected = [(str(a["round"]), a["member_id"], a["value"], a["reason"] or "",
+                 a["replaces"] or "") for a in audit]
+    assert exported == expected
+    names = {row["member_name"] for row in by_kind["stance"]}
+    assert "Youth RISE" in names
+    block = next(r for r in by_kind["stance"] if r["stance"] == "BLOCK")
+    assert block["round"] == "1" and block["member_name"] == "Youth RISE" and block["reason"]
+    # the replaced stance is kept, marked superseded, and its replacement names it
+    replaced = [r for r in by_kind["stance"] if r["superseded"] == "yes"]
+    assert replaced and replaced[0]["member_name"] == "Eurasian Harm Reduction Network"
+    replacement = [r for r in by_kind["stance"] if r["replaces"]]
+    assert replacement[0]["member_id"] == replaced[0]["member_id"]
+    assert replacement[0]["replaces"] == replaced[0]["stance"] == "RESERVATIONS"
+    assert replacement[0]["superseded"] == "no"
+
+
+def test_export_to_stdout_and_unknown_id(stack, loaded):
+    consultation = general(stack)
+    result = run(stack, "export", "consultation", consultation["id"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("record,consultation_id,")
+    result = run(stack, "export", "consultation", "no-such-consultation")
+    assert result.exit_code == 1
+    assert "no consultation" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+# ---- dlq and outbox ---------------------------------------------------------------------------
+
+def test_dlq_list_and_replay(stack):
+    result = run(stack, "dlq", "list")
+    assert result.exit_code == 0, result.output
+    for service in ("members", "consultations", "grants"):
+        assert f"{service}: " in result.stdout
+    result = run(stack, "dlq", "list", "--service", "grants", "--status", "all")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("grants: ") and "members:" not in result.stdout
+
+    result = run(stack, "dlq", "replay")
+    assert result.exit_code == 0, result.output
+    for service in ("members", "consultations", "grants"):
+        assert f"{service}: replayed " in result.stdout
+    result = run(stack, "dlq", "replay", "--service", "members", "no-such-letter")
+    assert result.exit_code == 1
+    assert "no-such-letter" in result.stderr
+
+
+def test_outbox(stack):
+    result = run(stack, "outbox")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split()[:2] == ["service", "pending"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {"members", "consultations", "grants"}
+    assert all(row[1].isdigit() for row in rows.values())
+
+
+def test_rpc_commands_without_a_broker_fail_in_one_line(stack):
+    env = {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
+    for args in (["outbox"], ["dlq", "list"], ["export", "consultation", "x"]):
+        result = run(stack, *args, env=env)
+        assert result.exit_code == 1, args
+        assert result.stderr.strip().count("\n") == 0
+        assert "broker" in result.stderr and "guest:guest" not in result.stderr
