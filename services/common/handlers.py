@@ -121,6 +121,15 @@ def consume(source_service, event_type):
     return decorator
 
 
+def consume_all(source_service, event_types):
+    """@consume for each of several event types of one source (one queue each)."""
+    def decorator(fn):
+        for event_type in reversed(list(event_types)):
+            fn = consume(source_service, event_type)(fn)
+        return fn
+    return decorator
+
+
 def park(store, consumer, method, payload, exc, attempts):
     source = payload.get("source") if isinstance(payload, dict) else None
     event_type = payload.get("event_type") if isinstance(payload, dict) else None

@@ -6,8 +6,9 @@ from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
 from services.common import config as settings, paging
-from services.common.errors import BadUserInput, Conflict, Forbidden, NotFound
-from services.common.handlers import OperatorRpc, consume, rpc
+from services.common.errors import Conflict, Forbidden, NotFound
+from services.common.handlers import OperatorRpc, consume, consume_all, rpc
+from services.common.events import MEMBER_EVENTS
 from services.common.store import utcnow
 from services.common.validation import load
 from services.consultations import domain
@@ -29,6 +30,15 @@ def view(doc):
         "tally": {**tally.as_doc(), "quorum_reached": domain.quorum_reached(tally, doc["quorum"])},
     })
     return out
+
+
+def load_consultation(tx, consultation_id):
+    """The consultation (without its eligible snapshot) or NotFound."""
+    doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
+                                       session=tx.session) if consultation_id else None
+    if doc is None:
+        raise NotFound(f"No consultation with id {consultation_id!r}.")
+    return doc
 
 
 def _member_case(kind, member_id):
@@ -113,14 +123,7 @@ class ConsultationsService(OperatorRpc):
 
     # ---- the read model of voters ------------------------------------------
 
-    @consume("members", "member_registered")
-    @consume("members", "membership_applied")
-    @consume("members", "member_admitted")
-    @consume("members", "mou_signed")
-    @consume("members", "member_suspended")
-    @consume("members", "member_reinstated")
-    @consume("members", "member_withdrawn")
-    @consume("members", "member_rejected")
+    @consume_all("members", MEMBER_EVENTS)
     def on_member_event(self, data, tx, envelope):
         """Newest revision wins, so events may arrive in any order."""
         tx.db.voters.update_one(
@@ -145,10 +148,7 @@ class ConsultationsService(OperatorRpc):
 
         def work(tx):
             now = utcnow()
-            doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
-                                               session=tx.session) if consultation_id else None
-            if doc is None:
-                raise NotFound(f"No consultation with id {consultation_id!r}.")
+            doc = load_consultation(tx, consultation_id)
             domain.check_can_cast(doc, now)
             if not tx.db.consultations.find_one({"_id": consultation_id, "eligible": member_id},
                                                 {"_id": 1}, session=tx.session):
@@ -221,10 +221,7 @@ class ConsultationsService(OperatorRpc):
 
     def _close(self, consultation_id, expected_round=None):
         def work(tx):
-            doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
-                                               session=tx.session)
-            if doc is None:
-                raise NotFound(f"No consultation with id {consultation_id!r}.")
+            doc = load_consultation(tx, consultation_id)
             domain.check_can_close(doc)
             if expected_round is not None and doc["round"] != expected_round:
                 raise Conflict("The round was already closed.")
@@ -280,10 +277,7 @@ class ConsultationsService(OperatorRpc):
         data = load(NextRoundInput(), data)
 
         def work(tx):
-            doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
-                                               session=tx.session) if consultation_id else None
-            if doc is None:
-                raise NotFound(f"No consultation with id {consultation_id!r}.")
+            doc = load_consultation(tx, consultation_id)
             domain.check_can_start_next_round(doc)
             eligible = eligible_snapshot(tx.db, tx.session, doc.get("beneficiary_id"))
             now = utcnow()
@@ -310,10 +304,7 @@ class ConsultationsService(OperatorRpc):
         data = load(CancelInput(), {"reason": reason})
 
         def work(tx):
-            doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
-                                               session=tx.session) if consultation_id else None
-            if doc is None:
-                raise NotFound(f"No consultation with id {consultation_id!r}.")
+            doc = load_consultation(tx, consultation_id)
             domain.check_can_cancel(doc)
             changed = tx.db.consultations.update_one(
                 {"_id": consultation_id, "status": domain.CLOSED, "round": doc["round"]},

@@ -4,7 +4,8 @@ import logging
 
 from services.common import paging
 from services.common.errors import Conflict
-from services.common.handlers import OperatorRpc, consume, rpc
+from services.common.handlers import OperatorRpc, consume, consume_all, rpc
+from services.common.events import MEMBER_EVENTS
 from services.common.store import utcnow
 from services.common.validation import load
 from services.grants import domain
@@ -166,14 +167,7 @@ class GrantsService(OperatorRpc):
 
     # ---- reactions to members ------------------------------------------
 
-    @consume("members", "member_registered")
-    @consume("members", "membership_applied")
-    @consume("members", "member_admitted")
-    @consume("members", "mou_signed")
-    @consume("members", "member_suspended")
-    @consume("members", "member_reinstated")
-    @consume("members", "member_withdrawn")
-    @consume("members", "member_rejected")
+    @consume_all("members", MEMBER_EVENTS)
     def on_member_event(self, data, tx, envelope):
         """Keep grants' read model of members; hold or release allocations.
         Events may come in any order: only a newer revision is applied."""

@@ -8,15 +8,15 @@ import subprocess
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
-from services.common.events import CATALOGUE, SUBSCRIPTIONS
-from tests.support import founders, member_input, wait_for, wait_read_models
+from services.common.events import SUBSCRIPTIONS
+from tests.support import founders, member_input, wait_for
 
 pytestmark = pytest.mark.faults
 

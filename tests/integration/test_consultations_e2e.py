@@ -88,7 +88,7 @@ def test_replaced_stance_is_kept_in_the_audit_trail(stack, five):
     cast(stack, c["id"], five[0], "BLOCK", "Budget too high")
     body = cast(stack, c["id"], five[0], "RESERVATIONS", "Fine if reviewed")
     assert body["data"]["castStance"]["value"] == "RESERVATIONS"
-    q = f"query($id: ID!) {{ consultation(id: $id) {{ tally {{ responded block reservations }} stances {{ value member {{ id }} }} myStance {{ value reason }} }} }}"
+    q = "query($id: ID!) { consultation(id: $id) { tally { responded block reservations } stances { value member { id } } myStance { value reason } } }"
     seen = stack.gql(q, {"id": c["id"]}, stack.member_token(five[0]))["consultation"]
     assert seen["tally"] == {"responded": 1, "block": 0, "reservations": 1}
     assert [s["value"] for s in seen["stances"]] == ["RESERVATIONS"]
