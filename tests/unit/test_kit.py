@@ -91,3 +91,15 @@ def _handlers():
 def test_subscription_table_matches_the_handlers():
     declared = {k: set(v) for k, v in events.SUBSCRIPTIONS.items()}
     assert _handlers() == declared
+
+
+@pytest.mark.parametrize("env,name", [({"MONGO_URI": "nope"}, "MONGO_URI"),
+                                      ({"AMQP_URI": "ftp://x"}, "AMQP_URI")])
+def test_a_real_service_process_exits_with_one_line_naming_the_setting(env, name):
+    import os
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "services.common.runner", "members"],
+                       env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and name in r.stderr, r.stderr
