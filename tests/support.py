@@ -18,6 +18,7 @@ from services.gateway.auth import issue_token
 from services.stack import Stack, free_port, port_open
 
 SECRET = "test-secret-" + "x" * 40
+RPC_TIMEOUT = 20  # the gateway's, in tests: generous, the machine is shared and small
 
 
 def make_vhost():
@@ -72,7 +73,7 @@ class StackHandle:
             "AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri, "MONGO_DB_PREFIX": self.prefix,
             "COALITION_ENV": "test", "COALITION_JWT_SECRET": SECRET,
             "DEADLINE_CHECK_SECONDS": "0.5", "HANDLER_RETRY_BASE_SECONDS": "0.05",
-            "OUTBOX_POLL_SECONDS": "0.2", "RPC_TIMEOUT_SECONDS": "8",
+            "OUTBOX_POLL_SECONDS": "0.2", "RPC_TIMEOUT_SECONDS": str(RPC_TIMEOUT),
             **(extra_env or {}),
         }
         self.stack = Stack(tmp / "var", self.env, store_port=self.store_port,

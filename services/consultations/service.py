@@ -160,17 +160,18 @@ class ConsultationsService(OperatorRpc):
             record = {"_id": sid, "consultation_id": consultation_id, "round": doc["round"],
                       "member_id": member_id, "value": stance["value"],
                       "reason": stance["reason"], "cast_at": now}
+            # the round's counters first: concurrent casts collide on that one
+            # document, and a collision found early wastes the least work
+            inc = domain.apply_stance(None, previous and previous["value"], stance["value"])
+            updated = tx.db.consultations.update_one(
+                {"_id": consultation_id, "status": domain.OPEN, "round": doc["round"]},
+                {"$inc": inc} if inc else {"$set": {"round": doc["round"]}}, session=tx.session)
+            if updated.matched_count != 1:
+                raise Conflict("This round closed while your stance was being recorded.")
             if previous is None:
                 tx.db.stances.insert_one(record, session=tx.session)
             else:
                 tx.db.stances.replace_one({"_id": sid}, record, session=tx.session)
-            inc = domain.apply_stance(None, previous and previous["value"], stance["value"])
-            if inc:
-                updated = tx.db.consultations.update_one(
-                    {"_id": consultation_id, "status": domain.OPEN, "round": doc["round"]},
-                    {"$inc": inc}, session=tx.session)
-                if updated.matched_count != 1:
-                    raise Conflict("This round closed while your stance was being recorded.")
             tx.db.stance_audit.insert_one({**record, "_id": paging.new_id(), "at": now,
                                            "replaces": previous and previous["value"]},
                                           session=tx.session)

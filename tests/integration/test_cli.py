@@ -86,7 +86,24 @@ def test_bad_setting_is_one_line(stack):
 def loaded(stack):
     result = run(stack, "demo", "load", "--url", stack.url)
     assert result.exit_code == 0, result.output
-    return result
+    yield result
+    release_demo(stack)
+
+
+def release_demo(stack):
+    """Leave the shared database usable for the tests after us: the demo's
+    members withdraw (so they vote nowhere) and their real-world names are
+    freed again, as a rejected applicant's is (other tests register e.g.
+    "Tais Plus" themselves). The name is freed in the store directly: no API
+    frees the name of a withdrawn member, by design."""
+    ids = []
+    with stack.rpc() as rpc:
+        for data in demo.ALL_MEMBERS:
+            for member in members_named(stack, data["name"]):
+                if member["status"] in ("ACTIVE", "SUSPENDED", "CANDIDATE"):
+                    rpc.members.withdraw_membership(member["id"], "end of the CLI tests")
+                ids.append(member["id"])
+    stack.db("members").members.update_many({"_id": {"$in": ids}}, {"$set": {"name_key": None}})
 
 
 def test_demo_load_registers_the_coalition(stack, loaded):

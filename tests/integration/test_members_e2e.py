@@ -28,7 +28,7 @@ def mutate(stack, name, member_id, token, extra=""):
 
 
 def test_founding_member_is_active_and_can_vote(stack):
-    m = register(stack, name="Tais Plus", acronym="TP", countries=["kg"])
+    m = register(stack, name=f"Tais Plus {uuid.uuid4().hex[:6]}", acronym="TP", countries=["kg"])
     assert m["status"] == "ACTIVE" and m["canVote"] and m["mouSignedAt"] and m["joinedAt"]
     assert m["countries"] == ["KG"] and m["focalPoint"]["email"] == "focal@example.org"
     assert [h["status"] for h in m["history"]] == ["ACTIVE"]
