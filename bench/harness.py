@@ -55,8 +55,8 @@ class Bench:
         return self
 
     def stop(self):
-        """Stop RPC clients, drop our databases while the store still runs,
-        then stop the stack and delete the vhost (StackHandle.stop)."""
+        """Stop our RPC clients, then StackHandle.stop(): drops the run's
+        databases while the store still runs, stops the stack, deletes the vhost."""
         with self._lock:
             proxies, self._proxies = self._proxies, []
         for proxy in proxies:
@@ -64,17 +64,7 @@ class Bench:
                 proxy.stop()
             except Exception:
                 pass
-        h = self.handle
-        try:
-            client = h.mongo()
-            for name in client.list_database_names():
-                if name.startswith(h.prefix + "_"):
-                    client.drop_database(name)
-            client.close()
-        except Exception as exc:  # the store may be gone already
-            log(f"could not drop databases: {type(exc).__name__}: {exc}")
-        h._mongo = None  # StackHandle.stop() would otherwise wait for a stopped store
-        h.stop()
+        self.handle.stop()
 
     # ---- clients ---------------------------------------------------------------
     def rpc(self):
