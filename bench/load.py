@@ -210,8 +210,7 @@ def load_founders_direct(bench, target_voters, tag, batch=500):
     member_registered event: the members document (built by the members
     service's own schema and domain code), a sent outbox event, the voter in
     consultations' read model, the member in grants' read model. Seconds
-    instead of minutes for 10,000 members; used beyond the RPC share of the
-    large phase (see --load)."""
+    instead of minutes for 10,000 members; `--load fast` only."""
     from services.common import paging
     from services.common.events import make_envelope
     from services.common.store import utcnow

@@ -168,7 +168,7 @@ def sagas(bench, cfg, st):
 
 
 def load_large(bench, cfg, st, args):
-    if args.load == "rpc":
+    if args.load != "fast":
         st["load"]["large"] = load.load_founders(bench, cfg["large"], st["tag"])
         return
     target = min(cfg["large"], load.voters(bench) + cfg["rpc_members"])
@@ -229,13 +229,13 @@ def casts_large(bench, cfg, st, args):
     cast = load.stances_of(bench, c["id"])
     remaining = [m for m in eligible if m not in cast]
     lat = []
-    budget = max(0.0, bench.budget.left() - 120) if args.load == "rpc" else cfg["stance_rpc_budget_s"]
+    budget = max(0.0, bench.budget.left() - 120) if args.load == "all-rpc" else cfg["stance_rpc_budget_s"]
     log(f"loading {len(remaining)} more stances by RPC (serial, up to {budget:.0f}s)")
     by_rpc = load.cast_rpc(bench, c["id"], remaining, budget_s=budget, latencies=lat)
     st["serial"]["large"]["rpc_cast_stance"] = summary(lat)
     rest = remaining[by_rpc:]
     by_store = 0
-    if rest and args.load != "rpc":
+    if rest and args.load != "all-rpc":
         load.rpc_queues_idle(bench)
         log(f"  {by_rpc} by RPC ({by_rpc / budget if budget else 0:.1f}/s); writing the other "
             f"{len(rest)} stances straight into the consultations store")
@@ -319,17 +319,17 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true",
                         help="py-spy profiles of store, consultations and gateway workers during the "
                              "large castStance load (bench/results/profile/; perturbs that figure)")
-    parser.add_argument("--load", choices=["mixed", "rpc"], default="mixed",
-                        help="mixed (default): the large phase registers its first rpc_members "
-                             "members and some stances through the services, the rest straight "
-                             "into the stores; rpc: everything through the services (on this "
-                             "machine > 30 minutes at 10,000)")
+    parser.add_argument("--load", choices=["default", "fast", "all-rpc"], default="default",
+                        help="default: every member by RPC, the large tally's stances by RPC for "
+                             "stance_rpc_budget_s, the rest straight into the store; fast: also "
+                             "members beyond the first rpc_members straight into the stores; "
+                             "all-rpc: every stance by RPC too (~10 more minutes at 10,000)")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     cfg = dict(SIZES[mode])
     if args.large:
         cfg["large"] = max(args.large, cfg["small"] * 2)
-    if args.load == "rpc":
+    if args.load == "all-rpc":
         cfg["budget_s"] *= 3
     cfg["load"] = args.load
     started_wall = time.monotonic()
