@@ -342,48 +342,38 @@ def _prime(loader, page):
     return page
 
 
+def _one(loader):
+    """Resolver of `thing(id:)`: through the request's DataLoader (null if unknown)."""
+    async def resolve(root, info, id):
+        return await getattr(info.context.loaders, loader).load(id)
+    return resolve
+
+
+def _page(service, loader):
+    """Resolver of a list: one `list` RPC; its nodes primed into the loader."""
+    def resolve(root, info, first=50, after=None, **filters):
+        page = info.context.call(service, "list", plain(filters), first, after)
+        return _prime(getattr(info.context.loaders, loader), page)
+    return resolve
+
+
 class Query(ObjectType):
     viewer = Field(req(Viewer))
-    member = Field(Member, id=ID(required=True))
+    member = Field(Member, id=ID(required=True), resolver=_one("member"))
     members = Field(req(MemberConnection), status=MemberStatus(), constituency=Constituency(),
-                    country=String(), search=String(), first=Int(default_value=50), after=String())
-    consultation = Field(Consultation, id=ID(required=True))
+                    country=String(), search=String(), first=Int(default_value=50), after=String(),
+                    resolver=_page("members", "member"))
+    consultation = Field(Consultation, id=ID(required=True), resolver=_one("consultation"))
     consultations = Field(req(ConsultationConnection), status=ConsultationStatus(),
-                          kind=ConsultationKind(), first=Int(default_value=50), after=String())
-    grant = Field(Grant, id=ID(required=True))
+                          kind=ConsultationKind(), first=Int(default_value=50), after=String(),
+                          resolver=_page("consultations", "consultation"))
+    grant = Field(Grant, id=ID(required=True), resolver=_one("grant"))
     grants = Field(req(GrantConnection), status=GrantStatus(), first=Int(default_value=50),
-                   after=String())
+                   after=String(), resolver=_page("grants", "grant"))
 
     @staticmethod
     def resolve_viewer(root, info):
         return info.context.viewer
-
-    @staticmethod
-    async def resolve_member(root, info, id):
-        return await info.context.loaders.member.load(id)
-
-    @staticmethod
-    def resolve_members(root, info, first=50, after=None, **filters):
-        page = info.context.call("members", "list", plain(filters), first, after)
-        return _prime(info.context.loaders.member, page)
-
-    @staticmethod
-    async def resolve_consultation(root, info, id):
-        return await info.context.loaders.consultation.load(id)
-
-    @staticmethod
-    def resolve_consultations(root, info, first=50, after=None, **filters):
-        page = info.context.call("consultations", "list", plain(filters), first, after)
-        return _prime(info.context.loaders.consultation, page)
-
-    @staticmethod
-    async def resolve_grant(root, info, id):
-        return await info.context.loaders.grant.load(id)
-
-    @staticmethod
-    def resolve_grants(root, info, first=50, after=None, **filters):
-        page = info.context.call("grants", "list", plain(filters), first, after)
-        return _prime(info.context.loaders.grant, page)
 
 
 def _field(type_, resolver, **args):
