@@ -1,6 +1,7 @@
 """Loading realistic data fast: members by RPC from threads (waiting for the
 read models), allocations by RPC, stances by RPC (and, beyond a time budget,
 straight into the consultations store: see fill_stances_direct)."""
+import collections
 import math
 import threading
 import time
@@ -10,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 from bench import data
 from bench.harness import log
+from services.consultations import dependencies as layout
+from services.consultations.domain import STANCE_COUNTERS
 
 
 def wait_until(predicate, timeout, interval=0.2, what="condition", progress=None):
@@ -195,12 +198,14 @@ def fill_stances_direct(bench, consultation_id, member_ids, value="AGREE", batch
                                              "member_id": s["member_id"], "value": value,
                                              "replaced": False}}} for s in stances], ordered=False)
         written += len(chunk)
-    counts = {v: db.stances.count_documents({"consultation_id": consultation_id, "round": 1, "value": v})
-              for v in ("AGREE", "RESERVATIONS", "STAND_ASIDE", "BLOCK")}
-    db.consultations.update_one({"_id": consultation_id}, {"$set": {
-        "tally.responded": sum(counts.values()), "tally.agree": counts["AGREE"],
-        "tally.reservations": counts["RESERVATIONS"], "tally.stand_aside": counts["STAND_ASIDE"],
-        "tally.block": counts["BLOCK"]}})
+    # every counter shard recounted from the round's stances (those cast by RPC too)
+    shards = collections.defaultdict(collections.Counter)
+    for st in db.stances.find({"consultation_id": consultation_id, "round": 1},
+                              {"member_id": 1, "value": 1}):
+        shards[layout.shard_key(consultation_id, 1, st["member_id"])][
+            STANCE_COUNTERS[st["value"]]] += 1
+    for key, counts in shards.items():
+        db.tally_shards.update_one({"_id": key}, {"$set": dict(counts)})
     return written
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from bench import data, load, measure
 from bench.harness import Bench, Budget, CpuMeter, OutOfTime, log, machine, proc_status
 from bench.stats import ratio, summary
+from services.consultations.dependencies import eligible_many
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -138,9 +139,10 @@ def sagas(bench, cfg, st):
         # admission: applyForMembership -> consultation -> quorum AGREE -> close -> ACTIVE
         member = bench.rpc().members.apply_for_membership(data.member_input(st["tag"] + "c", i))
         c = load.wait_until(lambda: db.consultations.find_one(
-            {"kind": "MEMBERSHIP_ADMISSION", "subject_id": member["id"]}, {"eligible": 1}),
+            {"kind": "MEMBERSHIP_ADMISSION", "subject_id": member["id"]}, {"round": 1}),
             30, 0.02, "admission consultation")
-        load.cast_rpc(bench, c["_id"], c["eligible"][:load.quorum_casts(len(c["eligible"]))],
+        eligible = eligible_many(db, [c])[c["_id"]]
+        load.cast_rpc(bench, c["_id"], eligible[:load.quorum_casts(len(eligible))],
                       latencies=cast_lat)
         t0 = close_adopted(bench, c["_id"])
         admission.append(poll_until(bench, MEMBER_STATUS, {"id": member["id"]},
@@ -151,9 +153,10 @@ def sagas(bench, cfg, st):
             "grantId": st["grant_id"], "memberId": b, "amount": "2000.00",
             "purpose": f"Shadow report {i}", "closesAt": None})
         c = load.wait_until(lambda: db.consultations.find_one(
-            {"kind": "GRANT_ALLOCATION", "subject_id": a["id"]}, {"eligible": 1}),
+            {"kind": "GRANT_ALLOCATION", "subject_id": a["id"]}, {"round": 1}),
             30, 0.02, "allocation consultation")
-        load.cast_rpc(bench, c["_id"], c["eligible"][:load.quorum_casts(len(c["eligible"]))],
+        eligible = eligible_many(db, [c])[c["_id"]]
+        load.cast_rpc(bench, c["_id"], eligible[:load.quorum_casts(len(eligible))],
                       latencies=cast_lat)
         t0 = close_adopted(bench, c["_id"])
         allocation.append(poll_until(

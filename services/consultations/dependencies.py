@@ -1,7 +1,27 @@
-"""Storage of the consultations service: indexes and its read model of voters."""
+"""Storage of the consultations service: indexes, the layout of a round's
+eligible snapshot and counters, and its read model of voters.
+
+A round's data lives beside the consultation document, never in it, so the
+document stays small however many members vote:
+
+- `eligibility`: one document per eligible member and round,
+  `_id = "cid:round:member"`; the cast checks it with one `_id` lookup.
+- `tally_shards`: the round's counters split over TALLY_SHARDS documents
+  (`_id = "cid:round:k"`, a member always in the same k). Concurrent casts
+  then rarely write the same document, so they rarely conflict. Closing a
+  round marks every shard `closed` in the closing transaction: a cast racing
+  the close conflicts with it and is retried into "closed", so no stance is
+  counted after the close. The closed round's tally is kept in the
+  consultation document (`tally`, and in `rounds`).
+"""
+import zlib
+
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.common.store import MongoStore
+from services.consultations.domain import OPEN, Tally
+
+TALLY_SHARDS = 32
 
 INDEXES = {
     "consultations": [
@@ -10,6 +30,8 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("closes_at", ASCENDING)]),
         IndexModel([("subject_id", ASCENDING), ("_id", DESCENDING)]),
     ],
+    "eligibility": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)])],
+    "tally_shards": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)])],
     # the current stance of each member in each round: _id "cid:round:member"
     "stances": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)])],
     # every cast ever made, replaced ones included
@@ -18,21 +40,87 @@ INDEXES = {
     "voters": [IndexModel([("can_vote", ASCENDING)])],
 }
 
-# consultation documents without the (possibly 10,000-long) eligible snapshot
-VIEW_PROJECTION = {"eligible": 0}
-
 
 def consultations_store():
     return MongoStore(indexes=INDEXES)
 
 
-def stance_id(consultation_id, round_number, member_id):
-    return f"{consultation_id}:{round_number}:{member_id}"
+def round_key(consultation_id, round_number, part):
+    """The `_id` of a round's stance, eligibility or shard document."""
+    return f"{consultation_id}:{round_number}:{part}"
 
 
-def eligible_snapshot(db, session, excluded_member_id):
-    """Ids of the members that may vote now, minus the subject of the case."""
+stance_id = round_key
+
+
+def shard_key(consultation_id, round_number, member_id):
+    return round_key(consultation_id, round_number,
+                     zlib.crc32(member_id.encode()) % TALLY_SHARDS)
+
+
+def open_round(tx, consultation_id, round_number, excluded_member_id):
+    """Snapshot who may vote in this round (members that may vote now, minus
+    the subject of the case) and create its counter shards. Returns the count."""
     query = {"can_vote": True}
     if excluded_member_id:
         query["_id"] = {"$ne": excluded_member_id}
-    return [d["_id"] for d in db.voters.find(query, {"_id": 1}, session=session).sort("_id", 1)]
+    eligible = [d["_id"] for d in tx.db.voters.find(query, {"_id": 1}, session=tx.session)]
+    if eligible:
+        tx.db.eligibility.insert_many(
+            [{"_id": round_key(consultation_id, round_number, m), "consultation_id": consultation_id,
+              "round": round_number, "member_id": m} for m in eligible],
+            ordered=False, session=tx.session)
+    tx.db.tally_shards.insert_many(
+        [{"_id": round_key(consultation_id, round_number, k), "consultation_id": consultation_id,
+          "round": round_number, "closed": False} for k in range(TALLY_SHARDS)],
+        session=tx.session)
+    return len(eligible)
+
+
+def is_eligible(tx, consultation_id, round_number, member_id):
+    return tx.db.eligibility.find_one({"_id": round_key(consultation_id, round_number, member_id)},
+                                      {"_id": 1}, session=tx.session) is not None
+
+
+def count_stance(tx, consultation_id, round_number, member_id, inc):
+    """Apply a stance's change to its shard; False if the round is closed."""
+    changed = tx.db.tally_shards.update_one(
+        {"_id": shard_key(consultation_id, round_number, member_id), "closed": False},
+        {"$inc": inc} if inc else {"$set": {"closed": False}}, session=tx.session)
+    return changed.matched_count == 1
+
+
+def close_counters(tx, doc):
+    """The round's final tally, its shards marked closed (in the closing transaction)."""
+    where = {"consultation_id": doc["_id"], "round": doc["round"]}
+    tally = Tally.from_counters(doc["tally"]["eligible"],
+                                list(tx.db.tally_shards.find(where, session=tx.session)))
+    tx.db.tally_shards.update_many(where, {"$set": {"closed": True}}, session=tx.session)
+    return tally
+
+
+def tallies(db, docs):
+    """{consultation id: Tally} for these documents: OPEN rounds summed from
+    their shards in one query, the others as they were closed."""
+    result = {d["_id"]: Tally.from_doc(d["tally"]) for d in docs}
+    open_rounds = [{"consultation_id": d["_id"], "round": d["round"]}
+                   for d in docs if d["status"] == OPEN]
+    if open_rounds:
+        shards = {}
+        for s in db.tally_shards.find({"$or": open_rounds}):
+            shards.setdefault(s["consultation_id"], []).append(s)
+        for d in docs:
+            if d["status"] == OPEN:
+                result[d["_id"]] = Tally.from_counters(d["tally"]["eligible"],
+                                                       shards.get(d["_id"], []))
+    return result
+
+
+def eligible_many(db, docs):
+    """{consultation id: ids of its current round's eligible members}."""
+    result = {d["_id"]: [] for d in docs}
+    if docs:
+        query = {"$or": [{"consultation_id": d["_id"], "round": d["round"]} for d in docs]}
+        for e in db.eligibility.find(query, {"consultation_id": 1, "member_id": 1}):
+            result[e["consultation_id"]].append(e["member_id"])
+    return {cid: sorted(ids) for cid, ids in result.items()}

@@ -34,6 +34,13 @@ class Tally:
         return cls(**{k: doc.get(k, 0) for k in ("eligible", "agree", "reservations",
                                                   "stand_aside", "block")})
 
+    @classmethod
+    def from_counters(cls, eligible, counter_docs):
+        """The round's tally from its counter shards (each holds part of the counts)."""
+        counts = {name: sum(d.get(name, 0) for d in counter_docs)
+                  for name in STANCE_COUNTERS.values()}
+        return cls(eligible=eligible, **counts)
+
     def as_doc(self):
         return {"eligible": self.eligible, "responded": self.responded, "agree": self.agree,
                 "reservations": self.reservations, "stand_aside": self.stand_aside,
@@ -90,15 +97,13 @@ def explain(tally, rule, quorum, threshold=None):
     return f"Adopted with {tally.agree} agree and {tally.reservations} with reservations."
 
 
-def apply_stance(counters, old_value, new_value):
-    """$inc for the round's counters when a member's stance goes old -> new."""
-    inc = {}
-    if old_value is None:
-        inc["tally.responded"] = 1
-    else:
-        inc[f"tally.{STANCE_COUNTERS[old_value]}"] = -1
-    key = f"tally.{STANCE_COUNTERS[new_value]}"
-    inc[key] = inc.get(key, 0) + 1
+def apply_stance(old_value, new_value):
+    """The change to the round's counters when a member's stance goes old -> new
+    (`responded` is derived from the four, so it is not a counter)."""
+    inc = {STANCE_COUNTERS[new_value]: 1}
+    if old_value is not None:
+        key = STANCE_COUNTERS[old_value]
+        inc[key] = inc.get(key, 0) - 1
     return {k: v for k, v in inc.items() if v}
 
 

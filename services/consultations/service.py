@@ -12,8 +12,8 @@ from services.common.events import MEMBER_EVENTS
 from services.common.store import utcnow
 from services.common.validation import load
 from services.consultations import domain
-from services.consultations.dependencies import (
-    VIEW_PROJECTION, consultations_store, eligible_snapshot, stance_id)
+from services.consultations import dependencies as layout
+from services.consultations.dependencies import consultations_store, stance_id
 from services.consultations.schemas import (
     CancelInput, ConsultationInput, ConsultationView, ListFilter, NextRoundInput, StanceInput,
     StanceView, SuspensionInput)
@@ -23,18 +23,24 @@ stance_view = StanceView().dump
 DEADLINE_CHECK_SECONDS = settings.load()["DEADLINE_CHECK_SECONDS"]
 
 
-def view(doc):
-    tally = domain.Tally.from_doc(doc["tally"])
-    out = ConsultationView().dump({
+def view(doc, tally=None):
+    """The public view; `tally` is the live one of an OPEN round (see views)."""
+    tally = tally or domain.Tally.from_doc(doc["tally"])
+    return ConsultationView().dump({
         **doc,
         "tally": {**tally.as_doc(), "quorum_reached": domain.quorum_reached(tally, doc["quorum"])},
     })
-    return out
+
+
+def views(db, docs):
+    """Views of many documents, their live tallies read in one query."""
+    tallies = layout.tallies(db, docs)
+    return [view(d, tallies[d["_id"]]) for d in docs]
 
 
 def load_consultation(tx, consultation_id):
-    """The consultation (without its eligible snapshot) or NotFound."""
-    doc = tx.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION,
+    """The consultation or NotFound."""
+    doc = tx.db.consultations.find_one({"_id": consultation_id},
                                        session=tx.session) if consultation_id else None
     if doc is None:
         raise NotFound(f"No consultation with id {consultation_id!r}.")
@@ -54,21 +60,21 @@ class ConsultationsService(OperatorRpc):
     def _open(self, tx, *, kind, title, proposal, closes_at, subject_id=None, beneficiary_id=None,
               rule="CONSENSUS", quorum=0.5, threshold=None, opened_by=None):
         now = utcnow()
-        eligible = eligible_snapshot(tx.db, tx.session, beneficiary_id)
         doc = {
             "_id": paging.new_id(), "kind": kind, "title": title, "proposal": proposal,
             "subject_id": subject_id, "beneficiary_id": beneficiary_id, "status": domain.OPEN,
             "round": 1, "rule": rule or "CONSENSUS", "quorum": 0.5 if quorum is None else quorum,
             "threshold": threshold, "opened_at": now, "round_opened_at": now,
             "closes_at": closes_at, "closed_at": None, "outcome": None, "rounds": [],
-            "eligible": eligible, "tally": domain.Tally(eligible=len(eligible)).as_doc(),
             "opened_by": opened_by, "cancel_reason": None,
         }
+        eligible = layout.open_round(tx, doc["_id"], 1, beneficiary_id)
+        doc["tally"] = domain.Tally(eligible=eligible).as_doc()
         tx.db.consultations.insert_one(doc, session=tx.session)
         tx.emit("consultation_opened", {
             "consultation_id": doc["_id"], "kind": kind, "subject_id": subject_id, "round": 1,
-            "eligible": len(eligible), "closes_at": closes_at.isoformat()})
-        log.info("consultation %s (%s) opened with %d eligible", doc["_id"], kind, len(eligible))
+            "eligible": eligible, "closes_at": closes_at.isoformat()})
+        log.info("consultation %s (%s) opened with %d eligible", doc["_id"], kind, eligible)
         return doc
 
     def _default_deadline(self):
@@ -150,8 +156,7 @@ class ConsultationsService(OperatorRpc):
             now = utcnow()
             doc = load_consultation(tx, consultation_id)
             domain.check_can_cast(doc, now)
-            if not tx.db.consultations.find_one({"_id": consultation_id, "eligible": member_id},
-                                                {"_id": 1}, session=tx.session):
+            if not layout.is_eligible(tx, consultation_id, doc["round"], member_id):
                 raise Forbidden("Your organisation is not among the eligible members of this "
                                 "round (members join from the next round; no one decides their "
                                 "own case).")
@@ -160,13 +165,9 @@ class ConsultationsService(OperatorRpc):
             record = {"_id": sid, "consultation_id": consultation_id, "round": doc["round"],
                       "member_id": member_id, "value": stance["value"],
                       "reason": stance["reason"], "cast_at": now}
-            # the round's counters first: concurrent casts collide on that one
-            # document, and a collision found early wastes the least work
-            inc = domain.apply_stance(None, previous and previous["value"], stance["value"])
-            updated = tx.db.consultations.update_one(
-                {"_id": consultation_id, "status": domain.OPEN, "round": doc["round"]},
-                {"$inc": inc} if inc else {"$set": {"round": doc["round"]}}, session=tx.session)
-            if updated.matched_count != 1:
+            # the counters first: a collision with a close is found before other work
+            inc = domain.apply_stance(previous and previous["value"], stance["value"])
+            if not layout.count_stance(tx, consultation_id, doc["round"], member_id, inc):
                 raise Conflict("This round closed while your stance was being recorded.")
             if previous is None:
                 tx.db.stances.insert_one(record, session=tx.session)
@@ -227,7 +228,7 @@ class ConsultationsService(OperatorRpc):
             if expected_round is not None and doc["round"] != expected_round:
                 raise Conflict("The round was already closed.")
             now = utcnow()
-            tally = domain.Tally.from_doc(doc["tally"])
+            tally = layout.close_counters(tx, doc)
             result = domain.outcome(tally, doc["rule"], doc["quorum"], doc["threshold"])
             closed_round = {
                 "number": doc["round"], "proposal": doc["proposal"], "outcome": result,
@@ -238,7 +239,8 @@ class ConsultationsService(OperatorRpc):
             }
             changed = tx.db.consultations.update_one(
                 {"_id": consultation_id, "status": domain.OPEN, "round": doc["round"]},
-                {"$set": {"status": domain.CLOSED, "outcome": result, "closed_at": now},
+                {"$set": {"status": domain.CLOSED, "outcome": result, "closed_at": now,
+                          "tally": tally.as_doc()},
                  "$push": {"rounds": closed_round}}, session=tx.session)
             if changed.modified_count != 1:
                 raise Conflict("The round was already closed.")
@@ -246,7 +248,7 @@ class ConsultationsService(OperatorRpc):
                 "consultation_id": consultation_id, "kind": doc["kind"],
                 "subject_id": doc["subject_id"], "round": doc["round"], "outcome": result,
                 "tally": tally.as_doc()})
-            doc.update(status=domain.CLOSED, outcome=result, closed_at=now,
+            doc.update(status=domain.CLOSED, outcome=result, closed_at=now, tally=tally.as_doc(),
                        rounds=doc["rounds"] + [closed_round])
             log.info("consultation %s round %d closed: %s", consultation_id, doc["round"], result)
             return doc
@@ -280,12 +282,13 @@ class ConsultationsService(OperatorRpc):
         def work(tx):
             doc = load_consultation(tx, consultation_id)
             domain.check_can_start_next_round(doc)
-            eligible = eligible_snapshot(tx.db, tx.session, doc.get("beneficiary_id"))
+            eligible = layout.open_round(tx, consultation_id, doc["round"] + 1,
+                                         doc.get("beneficiary_id"))
             now = utcnow()
             changes = {"status": domain.OPEN, "round": doc["round"] + 1,
                        "proposal": data["proposal"], "closes_at": data["closes_at"],
-                       "round_opened_at": now, "closed_at": None, "eligible": eligible,
-                       "tally": domain.Tally(eligible=len(eligible)).as_doc()}
+                       "round_opened_at": now, "closed_at": None,
+                       "tally": domain.Tally(eligible=eligible).as_doc()}
             changed = tx.db.consultations.update_one(
                 {"_id": consultation_id, "status": domain.CLOSED, "round": doc["round"]},
                 {"$set": changes}, session=tx.session)
@@ -294,7 +297,7 @@ class ConsultationsService(OperatorRpc):
             doc.update(changes)
             tx.emit("consultation_opened", {
                 "consultation_id": consultation_id, "kind": doc["kind"],
-                "subject_id": doc["subject_id"], "round": doc["round"], "eligible": len(eligible),
+                "subject_id": doc["subject_id"], "round": doc["round"], "eligible": eligible,
                 "closes_at": data["closes_at"].isoformat()})
             return doc
         return view(self.store.transaction(work))
@@ -322,43 +325,42 @@ class ConsultationsService(OperatorRpc):
 
     # ---- queries -------------------------------------------------------------
 
+    def _find(self, field, values):
+        ids = paging.clean_ids(values)
+        return list(self.store.db.consultations.find({field: {"$in": ids}})) if ids else []
+
     @rpc
     def get(self, consultation_id):
-        consultation_id = paging.clean_id(consultation_id)
-        doc = (self.store.db.consultations.find_one({"_id": consultation_id}, VIEW_PROJECTION)
-               if consultation_id else None)
-        return view(doc) if doc else None
+        found = views(self.store.db, self._find("_id", [consultation_id]))
+        return found[0] if found else None
 
     @rpc
     def get_many(self, consultation_ids):
-        ids = paging.clean_ids(consultation_ids)
-        return [view(d) for d in self.store.db.consultations.find({"_id": {"$in": ids}},
-                                                                  VIEW_PROJECTION)] if ids else []
+        return views(self.store.db, self._find("_id", consultation_ids))
 
     @rpc
     def get_by_subjects(self, subject_ids):
         """{subject id: its newest consultation} for allocation or member ids."""
-        ids = paging.clean_ids(subject_ids)
-        result = {}
-        for d in self.store.db.consultations.find({"subject_id": {"$in": ids}},
-                                                  VIEW_PROJECTION).sort("_id", -1):
-            result.setdefault(d["subject_id"], view(d))
-        return result
+        newest = {}
+        for d in sorted(self._find("subject_id", subject_ids), key=lambda d: d["_id"]):
+            newest[d["subject_id"]] = d
+        return {v["subject_id"]: v for v in views(self.store.db, list(newest.values()))}
 
     @rpc
     def eligible_many(self, consultation_ids):
         """{consultation id: ids of the current round's eligible members}."""
-        ids = paging.clean_ids(consultation_ids)
-        return {d["_id"]: d["eligible"] for d in
-                self.store.db.consultations.find({"_id": {"$in": ids}}, {"eligible": 1})}
+        return layout.eligible_many(self.store.db, self._find("_id", consultation_ids))
 
     @rpc
     def list(self, filters=None, first=50, after=None):
         filters = load(ListFilter(), filters or {})
         query = {k: v for k, v in filters.items() if v}
-        return paging.page(self.store.db.consultations, query, first, after, view,
-                           maximum=self.store.config.get("MAX_PAGE_SIZE", 200),
-                           projection=VIEW_PROJECTION)
+        result = paging.page(self.store.db.consultations, query, first, after, lambda d: d,
+                             maximum=self.store.config.get("MAX_PAGE_SIZE", 200))
+        for edge, node in zip(result["edges"], views(self.store.db,
+                                                     [e["node"] for e in result["edges"]])):
+            edge["node"] = node
+        return result
 
     @rpc
     def voter(self, member_id):

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from services.common.events import SUBSCRIPTIONS
+from services.consultations.dependencies import eligible_many
 from tests.support import founders, member_input, wait_for
 
 pytestmark = pytest.mark.faults
@@ -173,7 +174,7 @@ def test_acknowledged_work_survives_every_fault(fault_stack, report):
              60, 0.3, "every saga's consultation")
     for subject in subjects:
         c = cdb.consultations.find_one({"subject_id": subject})
-        for member_id in c["eligible"]:
+        for member_id in eligible_many(cdb, [c])[c["_id"]]:
             client.send(CAST, {"c": c["_id"], "v": "AGREE"}, stack.member_token(member_id), "castStance")
         client.send("mutation($id: ID!) { closeConsultation(id: $id) { outcome } }", {"id": c["_id"]},
                     admin, "closeConsultation")

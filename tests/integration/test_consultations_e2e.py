@@ -268,3 +268,47 @@ def test_200_concurrent_casts_leave_the_tally_equal_to_the_stances(stack):
     assert (tally["agree"], tally["reservations"], tally["standAside"], tally["block"]) == (
         by_value["AGREE"], by_value["RESERVATIONS"], by_value["STAND_ASIDE"], by_value["BLOCK"])
     assert db.stance_audit.count_documents({"consultation_id": c["id"]}) == 240
+
+
+def test_casts_racing_the_close_are_counted_or_refused_never_lost(stack):
+    """The tally is split over counter shards, and closing marks every shard
+    in the closing transaction: a stance either committed before the close
+    (and is in the final tally) or is refused with CONFLICT."""
+    isolate_voters(stack)
+    members = [m["id"] for m in founders(stack, 60)]
+    c = open_consultation(stack)
+    assert c["tally"]["eligible"] == 60
+    closed = {}
+
+    def one(i):
+        if i == 30:
+            closed["c"] = close(stack, c["id"])
+            return None
+        return cast(stack, c["id"], members[i if i < 30 else i - 1])
+
+    with ThreadPoolExecutor(16) as pool:
+        results = [r for r in pool.map(one, range(61)) if r is not None]
+    codes = Counter(r["errors"][0]["extensions"]["code"] for r in results if r.get("errors"))
+    assert set(codes) <= {"CONFLICT"}, codes
+    accepted = sum(1 for r in results if not r.get("errors"))
+    stored = stack.db("consultations").stances.count_documents({"consultation_id": c["id"]})
+    final = closed["c"]
+    assert final["status"] == "CLOSED"
+    assert final["tally"]["responded"] == final["tally"]["agree"] == stored == accepted
+    assert final["rounds"][0]["tally"]["responded"] == stored
+    assert stack.gql(GET, {"id": c["id"]})["consultation"]["tally"]["responded"] == stored
+
+
+def test_the_round_lives_beside_the_consultation_document(stack, five):
+    """The consultation document stays small however many members vote: the
+    eligible snapshot and the counters are documents of their own."""
+    c = open_consultation(stack)
+    vote(stack, c["id"], five[:2], ["AGREE", "BLOCK"])
+    db = stack.db("consultations")
+    doc = db.consultations.find_one({"_id": c["id"]})
+    assert "eligible" not in doc and doc["tally"]["eligible"] == 5
+    assert db.eligibility.count_documents({"consultation_id": c["id"], "round": 1}) == 5
+    shards = list(db.tally_shards.find({"consultation_id": c["id"], "round": 1}))
+    assert len(shards) == 32 and sum(s.get("agree", 0) + s.get("block", 0) for s in shards) == 2
+    tally = stack.gql(GET, {"id": c["id"]})["consultation"]["tally"]
+    assert (tally["responded"], tally["agree"], tally["block"]) == (2, 1, 1)

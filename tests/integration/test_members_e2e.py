@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from services.consultations.dependencies import eligible_many
 from tests.support import founders, isolate_voters, member_input, wait_for, wait_read_models
 
 MEMBER_FIELDS = """id name acronym orgType countries region constituencies status mouSignedAt
@@ -229,8 +230,9 @@ def test_admission_adopted_then_mou_then_eligible_next_round(stack):
     voters = founders(stack, 3)
     candidate = apply(stack)
     admission = admission_of(stack, candidate["id"])
-    assert candidate["id"] not in admission["eligible"]
-    assert sorted(admission["eligible"]) == sorted(v["id"] for v in voters)
+    eligible = eligible_many(stack.db("consultations"), [admission])[admission["_id"]]
+    assert candidate["id"] not in eligible
+    assert eligible == sorted(v["id"] for v in voters)
     body = cast(stack, admission["_id"], candidate["id"])  # no one decides their own case
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     for v in voters:

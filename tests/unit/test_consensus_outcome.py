@@ -77,9 +77,18 @@ def test_explanations_name_the_reason():
 
 
 def test_apply_stance_counters():
-    assert apply_stance(None, None, "AGREE") == {"tally.responded": 1, "tally.agree": 1}
-    assert apply_stance(None, "AGREE", "BLOCK") == {"tally.agree": -1, "tally.block": 1}
-    assert apply_stance(None, "AGREE", "AGREE") == {}
+    assert apply_stance(None, "AGREE") == {"agree": 1}
+    assert apply_stance("AGREE", "BLOCK") == {"agree": -1, "block": 1}
+    assert apply_stance("AGREE", "AGREE") == {}
+
+
+def test_tally_from_counter_shards():
+    shards = [apply_stance(None, "AGREE"), apply_stance(None, "BLOCK"), {},
+              {"agree": 2, "stand_aside": 1}, apply_stance("AGREE", "RESERVATIONS")]
+    tally = Tally.from_counters(10, shards)
+    assert tally == Tally(eligible=10, agree=2, reservations=1, stand_aside=1, block=1)
+    assert tally.responded == 5
+    assert Tally.from_counters(3, []) == Tally(eligible=3)
 
 
 # ---- properties over random tallies -------------------------------------------------
