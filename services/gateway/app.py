@@ -7,6 +7,7 @@
     GET  /metrics            Prometheus
 """
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -100,13 +101,28 @@ async def run(document, variables, operation, context):
     return await result if inspect.isawaitable(result) else result
 
 
+@functools.lru_cache(maxsize=512)
+def prepare(query, max_depth):
+    """(document, errors) of a query text: parsed once, then validated (the
+    depth limit only on a valid document). Neither depends on the variables
+    or the caller, and clients send the same few texts again and again, so
+    the answer is cached (the documents are never mutated by execution)."""
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return None, [exc]
+    errors = validate(schema.graphql_schema, document)
+    if not errors:
+        errors = validate(schema.graphql_schema, document, (depth_limit_validator(max_depth),))
+    return document, errors
+
+
 class Gateway:
     def __init__(self, settings):
         self.settings = settings
         self.pool = RpcPool(settings_module.nameko_config(settings),
                             size=settings["GATEWAY_RPC_POOL_SIZE"],
                             timeout=settings["RPC_TIMEOUT_SECONDS"])
-        self.rules = (depth_limit_validator(settings["MAX_QUERY_DEPTH"]),)
         self.url_map = Map([
             Rule("/graphql", endpoint="graphql", methods=["GET", "POST"]),
             Rule("/graphql/static/<path:name>", endpoint="static", methods=["GET"]),
@@ -155,13 +171,9 @@ class Gateway:
                                         self.settings["COALITION_JWT_SECRET"])
         except DomainError as exc:
             return error_response(str(exc), 401, exc.code)
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return error_response(exc.message, 400, "GRAPHQL_PARSE_FAILED")
-        errors = validate(schema.graphql_schema, document)
-        if not errors:
-            errors = validate(schema.graphql_schema, document, self.rules)
+        document, errors = prepare(query, self.settings["MAX_QUERY_DEPTH"])
+        if document is None:
+            return error_response(errors[0].message, 400, "GRAPHQL_PARSE_FAILED")
         if errors:
             return json_response({"errors": [format_error(e, request_id) for e in errors]}, 400)
         too_big = check_page_sizes(document, variables, self.settings["MAX_PAGE_SIZE"])

@@ -46,3 +46,16 @@ def test_variables_that_do_not_coerce_name_their_field():
     out = format_error(error, "r1")
     assert out["extensions"] == {"code": "BAD_USER_INPUT",
                                  "fields": {"amount": ["Decimal must be sent as a string."]}}
+
+
+def test_prepared_documents_are_cached_per_text_and_depth():
+    from services.gateway.app import prepare
+    query = "query { viewer { role } }"
+    document, errors = prepare(query, 10)
+    assert not errors and prepare(query, 10)[0] is document   # parsed and validated once
+    deep = "query { members { edges { node { allocations { grant { allocations { id } } } } } } }"
+    assert not prepare(deep, 10)[1]
+    assert "exceeds maximum operation depth" in prepare(deep, 3)[1][0].message
+    assert prepare("query { nope }", 10)[1][0].message.startswith("Cannot query field 'nope'")
+    broken, errors = prepare("query {", 10)
+    assert broken is None and errors[0].message.startswith("Syntax Error")
