@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import data, load, measure
 from bench.harness import Bench, Budget, CpuMeter, OutOfTime, log, machine, proc_status
 from bench.stats import ratio, summary
-from services.consultations.dependencies import eligible_many
+from services.consultations.dependencies import eligible_many, tallies
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -100,11 +100,12 @@ def queries(bench, cfg, st, size_key, n_label):
 
 
 def tally_queries(bench, cfg, st, consultation_id, n_label):
-    doc = bench.db("consultations").consultations.find_one({"_id": consultation_id}, {"tally": 1})
+    db = bench.db("consultations")
+    tally = tallies(db, [db.consultations.find_one({"_id": consultation_id})])[consultation_id]
     st["queries"].setdefault("tally", {})[n_label] = {
         **measure.sample_query(bench, measure.TALLY, {"id": consultation_id},
                                cfg["query_samples"], cfg["warmup"]),
-        "stances": doc["tally"]["responded"], "eligible": doc["tally"]["eligible"]}
+        "stances": tally.responded, "eligible": tally.eligible}
     q = st["queries"]["tally"][n_label]
     log(f"  tally with {q['stances']} stances: p50 {q['p50_ms']} ms, p99 {q['p99_ms']} ms")
 
