@@ -213,7 +213,8 @@ def load_founders_direct(bench, target_voters, tag, batch=500):
     """Founding members written straight into the three stores, as the
     services would leave them after register_founding_member and its
     member_registered event: the members document (built by the members
-    service's own schema and domain code), a sent outbox event, the voter in
+    service's own schema and domain code, its `seq` taken from the counter
+    in the same transaction), a sent outbox event, the voter in
     consultations' read model, the member in grants' read model. Seconds
     instead of minutes for 10,000 members; `--load fast` only."""
     from services.common import paging
@@ -241,8 +242,16 @@ def load_founders_direct(bench, target_voters, tag, batch=500):
                                "can_vote": True, "revision": doc["revision"]})
             grant_docs.append({"_id": doc["_id"], "status": doc["status"], "revision": doc["revision"],
                                "updated_at": now})
-        bench.db("members").members.insert_many(members)
-        bench.db("members").outbox.insert_many(events)
+        store = bench.db("members")
+
+        def write(session):  # one transaction, as register_founding_member's
+            last = paging.next_seq(store, "members", session, len(members))
+            for seq, doc in enumerate(members, start=last - len(members) + 1):
+                doc["seq"] = seq
+            store.members.insert_many(members, session=session)
+            store.outbox.insert_many(events, session=session)
+        with store.client.start_session() as session:
+            session.with_transaction(write)
         bench.db("consultations").voters.insert_many(voter_docs)
         bench.db("grants").members.insert_many(grant_docs)
     elapsed = time.monotonic() - started

@@ -1,39 +1,94 @@
 """Keyset pagination with opaque cursors, shared by every list RPC.
 
-Documents are ordered by `_id` (ObjectId strings: creation order), so a page
-is `_id > cursor` in an index: no duplicates or gaps while others insert,
-and no cost that grows with the page number.
+A page never repeats or skips a document while others insert, and costs
+what the page costs, not what the collection costs. Two orders:
+
+- by `seq` (a *sequenced* collection): each document gets the next number of
+  its counter (`counters`, `{_id: <collection>, value: <last seq>}`) in the
+  transaction that creates it; documents are never deleted, so the numbers
+  are dense and a page is the bounded index range `after < seq <= after +
+  first + 1` (the only range the store answers in O(page)). A filtered page
+  reads wider windows until it is full (`windows`). Cursors "s1:<seq>".
+- by `_id` (ObjectId strings: creation order): `_id > after`, sorted and
+  limited. Cursors "k1:<_id>". Collections move to `seq` as they need to.
 """
 import base64
 import binascii
 
 from bson import ObjectId
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from services.common.errors import BadUserInput
+
+BY_ID, BY_SEQ = "k1", "s1"
+SEQ_INDEX = IndexModel([("seq", ASCENDING)], unique=True, sparse=True)  # sparse: backfill_seq's input
 
 
 def new_id():
     return str(ObjectId())
 
 
-def encode_cursor(doc_id):
-    return base64.urlsafe_b64encode(f"k1:{doc_id}".encode()).decode().rstrip("=")
+# ---- cursors -----------------------------------------------------------------------
+
+def encode_cursor(kind, value):
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor):
+def decode_cursor(cursor, kind):
+    """The `_id` (BY_ID) or seq (BY_SEQ) a cursor names; None for no cursor.
+    Anything else, a cursor of the other kind included, is BAD_USER_INPUT."""
     if cursor is None:
         return None
     try:
         if not isinstance(cursor, str):
             raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, doc_id = raw.partition(":")
-        if prefix != "k1" or not ObjectId.is_valid(doc_id):
-            raise ValueError
-        return doc_id
+        prefix, _, value = raw.partition(":")
+        if prefix == kind == BY_ID and ObjectId.is_valid(value):
+            return value
+        if prefix == kind == BY_SEQ and value.isascii() and value.isdigit() and len(value) <= 18:
+            return int(value)
+        raise ValueError
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadUserInput("The cursor is not valid.", {"after": ["Not a cursor from this API."]})
 
+
+# ---- sequence numbers --------------------------------------------------------------
+
+def next_seq(db, name, session=None, n=1):
+    """Take the next n numbers of counter `name` (in the caller's transaction,
+    so an abort gives them back); return the last of them."""
+    counter = db.counters.find_one_and_update({"_id": name}, {"$inc": {"value": n}}, upsert=True,
+                                              return_document=ReturnDocument.AFTER, session=session)
+    return counter["value"]
+
+
+def last_seq(db, name):
+    counter = db.counters.find_one({"_id": name})
+    return counter["value"] if counter else 0
+
+
+def backfill_seq(store, name, batch=500):
+    """Number the documents of collection `name` that have no `seq` yet, in
+    `_id` order after those that have one, moving the counter past them.
+    Each batch is one transaction that reads what it numbers, so instances
+    starting at once conflict on the counter, retry, and never number a
+    document twice."""
+    def work(tx):
+        coll = tx.db[name]
+        ids = [d["_id"] for d in coll.find({"seq": {"$exists": False}}, {"_id": 1},
+                                           session=tx.session).sort("_id", 1).limit(batch)]
+        if ids:
+            last = next_seq(tx.db, name, tx.session, len(ids))
+            for seq, doc_id in enumerate(ids, start=last - len(ids) + 1):
+                coll.update_one({"_id": doc_id}, {"$set": {"seq": seq}}, session=tx.session)
+        return len(ids)
+
+    while store.transaction(work):
+        pass
+
+
+# ---- pages -------------------------------------------------------------------------
 
 def check_first(first, maximum):
     if not isinstance(first, int) or isinstance(first, bool) or first < 0 or first > maximum:
@@ -41,18 +96,51 @@ def check_first(first, maximum):
                            {"first": [f"Must be between 0 and {maximum}."]})
 
 
-def page(collection, query, first, after, view, maximum=200, projection=None):
-    """One page: {edges: [{cursor, node}], has_next_page, end_cursor, total_count}."""
+def windows(after, size, last):
+    """The seq ranges (lo, hi] a page reads, from `after` up to `last`: the
+    first `size` wide (a whole page when nothing is filtered out), each next
+    one twice as wide as the one before."""
+    lo = after
+    while lo < last:
+        hi = min(lo + size, last)
+        yield lo, hi
+        lo, size = hi, size * 2
+
+
+def _by_seq(collection, query, want, after, last, projection):
+    docs = []
+    for lo, hi in windows(after, want, last):
+        # the seq range first: the store then reads an index on seq (or on the
+        # filter and seq), not every document the filter matches
+        window = {"seq": {"$gt": lo, "$lte": hi}, **query}
+        docs += collection.find(window, projection).sort("seq", 1).limit(want - len(docs))
+        if len(docs) == want:
+            break
+    return docs
+
+
+def page(collection, query, first, after, view, maximum=200, projection=None, *,
+         count=True, sequenced=False):
+    """One page: {edges: [{cursor, node}], has_next_page, end_cursor, total_count}.
+
+    In creation order, by `seq` if `sequenced` else by `_id` (a projection
+    must keep that field). total_count is None unless `count`; for a sequenced
+    collection and no filter it is the counter, not a count."""
     check_first(first, maximum)
-    after_id = decode_cursor(after)
-    total = collection.count_documents(query)
-    page_query = dict(query)
-    if after_id is not None:
-        page_query["_id"] = {"$gt": after_id}
-    docs = list(collection.find(page_query, projection).sort("_id", 1).limit(first + 1))
+    if sequenced:
+        kind, key = BY_SEQ, "seq"
+        last = last_seq(collection.database, collection.name)
+        after_seq = decode_cursor(after, BY_SEQ) or 0
+        docs = _by_seq(collection, query, first + 1, after_seq, last, projection)
+        total = (collection.count_documents(query) if query else last) if count else None
+    else:
+        kind, key = BY_ID, "_id"
+        after_id = decode_cursor(after, BY_ID)
+        page_query = {**query, "_id": {"$gt": after_id}} if after_id is not None else query
+        docs = list(collection.find(page_query, projection).sort("_id", 1).limit(first + 1))
+        total = collection.count_documents(query) if count else None
     has_next = len(docs) > first
-    docs = docs[:first]
-    edges = [{"cursor": encode_cursor(d["_id"]), "node": view(d)} for d in docs]
+    edges = [{"cursor": encode_cursor(kind, d[key]), "node": view(d)} for d in docs[:first]]
     return {"edges": edges, "has_next_page": has_next,
             "end_cursor": edges[-1]["cursor"] if edges else None, "total_count": total}
 

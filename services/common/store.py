@@ -103,10 +103,15 @@ class Store:
 
 
 class MongoStore(DependencyProvider):
-    """Declare in a service as `store = MongoStore(indexes={...})`."""
+    """Declare in a service as `store = MongoStore(indexes={...}, migrations=[...])`.
 
-    def __init__(self, indexes=None):
+    Each migration is fn(store), run at start-up after the indexes and before
+    any entrypoint; it must be idempotent and safe with instances starting at
+    once (see docs/operator-guide.md "Upgrading")."""
+
+    def __init__(self, indexes=None, migrations=()):
         self.indexes = indexes or {}
+        self.migrations = tuple(migrations)
         self.client = None
         self.store = None
         self.relay = None
@@ -120,6 +125,8 @@ class MongoStore(DependencyProvider):
         if config.get("OUTBOX_RELAY", True):
             self.relay = outbox.Relay(db, service_name, config)
         self.store = Store(self.client, db, service_name, config, self.relay)
+        for migrate in self.migrations:
+            migrate(self.store)
 
     def start(self):
         if self.relay is not None:

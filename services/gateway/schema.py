@@ -6,6 +6,7 @@ import enum
 import graphene
 from graphene import (ID, Argument, Boolean, Field, Float, InputObjectType, Int, List, NonNull,
                       ObjectType, String)
+from graphql import FragmentSpreadNode, InlineFragmentNode
 
 from services.gateway.scalars import Date, DateTime, Decimal
 
@@ -349,10 +350,29 @@ def _one(loader):
     return resolve
 
 
+def _selects(info, selection_set, name):
+    """Whether a selection set asks for field `name`, directly or in fragments."""
+    for node in selection_set.selections if selection_set else ():
+        if isinstance(node, FragmentSpreadNode):
+            found = _selects(info, info.fragments[node.name.value].selection_set, name)
+        elif isinstance(node, InlineFragmentNode):
+            found = _selects(info, node.selection_set, name)
+        else:
+            found = node.name.value == name
+        if found:
+            return True
+    return False
+
+
+def _asks_total(info):
+    return any(_selects(info, node.selection_set, "totalCount") for node in info.field_nodes)
+
+
 def _page(service, loader):
-    """Resolver of a list: one `list` RPC; its nodes primed into the loader."""
+    """Resolver of a list: one `list` RPC; its nodes primed into the loader.
+    The service counts only if the query selects totalCount."""
     def resolve(root, info, first=50, after=None, **filters):
-        page = info.context.call(service, "list", plain(filters), first, after)
+        page = info.context.call(service, "list", plain(filters), first, after, _asks_total(info))
         return _prime(getattr(info.context.loaders, loader), page)
     return resolve
 

@@ -133,10 +133,11 @@ class GrantsService(OperatorRpc):
         return [grant_view(d) for d in self.store.db.grants.find({"_id": {"$in": ids}})] if ids else []
 
     @rpc
-    def list(self, filters=None, first=50, after=None):
+    def list(self, filters=None, first=50, after=None, count=True):
+        """A page of grants in creation order; totalCount only if `count`."""
         filters = load(ListFilter(), filters or {})
         return paging.page(self.store.db.grants, list_query(filters), first, after, grant_view,
-                           maximum=self.store.config.get("MAX_PAGE_SIZE", 200))
+                           maximum=self.store.config.get("MAX_PAGE_SIZE", 200), count=count)
 
     @rpc
     def allocations_by_grants(self, grant_ids):

@@ -1,8 +1,13 @@
-"""Storage of the members service: its indexes and its queries."""
+"""Storage of the members service: its indexes and its queries.
+
+`members` is sequenced (services/common/paging.py): each member has a `seq`,
+1, 2, 3, ... in creation order, and pages are ranges of it."""
 import re
 
+from bson import Regex
 from pymongo import ASCENDING, IndexModel
 
+from services.common import paging
 from services.common.store import MongoStore
 
 INDEXES = {
@@ -10,21 +15,27 @@ INDEXES = {
         # name unique case-insensitively among non-REJECTED members
         IndexModel([("name_key", ASCENDING)], unique=True,
                    partialFilterExpression={"name_key": {"$type": "string"}}, name="name_unique"),
-        IndexModel([("status", ASCENDING), ("_id", ASCENDING)]),
-        IndexModel([("constituencies", ASCENDING), ("_id", ASCENDING)]),
-        IndexModel([("countries", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("search_terms", ASCENDING), ("_id", ASCENDING)]),
+        paging.SEQ_INDEX,
+        # a filtered page's seq window reads only the members that match
+        IndexModel([("status", ASCENDING), ("seq", ASCENDING)]),
+        IndexModel([("constituencies", ASCENDING), ("seq", ASCENDING)]),
+        IndexModel([("countries", ASCENDING), ("seq", ASCENDING)]),
     ],
 }
 
 
 def members_store():
-    return MongoStore(indexes=INDEXES)
+    # at start-up, a `seq` for members stored without one
+    return MongoStore(indexes=INDEXES,
+                      migrations=[lambda store: paging.backfill_seq(store, "members")])
 
 
 def list_query(filters):
     """Validated filters -> a Mongo query. Every value is data: the search is
-    escaped and anchored, so it matches word prefixes and nothing else."""
+    escaped and anchored, so it matches word prefixes and nothing else. No
+    top-level operator: the store would then scan instead of reading the
+    page's seq range from its index."""
     query = {}
     if filters.get("status"):
         query["status"] = filters["status"]
@@ -34,5 +45,5 @@ def list_query(filters):
         query["countries"] = filters["country"].upper()
     words = (filters.get("search") or "").casefold().split()
     if words:
-        query["$and"] = [{"search_terms": {"$regex": "^" + re.escape(w)}} for w in words]
+        query["search_terms"] = {"$all": [Regex("^" + re.escape(w)) for w in words]}
     return query

@@ -33,6 +33,7 @@ class MembersService(OperatorRpc):
         event = "member_registered" if founding else "membership_applied"
 
         def work(tx):
+            doc["seq"] = paging.next_seq(tx.db, "members", tx.session)
             tx.db.members.insert_one(doc, session=tx.session)
             tx.emit(event, domain.event_data(doc, doc["history"][0]["note"]))
         try:
@@ -100,10 +101,12 @@ class MembersService(OperatorRpc):
         return [view(d) for d in self.store.db.members.find({"_id": {"$in": ids}})] if ids else []
 
     @rpc
-    def list(self, filters=None, first=50, after=None):
+    def list(self, filters=None, first=50, after=None, count=True):
+        """A page of members in creation order; totalCount only if `count`."""
         filters = load(ListFilter(), filters or {})
         return paging.page(self.store.db.members, list_query(filters), first, after, view,
-                           maximum=self.store.config.get("MAX_PAGE_SIZE", 200))
+                           maximum=self.store.config.get("MAX_PAGE_SIZE", 200),
+                           count=count, sequenced=True)
 
     # ---- reactions to consultations --------------------------------------
 

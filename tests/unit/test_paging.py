@@ -1,0 +1,159 @@
+"""Paging without a store: cursors, seq windows, and which list calls ask
+for a count (the gateway's side)."""
+import base64
+from types import SimpleNamespace
+
+import pytest
+
+from services.common import paging
+from services.common.errors import BadUserInput
+from services.gateway.schema import schema
+
+OID = "65f0c0ffee0000000000beef"
+
+
+def raw_cursor(text):
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("kind,value", [(paging.BY_SEQ, 1), (paging.BY_SEQ, 10 ** 17),
+                                        (paging.BY_ID, OID)])
+def test_a_cursor_names_what_it_was_made_from(kind, value):
+    cursor = paging.encode_cursor(kind, value)
+    assert "=" not in cursor and paging.decode_cursor(cursor, kind) == value
+
+
+@pytest.mark.parametrize("cursor,kind", [
+    (paging.encode_cursor(paging.BY_ID, OID), paging.BY_SEQ),  # a cursor of the other kind
+    (paging.encode_cursor(paging.BY_SEQ, 7), paging.BY_ID),
+    (raw_cursor("s1:-5"), paging.BY_SEQ), (raw_cursor("s1:"), paging.BY_SEQ),
+    (raw_cursor("s1:1e3"), paging.BY_SEQ), (raw_cursor("s1:" + "9" * 19), paging.BY_SEQ),
+    (raw_cursor("s1:\u0663"), paging.BY_SEQ), (raw_cursor("k1:not-an-id"), paging.BY_ID),
+    ("not-a-cursor", paging.BY_SEQ), ("%%%", paging.BY_ID), (12, paging.BY_SEQ),
+    ({"$gt": ""}, paging.BY_ID),
+])
+def test_anything_else_is_bad_user_input(cursor, kind):
+    with pytest.raises(BadUserInput, match="The cursor is not valid."):
+        paging.decode_cursor(cursor, kind)
+
+
+def test_no_cursor_is_the_start():
+    assert paging.decode_cursor(None, paging.BY_SEQ) is None
+
+
+def test_windows_start_one_page_wide_double_and_stop_at_the_last_seq():
+    assert list(paging.windows(0, 3, 20)) == [(0, 3), (3, 9), (9, 20)]
+    assert list(paging.windows(10, 51, 100)) == [(10, 61), (61, 100)]
+    assert list(paging.windows(100, 51, 100)) == []
+    assert list(paging.windows(500, 51, 100)) == []  # a cursor past the end
+
+
+class FakeMembers:
+    """Just the find() a sequenced page sends: a seq range first, then equalities."""
+
+    def __init__(self, statuses):
+        self.docs = [{"_id": f"m{seq}", "seq": seq, "status": s} for seq, s in enumerate(statuses, 1)]
+        self.name = "members"
+        self.database = SimpleNamespace(counters=SimpleNamespace(
+            find_one=lambda q: {"_id": "members", "value": len(self.docs)} if self.docs else None))
+        self.windows, self.counts = [], 0
+
+    def find(self, query, projection=None):
+        (field, bounds), *rest = query.items()
+        assert field == "seq", "the seq range must come first, so the store reads its index"
+        self.windows.append((bounds["$gt"], bounds["$lte"]))
+        found = [d for d in self.docs if bounds["$gt"] < d["seq"] <= bounds["$lte"]
+                 and all(d[k] == v for k, v in rest)]
+        return SimpleNamespace(sort=lambda *a: SimpleNamespace(limit=lambda n: found[:n]))
+
+    def count_documents(self, query):
+        self.counts += 1
+        return sum(all(d[k] == v for k, v in query.items()) for d in self.docs)
+
+
+def read_all(coll, query, first, count=False):
+    pages, after = [], None
+    while True:
+        p = paging.page(coll, query, first, after, lambda d: d["_id"], count=count, sequenced=True)
+        pages.append(p)
+        if not p["has_next_page"]:
+            return pages
+        assert p["end_cursor"] == p["edges"][-1]["cursor"]
+        after = p["end_cursor"]
+
+
+def test_an_unfiltered_page_is_one_window_of_one_page_and_no_count():
+    coll = FakeMembers(["ACTIVE"] * 1000)
+    p = paging.page(coll, {}, 50, paging.encode_cursor(paging.BY_SEQ, 500), lambda d: d["seq"],
+                    count=False, sequenced=True)
+    assert [e["node"] for e in p["edges"]] == list(range(501, 551)) and p["has_next_page"]
+    assert coll.windows == [(500, 551)] and coll.counts == 0 and p["total_count"] is None
+
+
+def test_paging_through_gives_each_document_once_in_order():
+    coll = FakeMembers(["ACTIVE"] * 23)
+    pages = read_all(coll, {}, 5)
+    assert [e["node"] for p in pages for e in p["edges"]] == [f"m{i}" for i in range(1, 24)]
+    assert [len(p["edges"]) for p in pages] == [5, 5, 5, 5, 3]
+    assert pages[-1]["end_cursor"] == paging.encode_cursor(paging.BY_SEQ, 23)
+
+
+def test_a_full_last_page_says_there_is_no_next():
+    coll = FakeMembers(["ACTIVE"] * 10)
+    pages = read_all(coll, {}, 5)
+    assert [len(p["edges"]) for p in pages] == [5, 5] and not pages[-1]["has_next_page"]
+
+
+def test_filtered_pages_grow_their_windows_until_full_or_past_the_counter():
+    statuses = ["ACTIVE"] * 100
+    for seq in (3, 40, 41, 77, 99):
+        statuses[seq - 1] = "SUSPENDED"
+    coll = FakeMembers(statuses)
+    pages = read_all(coll, {"status": "SUSPENDED"}, 2)
+    assert [[e["node"] for e in p["edges"]] for p in pages] == [["m3", "m40"], ["m41", "m77"], ["m99"]]
+    assert coll.windows[:3] == [(0, 3), (3, 9), (9, 21)]  # then wider, until m41 is found
+    assert coll.windows[-1][1] == 100
+
+
+def test_the_total_is_the_counter_unless_filtered():
+    coll = FakeMembers(["ACTIVE", "SUSPENDED", "ACTIVE"])
+    assert paging.page(coll, {}, 1, None, dict, sequenced=True)["total_count"] == 3
+    assert coll.counts == 0
+    assert paging.page(coll, {"status": "ACTIVE"}, 1, None, dict, sequenced=True)["total_count"] == 2
+
+
+def test_an_empty_collection_is_one_empty_page():
+    p = paging.page(FakeMembers([]), {}, 5, None, dict, sequenced=True)
+    assert p == {"edges": [], "has_next_page": False, "end_cursor": None, "total_count": 0}
+
+
+# ---- the gateway asks for a count only when the query selects totalCount ----------
+
+def list_calls(query):
+    calls = []
+
+    def call(service, method, *args):
+        calls.append((service, args))
+        return {"edges": [], "has_next_page": False, "end_cursor": None, "total_count": 0}
+
+    loaders = SimpleNamespace(member=None, grant=None, consultation=None)
+    result = schema.execute(query, context_value=SimpleNamespace(call=call, loaders=loaders))
+    assert not result.errors, result.errors
+    return calls
+
+
+@pytest.mark.parametrize("query,count", [
+    ("{ members { edges { node { id } } } }", False),
+    ("{ members { totalCount } }", True),
+    ("{ members { n: totalCount pageInfo { hasNextPage } } }", True),
+    ("{ members { ... on MemberConnection { totalCount } } }", True),
+    ("{ members { ...Total } } fragment Total on MemberConnection { totalCount }", True),
+    ("{ members { ...Edges } } fragment Edges on MemberConnection { edges { cursor } }", False),
+    ("{ grants(first: 3) { totalCount } }", True),
+    ("{ grants(first: 3) { pageInfo { endCursor } } }", False),
+    ("{ consultations { totalCount } }", True),
+    ("{ consultations { edges { cursor } } }", False),
+])
+def test_count_is_asked_only_with_total_count(query, count):
+    [(service, args)] = list_calls(query)
+    assert args[3] is count
