@@ -296,27 +296,31 @@ def gateway_cpu(stance_reply, samples=300):
 
 def replay_members_page(bench, first=50, samples=20):
     """The store statements behind members(first: 50) { allocations { grant } },
-    sent from here: members.list (count_documents + sorted page),
+    sent from here: members.list (today: the counter and one seq window; before
+    the seq pages: count_documents and a sorted _id page, kept for comparison),
     grants.allocations_by_members, grants.get_many. Median ms of each."""
-    members = bench.db("members").members
+    mdb = bench.db("members")
+    members = mdb.members
     grants = bench.db("grants")
     steps = collections.defaultdict(list)
+
+    def timed(name, fn):
+        t = time.perf_counter()
+        result = fn()
+        steps[name].append(time.perf_counter() - t)
+        return result
+
     for _ in range(samples):
-        t = time.perf_counter()
-        members.count_documents({})
-        steps["members.count_documents({})"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        members.estimated_document_count()
-        steps["members.estimated_document_count()"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        page = list(members.find({}).sort("_id", 1).limit(first + 1))
-        steps["members.find({}).sort(_id).limit(51)"].append(time.perf_counter() - t)
+        timed("counters.find_one (today)", lambda: mdb.counters.find_one({"_id": "members"}))
+        page = timed(f"members.find(0 < seq <= {first + 1}).sort(seq) (today)", lambda: list(
+            members.find({"seq": {"$gt": 0, "$lte": first + 1}}).sort("seq", 1).limit(first + 1)))
+        timed("members.count_documents({}) (before)", lambda: members.count_documents({}))
+        timed(f"members.find({{}}).sort(_id).limit({first + 1}) (before)",
+              lambda: list(members.find({}).sort("_id", 1).limit(first + 1)))
         ids = [d["_id"] for d in page[:first]]
-        t = time.perf_counter()
-        allocations = list(grants.allocations.find({"member_id": {"$in": ids}}))
-        steps["allocations.find(member_id $in 50)"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        list(grants.grants.find({"_id": {"$in": list({a["grant_id"] for a in allocations})}}))
-        steps["grants.find(_id $in)"].append(time.perf_counter() - t)
+        allocations = timed(f"allocations.find(member_id $in {first})", lambda: list(
+            grants.allocations.find({"member_id": {"$in": ids}})))
+        timed("grants.find(_id $in)", lambda: list(grants.grants.find(
+            {"_id": {"$in": list({a["grant_id"] for a in allocations})}})))
     return {"members": members.estimated_document_count(),
             "p50_ms": {k: summary(v)["p50_ms"] for k, v in steps.items()}}

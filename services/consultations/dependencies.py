@@ -17,6 +17,7 @@ document stays small however many members vote:
 import zlib
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
 
 from services.common.store import MongoStore
 from services.consultations.domain import OPEN, Tally
@@ -42,7 +43,7 @@ INDEXES = {
 
 
 def consultations_store():
-    return MongoStore(indexes=INDEXES)
+    return MongoStore(indexes=INDEXES, migrations=[migrate_embedded_rounds])
 
 
 def round_key(consultation_id, round_number, part):
@@ -124,3 +125,34 @@ def eligible_many(db, docs):
         for e in db.eligibility.find(query, {"consultation_id": 1, "member_id": 1}):
             result[e["consultation_id"]].append(e["member_id"])
     return {cid: sorted(ids) for cid, ids in result.items()}
+
+
+def migrate_embedded_rounds(store):
+    """Consultations stored before a round moved out of its document (an
+    `eligible` array, the counters in `tally`) get their eligibility and
+    counter documents, one consultation per transaction. Idempotent; two
+    instances starting at once collide on the same documents and the loser
+    finds the work done."""
+    def work(tx):
+        doc = tx.db.consultations.find_one({"eligible": {"$exists": True}}, session=tx.session)
+        if doc is None:
+            return False
+        key = {"consultation_id": doc["_id"], "round": doc["round"]}
+        if doc["eligible"]:
+            tx.db.eligibility.insert_many(
+                [{"_id": round_key(doc["_id"], doc["round"], m), **key, "member_id": m}
+                 for m in doc["eligible"]], session=tx.session)
+        shards = [{"_id": round_key(doc["_id"], doc["round"], k), **key,
+                   "closed": doc["status"] != OPEN} for k in range(TALLY_SHARDS)]
+        shards[0].update(Tally.from_doc(doc["tally"]).counters())
+        tx.db.tally_shards.insert_many(shards, session=tx.session)
+        tx.db.consultations.update_one({"_id": doc["_id"]}, {"$unset": {"eligible": ""}},
+                                       session=tx.session)
+        return True
+
+    while True:
+        try:
+            if not store.transaction(work):
+                return
+        except DuplicateKeyError:
+            continue  # another instance migrated this one first

@@ -41,6 +41,9 @@ class Tally:
                   for name in STANCE_COUNTERS.values()}
         return cls(eligible=eligible, **counts)
 
+    def counters(self):
+        return {name: getattr(self, name) for name in STANCE_COUNTERS.values()}
+
     def as_doc(self):
         return {"eligible": self.eligible, "responded": self.responded, "agree": self.agree,
                 "reservations": self.reservations, "stand_aside": self.stand_aside,

@@ -352,11 +352,11 @@ class ConsultationsService(OperatorRpc):
         return layout.eligible_many(self.store.db, self._find("_id", consultation_ids))
 
     @rpc
-    def list(self, filters=None, first=50, after=None):
+    def list(self, filters=None, first=50, after=None, count=True):
         filters = load(ListFilter(), filters or {})
         query = {k: v for k, v in filters.items() if v}
         result = paging.page(self.store.db.consultations, query, first, after, lambda d: d,
-                             maximum=self.store.config.get("MAX_PAGE_SIZE", 200))
+                             maximum=self.store.config.get("MAX_PAGE_SIZE", 200), count=count)
         for edge, node in zip(result["edges"], views(self.store.db,
                                                      [e["node"] for e in result["edges"]])):
             edge["node"] = node

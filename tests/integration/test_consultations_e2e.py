@@ -299,9 +299,11 @@ def test_casts_racing_the_close_are_counted_or_refused_never_lost(stack):
     assert stack.gql(GET, {"id": c["id"]})["consultation"]["tally"]["responded"] == stored
 
 
-def test_the_round_lives_beside_the_consultation_document(stack, five):
+def test_the_round_lives_beside_the_consultation_document(stack):
     """The consultation document stays small however many members vote: the
     eligible snapshot and the counters are documents of their own."""
+    isolate_voters(stack)
+    five = [m["id"] for m in founders(stack, 5)]
     c = open_consultation(stack)
     vote(stack, c["id"], five[:2], ["AGREE", "BLOCK"])
     db = stack.db("consultations")
@@ -312,3 +314,30 @@ def test_the_round_lives_beside_the_consultation_document(stack, five):
     assert len(shards) == 32 and sum(s.get("agree", 0) + s.get("block", 0) for s in shards) == 2
     tally = stack.gql(GET, {"id": c["id"]})["consultation"]["tally"]
     assert (tally["responded"], tally["agree"], tally["block"]) == (2, 1, 1)
+
+
+def test_consultations_stored_in_the_old_layout_are_migrated(stack):
+    """Before the round moved out of the document it carried an `eligible`
+    array and its counters; the service's start-up migration moves them."""
+    from services.common.store import Store
+    from services.consultations.dependencies import migrate_embedded_rounds
+    isolate_voters(stack)
+    five = [m["id"] for m in founders(stack, 5)]
+    c = open_consultation(stack)
+    vote(stack, c["id"], five[:1], ["BLOCK"])
+    db = stack.db("consultations")
+    # back to the old layout: snapshot and counters inside the document
+    db.eligibility.delete_many({"consultation_id": c["id"]})
+    db.tally_shards.delete_many({"consultation_id": c["id"]})
+    db.consultations.update_one({"_id": c["id"]}, {"$set": {
+        "eligible": sorted(five), "tally.responded": 1, "tally.block": 1}})
+    assert cast(stack, c["id"], five[1])["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+    store = Store(stack.mongo(), db, "consultations", {})
+    migrate_embedded_rounds(store)
+    migrate_embedded_rounds(store)  # idempotent
+    assert "eligible" not in db.consultations.find_one({"_id": c["id"]})
+    vote(stack, c["id"], five[1:3], ["AGREE", "AGREE"])
+    tally = stack.gql(GET, {"id": c["id"]})["consultation"]["tally"]
+    assert (tally["responded"], tally["agree"], tally["block"]) == (3, 2, 1)
+    assert close(stack, c["id"])["outcome"] == "BLOCKED"
