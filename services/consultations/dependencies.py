@@ -104,12 +104,14 @@ def tallies(db, docs):
     """{consultation id: Tally} for these documents: OPEN rounds summed from
     their shards in one query, the others as they were closed."""
     result = {d["_id"]: Tally.from_doc(d["tally"]) for d in docs}
-    open_rounds = [{"consultation_id": d["_id"], "round": d["round"]}
-                   for d in docs if d["status"] == OPEN]
-    if open_rounds:
+    rounds = {d["_id"]: d["round"] for d in docs if d["status"] == OPEN}
+    if rounds:
         shards = {}
-        for s in db.tally_shards.find({"$or": open_rounds}):
-            shards.setdefault(s["consultation_id"], []).append(s)
+        # `$in` on one indexed field, rounds filtered here: the store answers
+        # an `$or` of (consultation, round) pairs by scanning the collection
+        for s in db.tally_shards.find({"consultation_id": {"$in": list(rounds)}}):
+            if s["round"] == rounds[s["consultation_id"]]:
+                shards.setdefault(s["consultation_id"], []).append(s)
         for d in docs:
             if d["status"] == OPEN:
                 result[d["_id"]] = Tally.from_counters(d["tally"]["eligible"],
@@ -119,12 +121,8 @@ def tallies(db, docs):
 
 def eligible_many(db, docs):
     """{consultation id: ids of its current round's eligible members}."""
-    result = {d["_id"]: [] for d in docs}
-    if docs:
-        query = {"$or": [{"consultation_id": d["_id"], "round": d["round"]} for d in docs]}
-        for e in db.eligibility.find(query, {"consultation_id": 1, "member_id": 1}):
-            result[e["consultation_id"]].append(e["member_id"])
-    return {cid: sorted(ids) for cid, ids in result.items()}
+    return {d["_id"]: sorted(e["member_id"] for e in db.eligibility.find(
+        {"consultation_id": d["_id"], "round": d["round"]}, {"member_id": 1})) for d in docs}
 
 
 def migrate_embedded_rounds(store):

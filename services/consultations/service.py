@@ -195,10 +195,11 @@ class ConsultationsService(OperatorRpc):
         rounds = {d["_id"]: d["round"] for d in
                   self.store.db.consultations.find({"_id": {"$in": ids}}, {"round": 1})}
         result = {cid: [] for cid in rounds}
-        if rounds:
-            query = {"$or": [{"consultation_id": c, "round": r} for c, r in rounds.items()]}
-            for s in self.store.db.stances.find(query).sort("cast_at", 1):
-                result[s["consultation_id"]].append(stance_view(s))
+        if rounds:  # `$in` and the round checked here: the store scans for an `$or`
+            for s in self.store.db.stances.find(
+                    {"consultation_id": {"$in": list(rounds)}}).sort("cast_at", 1):
+                if s["round"] == rounds[s["consultation_id"]]:
+                    result[s["consultation_id"]].append(stance_view(s))
         return result
 
     @rpc
