@@ -28,6 +28,7 @@ from werkzeug.wrappers import Request, Response
 from services.common import config as settings_module
 from services.common.errors import DomainError
 from services.gateway.auth import viewer_from_header
+from services.gateway import idempotency
 from services.gateway.errors import format_error, is_request_error
 from services.gateway.loaders import Loaders
 from services.gateway.rpc import RpcPool
@@ -123,6 +124,7 @@ class Gateway:
         self.pool = RpcPool(settings_module.nameko_config(settings),
                             size=settings["GATEWAY_RPC_POOL_SIZE"],
                             timeout=settings["RPC_TIMEOUT_SECONDS"])
+        self.keys = idempotency.Keys(settings)
         self.url_map = Map([
             Rule("/graphql", endpoint="graphql", methods=["GET", "POST"]),
             Rule("/graphql/static/<path:name>", endpoint="static", methods=["GET"]),
@@ -184,6 +186,16 @@ class Gateway:
                      and (operation is None or (d.name and d.name.value == operation))), "query")
         if request.method == "GET" and kind != "query":
             return error_response("Mutations need POST.", 405)
+        key, record = request.headers.get(idempotency.HEADER), None
+        if key is not None and kind == "mutation":
+            try:
+                record, kept = self.keys.begin(
+                    viewer.sub or "anonymous", idempotency.check_key(key),
+                    idempotency.fingerprint(query, variables, operation))
+            except idempotency.Refusal as refusal:
+                return error_response(refusal.message, refusal.status, refusal.code)
+            if kept:
+                return json_response(kept[1], kept[0], headers={"Idempotent-Replay": "true"})
         REQUESTS.labels(kind).inc()
         context = Context(viewer, self.pool, request_id)
         result = asyncio.run(run(document, variables, operation, context))
@@ -196,6 +208,10 @@ class Gateway:
         status = 200
         if result.data is None and result.errors and all(map(is_request_error, result.errors)):
             status = 400  # variables that do not coerce: the request itself is wrong
+        if record:
+            unknown = {"SERVICE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"} & {
+                e["extensions"]["code"] for e in out.get("errors", [])}
+            self.keys.finish(record, status, out, outcome_known=not unknown)
         return json_response(out, status, headers={"X-Request-Id": request_id,
                                                    "X-RPC-Calls": str(context.rpc_calls)})
 

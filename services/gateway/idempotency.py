@@ -1,0 +1,104 @@
+"""Idempotency-Key for mutations: a client that lost an answer can repeat
+the request without doing the work twice (a second allocation, a second
+disbursement).
+
+A POST whose operation is a mutation may carry `Idempotency-Key: <1-200
+printable characters>`. Keys are per caller (the token's subject) and kept
+for KEEP_HOURS, in the gateway's own database (`<MONGO_DB_PREFIX>_gateway`).
+
+- First request with a key: recorded as running, executed, then its answer
+  (status and body) is kept.
+- Same key, same request (query, variables, operation): the kept answer is
+  returned again, with `Idempotent-Replay: true`; nothing is executed.
+- Same key, another request: 422, IDEMPOTENCY_KEY_REUSED.
+- Same key while the first is still running, or when its outcome is unknown
+  (the gateway stopped mid-request, or a service did not answer in time):
+  409, CONFLICT. Read the current state, then use a new key; repeating
+  blindly could do the work twice, which is what the key is for.
+- The gateway's store unreachable: 503, SERVICE_UNAVAILABLE (a key is never
+  silently ignored).
+"""
+import hashlib
+import json
+import threading
+from datetime import datetime, timezone
+
+from pymongo import ASCENDING, IndexModel, MongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+HEADER = "Idempotency-Key"
+KEEP_HOURS = 24
+RUNNING, DONE, UNKNOWN = "running", "done", "unknown"
+
+
+class Refusal(Exception):
+    """The request cannot run under this key: (HTTP status, code, message)."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def check_key(key):
+    if not (1 <= len(key) <= 200 and key.isprintable()):
+        raise Refusal(400, "BAD_USER_INPUT",
+                      f"{HEADER} must be 1 to 200 printable characters.")
+    return key
+
+
+def fingerprint(query, variables, operation):
+    text = json.dumps([query, variables, operation], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Keys:
+    """The kept keys. The client is made on first use, in the serving worker
+    (gunicorn forks after importing the app)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._client = None
+        self._lock = threading.Lock()
+
+    @property
+    def collection(self):
+        with self._lock:
+            if self._client is None:
+                client = MongoClient(self.settings["MONGO_URI"], tz_aware=True,
+                                     serverSelectionTimeoutMS=3000)
+                coll = client[f"{self.settings['MONGO_DB_PREFIX']}_gateway"].idempotency
+                coll.create_indexes([IndexModel([("created_at", ASCENDING)],
+                                                expireAfterSeconds=KEEP_HOURS * 3600)])
+                self._client, self._coll = client, coll
+            return self._coll
+
+    def begin(self, subject, key, request_print):
+        """The kept (status, body) to replay, or None after recording the key as running."""
+        doc_id = hashlib.sha256(f"{subject}\0{key}".encode()).hexdigest()
+        try:
+            self.collection.insert_one({"_id": doc_id, "request": request_print, "state": RUNNING,
+                                        "created_at": datetime.now(timezone.utc)})
+            return doc_id, None
+        except DuplicateKeyError:
+            kept = self.collection.find_one({"_id": doc_id})
+        except PyMongoError:
+            raise Refusal(503, "SERVICE_UNAVAILABLE",
+                          "Idempotency keys cannot be checked right now; try again shortly.")
+        if kept is None:  # expired in between: start again
+            return self.begin(subject, key, request_print)
+        if kept["request"] != request_print:
+            raise Refusal(422, "IDEMPOTENCY_KEY_REUSED",
+                          f"This {HEADER} was used for another request; use a new key.")
+        if kept["state"] != DONE:
+            raise Refusal(409, "CONFLICT",
+                          f"The request with this {HEADER} is still running or its outcome is "
+                          "unknown; read the current state, then retry with a new key.")
+        return doc_id, (kept["status"], json.loads(kept["body"]))
+
+    def finish(self, doc_id, status, body, outcome_known):
+        try:
+            self.collection.update_one({"_id": doc_id}, {"$set": {
+                "state": DONE if outcome_known else UNKNOWN, "status": status,
+                "body": json.dumps(body)}})
+        except PyMongoError:
+            pass  # stays running: a repeat is refused (409), never executed twice
