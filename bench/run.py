@@ -131,21 +131,25 @@ def close_adopted(bench, consultation_id):
     return t0
 
 
-def sagas(bench, cfg, st):
+def adopt(bench, kind, subject_id, latencies):
+    """Wait for the case's consultation, cast a quorum of AGREE by RPC, close
+    it through the gateway; the time the close returned."""
     db = bench.db("consultations")
+    c = load.wait_until(lambda: db.consultations.find_one(
+        {"kind": kind, "subject_id": subject_id}, {"round": 1}), 30, 0.02, f"{kind} consultation")
+    eligible = eligible_many(db, [c])[c["_id"]]
+    load.cast_rpc(bench, c["_id"], eligible[:load.quorum_casts(len(eligible))], latencies=latencies)
+    return close_adopted(bench, c["_id"])
+
+
+def sagas(bench, cfg, st):
     beneficiaries = load.first_member_ids(bench, 2 * cfg["page"])[cfg["page"]:]  # off page 1
     admission, allocation, cast_lat = [], [], []
     for i in range(cfg["saga_samples"]):
         bench.budget.check(10, "saga sample")
         # admission: applyForMembership -> consultation -> quorum AGREE -> close -> ACTIVE
         member = bench.rpc().members.apply_for_membership(data.member_input(st["tag"] + "c", i))
-        c = load.wait_until(lambda: db.consultations.find_one(
-            {"kind": "MEMBERSHIP_ADMISSION", "subject_id": member["id"]}, {"round": 1}),
-            30, 0.02, "admission consultation")
-        eligible = eligible_many(db, [c])[c["_id"]]
-        load.cast_rpc(bench, c["_id"], eligible[:load.quorum_casts(len(eligible))],
-                      latencies=cast_lat)
-        t0 = close_adopted(bench, c["_id"])
+        t0 = adopt(bench, "MEMBERSHIP_ADMISSION", member["id"], cast_lat)
         admission.append(poll_until(bench, MEMBER_STATUS, {"id": member["id"]},
                                     lambda d: d["member"]["status"] == "ACTIVE", t0))
         # allocation: proposeAllocation -> consultation -> quorum AGREE -> close -> APPROVED
@@ -153,13 +157,7 @@ def sagas(bench, cfg, st):
         a = bench.rpc().grants.propose_allocation({
             "grantId": st["grant_id"], "memberId": b, "amount": "2000.00",
             "purpose": f"Shadow report {i}", "closesAt": None})
-        c = load.wait_until(lambda: db.consultations.find_one(
-            {"kind": "GRANT_ALLOCATION", "subject_id": a["id"]}, {"round": 1}),
-            30, 0.02, "allocation consultation")
-        eligible = eligible_many(db, [c])[c["_id"]]
-        load.cast_rpc(bench, c["_id"], eligible[:load.quorum_casts(len(eligible))],
-                      latencies=cast_lat)
-        t0 = close_adopted(bench, c["_id"])
+        t0 = adopt(bench, "GRANT_ALLOCATION", a["id"], cast_lat)
         allocation.append(poll_until(
             bench, MEMBER_ALLOCATIONS, {"id": b},
             lambda d: any(x["id"] == a["id"] and x["status"] == "APPROVED"
