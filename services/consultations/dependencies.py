@@ -66,16 +66,22 @@ def open_round(tx, consultation_id, round_number, excluded_member_id):
     if excluded_member_id:
         query["_id"] = {"$ne": excluded_member_id}
     eligible = [d["_id"] for d in tx.db.voters.find(query, {"_id": 1}, session=tx.session)]
+    write_round(tx, consultation_id, round_number, eligible)
+    return len(eligible)
+
+
+def write_round(tx, consultation_id, round_number, eligible, closed=False, counters=None):
+    """A round's eligibility documents and its counter shards (`counters`,
+    if any, in the first shard)."""
+    key = {"consultation_id": consultation_id, "round": round_number}
     if eligible:
         tx.db.eligibility.insert_many(
-            [{"_id": round_key(consultation_id, round_number, m), "consultation_id": consultation_id,
-              "round": round_number, "member_id": m} for m in eligible],
-            ordered=False, session=tx.session)
-    tx.db.tally_shards.insert_many(
-        [{"_id": round_key(consultation_id, round_number, k), "consultation_id": consultation_id,
-          "round": round_number, "closed": False} for k in range(TALLY_SHARDS)],
-        session=tx.session)
-    return len(eligible)
+            [{"_id": round_key(consultation_id, round_number, m), **key, "member_id": m}
+             for m in eligible], ordered=False, session=tx.session)
+    shards = [{"_id": round_key(consultation_id, round_number, k), **key, "closed": closed}
+              for k in range(TALLY_SHARDS)]
+    shards[0].update(counters or {})
+    tx.db.tally_shards.insert_many(shards, session=tx.session)
 
 
 def is_eligible(tx, consultation_id, round_number, member_id):
@@ -135,15 +141,8 @@ def migrate_embedded_rounds(store):
         doc = tx.db.consultations.find_one({"eligible": {"$exists": True}}, session=tx.session)
         if doc is None:
             return False
-        key = {"consultation_id": doc["_id"], "round": doc["round"]}
-        if doc["eligible"]:
-            tx.db.eligibility.insert_many(
-                [{"_id": round_key(doc["_id"], doc["round"], m), **key, "member_id": m}
-                 for m in doc["eligible"]], session=tx.session)
-        shards = [{"_id": round_key(doc["_id"], doc["round"], k), **key,
-                   "closed": doc["status"] != OPEN} for k in range(TALLY_SHARDS)]
-        shards[0].update(Tally.from_doc(doc["tally"]).counters())
-        tx.db.tally_shards.insert_many(shards, session=tx.session)
+        write_round(tx, doc["_id"], doc["round"], doc["eligible"], closed=doc["status"] != OPEN,
+                    counters=Tally.from_doc(doc["tally"]).counters())
         tx.db.consultations.update_one({"_id": doc["_id"]}, {"$unset": {"eligible": ""}},
                                        session=tx.session)
         return True
