@@ -73,14 +73,17 @@ class Keys:
             return self._coll
 
     def begin(self, subject, key, request_print):
-        """The kept (status, body) to replay, or None after recording the key as running."""
+        """(record id, the kept (status, body) to replay or None); None means
+        the key is now recorded as running and the request may run."""
         doc_id = hashlib.sha256(f"{subject}\0{key}".encode()).hexdigest()
         try:
-            self.collection.insert_one({"_id": doc_id, "request": request_print, "state": RUNNING,
-                                        "created_at": datetime.now(timezone.utc)})
-            return doc_id, None
-        except DuplicateKeyError:
-            kept = self.collection.find_one({"_id": doc_id})
+            try:
+                self.collection.insert_one({"_id": doc_id, "request": request_print,
+                                            "state": RUNNING,
+                                            "created_at": datetime.now(timezone.utc)})
+                return doc_id, None
+            except DuplicateKeyError:
+                kept = self.collection.find_one({"_id": doc_id})
         except PyMongoError:
             raise Refusal(503, "SERVICE_UNAVAILABLE",
                           "Idempotency keys cannot be checked right now; try again shortly.")
