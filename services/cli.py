@@ -8,11 +8,15 @@
 
 Settings come from the environment, as for the services (see
 docs/operator-guide.md); a bad one stops the command with one line naming it.
-`token` and `demo` need only COALITION_JWT_SECRET (the gateway's); `export`,
-`dlq` and `outbox` talk to the services over RabbitMQ (AMQP_URI).
+COALITION_JWT_SECRET (the gateway's) is needed by every command; when it is
+not set, the CLI reads the one `make up` keeps in ./var/jwt-secret, if there
+is one (`make demo`). `export`, `dlq` and `outbox` talk to the services over
+RabbitMQ (AMQP_URI; in a deployment, the `cli` user: see
+docs/operator-guide.md, "Trust boundaries").
 """
 import csv
 import io
+import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -36,7 +40,16 @@ class CliError(click.ClickException):
 
 
 def settings():
-    return settings_module.load_or_exit(program="coalition")
+    environ = dict(os.environ)
+    if not environ.get("COALITION_JWT_SECRET"):
+        from services.stack import SecretFileError, read_secret_file, secret_file
+        try:
+            environ["COALITION_JWT_SECRET"] = read_secret_file(secret_file())
+        except FileNotFoundError:
+            pass  # no `make up` here: the settings say it is missing, in one line
+        except (OSError, SecretFileError) as exc:
+            raise CliError(f"COALITION_JWT_SECRET is not set and {exc}")
+    return settings_module.load_or_exit(environ, program="coalition")
 
 
 # ---- RPC to the services ------------------------------------------------------

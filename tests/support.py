@@ -2,6 +2,7 @@
 services and the gunicorn gateway under supervisor) on free ports, plus
 small clients for GraphQL, RPC and the store."""
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -13,6 +14,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 import services.common.errors  # noqa: F401  (typed errors over RPC)
+from services.common import broker
 from services.common import config as settings_module
 from services.gateway.auth import issue_token
 from services.stack import Stack, free_port, port_open
@@ -41,6 +43,27 @@ def drop_vhost(name):
         subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
 
 
+def make_users(vhost):
+    """One RabbitMQ user per process (services/common/broker.py) on our vhost,
+    with random passwords: {process: (user, password)}, or None without
+    rabbitmqctl. Users are global, so their names carry the vhost's."""
+    if not vhost:
+        return None
+    users = {p: (f"{vhost}-{p}", secrets.token_urlsafe(32)) for p in broker.PROCESSES}
+    base = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/").rstrip("/")
+    try:
+        broker.provision(vhost, users, amqp_uri=f"{base}/{quote(vhost, safe='')}")
+    except broker.ProvisionError:
+        drop_users(users)
+        return None
+    return users
+
+
+def drop_users(users):
+    if users:
+        broker.delete_users(name for name, _ in users.values())
+
+
 def start_store(path, port):
     proc = subprocess.Popen(
         [os.sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
@@ -61,6 +84,9 @@ class StackHandle:
         base = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
         self.vhost = make_vhost() if not os.environ.get("AMQP_URI") else None
         self.amqp_uri = base.rstrip("/") + "/" + quote(self.vhost, safe="") if self.vhost else base
+        # each process of the stack connects as its own user, as in production;
+        # the tests' own clients (rpc(), config) stay the vhost's administrator
+        self.users = make_users(self.vhost)
         self.prefix = "t" + uuid.uuid4().hex[:10]
         self.tmp = tmp
         if os.environ.get("MONGO_URI"):
@@ -74,10 +100,16 @@ class StackHandle:
             "COALITION_ENV": "test", "COALITION_JWT_SECRET": SECRET,
             "DEADLINE_CHECK_SECONDS": "0.5", "HANDLER_RETRY_BASE_SECONDS": "0.05",
             "OUTBOX_POLL_SECONDS": "0.2", "RPC_TIMEOUT_SECONDS": str(RPC_TIMEOUT),
+            # every test client is 127.0.0.1: the limit itself is tested on a
+            # gateway of its own (tests/integration/test_gateway_limits.py)
+            "ANONYMOUS_APPLICATIONS_PER_HOUR": "100000",
             **(extra_env or {}),
         }
         self.stack = Stack(tmp / "var", self.env, store_port=self.store_port,
-                           gateway_bind=f"127.0.0.1:{self.gateway_port}")
+                           gateway_bind=f"127.0.0.1:{self.gateway_port}",
+                           program_env={p: {"AMQP_URI": self.process_uri(p)}
+                                        for p in ("members", "consultations", "grants", "gateway")
+                                        if self.users})
         self.url = f"http://127.0.0.1:{self.gateway_port}"
         self.http = requests.Session()
         self._mongo = None
@@ -99,8 +131,27 @@ class StackHandle:
             pass
         self.stack.stop()
         drop_vhost(self.vhost)
+        drop_users(self.users)
+
+    # ---- per-process broker users ----
+    def process_uri(self, process):
+        """The AMQP URI `process` (broker.PROCESSES) uses; the shared one when
+        the broker has no per-process users (no rabbitmqctl here)."""
+        if not self.users:
+            return self.amqp_uri
+        return broker.process_uri(self.amqp_uri, *self.users[process])
+
+    @property
+    def cli_env(self):
+        """The settings of the operator's CLI: its own broker user."""
+        return {**self.env, "AMQP_URI": self.process_uri("cli")}
 
     # ---- clients ----
+    @property
+    def gateway_env(self):
+        """The settings the stack's gateway runs with (to start another instance)."""
+        return {**self.env, "AMQP_URI": self.process_uri("gateway")}
+
     @property
     def config(self):
         return settings_module.nameko_config(settings_module.load(self.env))

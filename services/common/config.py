@@ -7,10 +7,15 @@ import os
 import sys
 from urllib.parse import urlparse
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 
-DEV_SECRET = "coalition-dev-secret-change-me-0123456789"  # never accepted in production
+# There is no built-in secret (DOMAIN.md section 5): every process refuses to
+# start without one, whatever COALITION_ENV is. `make up` makes one for a
+# developer's machine (services/stack.py); the processes never read a file.
 MIN_SECRET_LENGTH = 32
+SECRET_RULE = (f"it must be a random secret of at least {MIN_SECRET_LENGTH} characters "
+               "(none is built in; generate one with "
+               "python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
 
 
 def _url(schemes):
@@ -19,6 +24,16 @@ def _url(schemes):
         if parsed.scheme not in schemes or not (parsed.hostname or parsed.netloc):
             raise ValidationError(f"must be a URL with scheme {' or '.join(sorted(schemes))}")
     return check
+
+
+def _networks(value):
+    """Comma-separated IP addresses or CIDR networks (TRUSTED_PROXIES)."""
+    import ipaddress
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValidationError(f"{part!r} is not an IP address or network") from None
 
 
 class SettingsSchema(Schema):
@@ -32,7 +47,10 @@ class SettingsSchema(Schema):
                               validate=_url({"mongodb", "mongodb+srv"}))
     MONGO_DB_PREFIX = fields.String(load_default="coalition",
                                     validate=validate.Regexp(r"^[A-Za-z0-9_]{1,40}$"))
-    COALITION_JWT_SECRET = fields.String(load_default=DEV_SECRET)
+    COALITION_JWT_SECRET = fields.String(
+        required=True,
+        validate=validate.Length(min=MIN_SECRET_LENGTH, error="is too short; " + SECRET_RULE),
+        error_messages={"required": "is not set; " + SECRET_RULE})
     CONSULTATION_DEFAULT_DAYS = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
     DEADLINE_CHECK_SECONDS = fields.Float(load_default=2.0, validate=validate.Range(min=0.1, max=60))
     HANDLER_MAX_ATTEMPTS = fields.Integer(load_default=5, validate=validate.Range(min=1, max=50))
@@ -44,28 +62,34 @@ class SettingsSchema(Schema):
     MAX_QUERY_DEPTH = fields.Integer(load_default=10, validate=validate.Range(min=2, max=50))
     MAX_PAGE_SIZE = fields.Integer(load_default=200, validate=validate.Range(min=1, max=10000))
     MAX_WORKERS = fields.Integer(load_default=10, validate=validate.Range(min=1, max=1000))
-
-    @validates_schema
-    def production_secret(self, data, **kwargs):
-        if data.get("COALITION_ENV") == "production":
-            secret = data.get("COALITION_JWT_SECRET") or ""
-            if secret == DEV_SECRET or len(secret) < MIN_SECRET_LENGTH:
-                raise ValidationError(
-                    f"must be set to a random secret of at least {MIN_SECRET_LENGTH} characters "
-                    "in production", "COALITION_JWT_SECRET")
+    # ---- the gateway's limits (DOMAIN.md section 6; docs/operator-guide.md "Limits") ----
+    MAX_REQUEST_BYTES = fields.Integer(load_default=1024 * 1024,
+                                       validate=validate.Range(min=1024, max=64 * 1024 * 1024))
+    MAX_QUERY_COST = fields.Integer(load_default=20000, validate=validate.Range(min=1))
+    UNPAGED_LIST_ESTIMATE = fields.Integer(load_default=50, validate=validate.Range(min=1))
+    ANONYMOUS_APPLICATIONS_PER_HOUR = fields.Integer(load_default=5, validate=validate.Range(min=0))
+    TRUSTED_PROXIES = fields.String(load_default="", validate=_networks)
+    MEMBER_STATUS_TTL_SECONDS = fields.Float(load_default=2.0,
+                                             validate=validate.Range(min=0, max=10))
+    GRAPHIQL = fields.Boolean(load_default=True)
+    READY_TIMEOUT_SECONDS = fields.Float(load_default=2.0, validate=validate.Range(min=0.1, max=30))
 
 
 class SettingsError(Exception):
     """A setting is missing or malformed; str() is one line naming it."""
 
 
-def load(environ=None):
-    """Validated settings as a dict; raises SettingsError naming the bad setting."""
+def load(environ=None, exclude=()):
+    """Validated settings as a dict; raises SettingsError naming the bad setting.
+
+    `exclude` names settings a caller does not need (`make down` and the
+    broker check need no secret); every process of coalition loads them all."""
     environ = os.environ if environ is None else environ
-    known = SettingsSchema().fields.keys()
+    schema = SettingsSchema(exclude=tuple(exclude))
+    known = schema.fields.keys()
     raw = {k: environ[k] for k in known if environ.get(k, "") != ""}
     try:
-        return SettingsSchema().load(raw)
+        return schema.load(raw)
     except ValidationError as exc:
         name, messages = sorted(exc.messages.items())[0]
         if isinstance(messages, dict):  # nested, should not happen for flat settings
@@ -73,9 +97,9 @@ def load(environ=None):
         raise SettingsError(f"invalid setting {name}: {' '.join(map(str, messages))}") from None
 
 
-def load_or_exit(environ=None, program="coalition"):
+def load_or_exit(environ=None, program="coalition", exclude=()):
     try:
-        return load(environ)
+        return load(environ, exclude)
     except SettingsError as exc:
         sys.stderr.write(f"{program}: {exc}\n")
         raise SystemExit(2)

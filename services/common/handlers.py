@@ -6,14 +6,23 @@
 The handler runs inside one store transaction together with the record
 "event X processed by consumer Y" (collection `processed_events`), so a
 redelivered event changes nothing. A handler that raises is retried
-HANDLER_MAX_ATTEMPTS times with exponential back-off (an unreachable store
-is waited out instead, without counting attempts); then the message is
+HANDLER_MAX_ATTEMPTS times with exponential back-off (an outage is waited
+out instead, without counting attempts: an unreachable store, or another
+service that does not answer, `Unavailable`); then the message is
 parked in the `dead_letters` collection with the error, where an operator can
 list and replay it (DeadLetterRpc, `coalition dlq ...`). Nothing is dropped:
 nameko acks the message only after we returned, having either applied it,
 recognised it as a duplicate or parked it.
 
 Several `@consume` may stack on one method (one queue per event type).
+
+    @consume("grants", "allocation_proposed", prepare=lambda self, data: ...)
+    def on_allocation_proposed(self, data, tx, envelope, prepared): ...
+
+`prepare(self, data)`, if given, runs before each attempt and outside the
+transaction (for example an RPC to another service, which should not hold a
+transaction open or be repeated by the store's transaction retries); its
+result is the handler's `prepared` argument.
 """
 import functools
 import logging
@@ -22,12 +31,13 @@ import traceback
 import uuid
 from datetime import datetime, timezone
 
-from nameko.amqp.publish import Publisher
 from nameko.events import event_handler
 from nameko.rpc import rpc as nameko_rpc
+from nameko.timer import Timer
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from services.common import outbox
+from services.common.broker import replay_to_own_queue
 from services.common.errors import DomainError, Unavailable
 from services.common.events import EventSchemaError, load_envelope, queue_name
 
@@ -56,7 +66,7 @@ class _AlreadyProcessed(Exception):
     pass
 
 
-def _reliable(fn):
+def _reliable(fn, prepare=None):
     @functools.wraps(fn)
     def wrapper(self, payload):
         store = self.store
@@ -71,31 +81,42 @@ def _reliable(fn):
         except EventSchemaError as exc:  # will never get better: park at once
             envelope, attempt, failure = None, attempts, exc
 
-        def work(tx):
+        def work(tx, prepared):
             try:
                 tx.db.processed_events.insert_one(
                     {"_id": marker, "consumer": consumer, "event_type": envelope["event_type"],
                      "at": datetime.now(timezone.utc)}, session=tx.session)
             except DuplicateKeyError:
                 raise _AlreadyProcessed()
-            fn(self, envelope["data"], tx, envelope)
+            if prepare is None:
+                fn(self, envelope["data"], tx, envelope)
+            else:
+                fn(self, envelope["data"], tx, envelope, prepared)
 
         while True:
             try:
                 if attempt < attempts:
-                    store.transaction(work)
+                    prepared = None
+                    if prepare is not None:
+                        # a redelivery already applied needs no preparation
+                        if store.db.processed_events.find_one({"_id": marker}, {"_id": 1}):
+                            raise _AlreadyProcessed()
+                        prepared = prepare(self, envelope["data"])
+                    store.transaction(lambda tx: work(tx, prepared))
                     return "applied"
                 return park(store, consumer, fn.__name__, payload, failure,
                             attempts if envelope else 0)
             except _AlreadyProcessed:
                 return "duplicate"
-            except ConnectionFailure:
-                # the store is away: not the message's fault, so it does not
-                # count as an attempt; wait (the message stays unacked, and a
-                # crash meanwhile means redelivery) and try again
+            except (ConnectionFailure, Unavailable) as exc:
+                # the store is away, or a service we asked did not answer: not
+                # the message's fault, so it does not count as an attempt and
+                # the message is never parked for it; wait (the message stays
+                # unacked, and a crash meanwhile means redelivery) and try again
                 outage += 1
                 delay = min(INFRA_BACKOFF_MAX_SECONDS, base * (2 ** min(outage, 10)))
-                log.warning("%s: store unreachable, retrying in %.2fs", consumer, delay)
+                what = "store unreachable" if isinstance(exc, ConnectionFailure) else str(exc)
+                log.warning("%s: %s, retrying in %.2fs", consumer, what, delay)
                 time.sleep(delay)
             except Exception as exc:
                 attempt += 1
@@ -111,10 +132,11 @@ def _reliable(fn):
     return wrapper
 
 
-def consume(source_service, event_type):
-    """nameko event_handler + idempotency + retries + dead-letter queue."""
+def consume(source_service, event_type, prepare=None):
+    """nameko event_handler + idempotency + retries + dead-letter queue.
+    `prepare`: see the module docstring (give it to the innermost @consume)."""
     def decorator(fn):
-        wrapped = fn if getattr(fn, "__reliable__", False) else _reliable(fn)
+        wrapped = fn if getattr(fn, "__reliable__", False) else _reliable(fn, prepare)
         subscriptions = getattr(wrapped, "__subscriptions__", [])
         wrapped.__subscriptions__ = subscriptions + [(source_service, event_type)]
         return event_handler(source_service, event_type)(wrapped)
@@ -128,6 +150,22 @@ def consume_all(source_service, event_types):
             fn = consume(source_service, event_type)(fn)
         return fn
     return decorator
+
+
+class SettingTimer(Timer):
+    """nameko's timer, its interval read from the service's settings when the
+    container starts (never at import)."""
+
+    def __init__(self, setting, **kwargs):
+        super().__init__(interval=None, **kwargs)
+        self.setting = setting
+
+    def setup(self):
+        self.interval = self.container.config[self.setting]
+        super().setup()
+
+
+every = SettingTimer.decorator  # @every("DEADLINE_CHECK_SECONDS")
 
 
 def park(store, consumer, method, payload, exc, attempts):
@@ -173,10 +211,12 @@ class OperatorRpc:
         query = {"status": "parked"}
         if ids:
             query["_id"] = {"$in": list(ids)}
-        publisher = Publisher(self.store.config["AMQP_URI"], use_confirms=True, serializer="json")
         replayed = []
         for doc in self.store.db.dead_letters.find(query):
-            publisher.publish(doc["payload"], exchange=None, routing_key=doc["queue"])
+            # through the service's own replay exchange: no process may write
+            # to the default exchange, which reaches every queue by name
+            replay_to_own_queue(self.store.config["AMQP_URI"], self.store.service_name,
+                                doc["queue"], doc["payload"])
             self.store.db.dead_letters.update_one(
                 {"_id": doc["_id"]},
                 {"$set": {"status": "replayed", "replayed_at": datetime.now(timezone.utc)}})

@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from services import demo
+from services import stack as stack_module
 from services.cli import coalition
 from services.stack import free_port
-from tests.support import SECRET, wait_for
+from tests.support import SECRET, founders, wait_for
 
 FIND_MEMBERS = """query($s: String, $after: String) { members(search: $s, first: 50, after: $after) {
   totalCount edges { node { id name status canVote } } pageInfo { hasNextPage endCursor } } }"""
@@ -27,7 +28,8 @@ GENERAL = """query($after: String) { consultations(kind: GENERAL, first: 50, aft
 
 
 def run(stack, *args, env=None):
-    return CliRunner().invoke(coalition, list(args), env={**stack.env, **(env or {})},
+    """The CLI as an operator runs it: its own settings, its own broker user."""
+    return CliRunner().invoke(coalition, list(args), env={**stack.cli_env, **(env or {})},
                               catch_exceptions=False)
 
 
@@ -56,11 +58,12 @@ def test_token_admin_and_member(stack):
     assert "member_id" not in claims
     assert 11.9 * 3600 < claims["exp"] - datetime.now(timezone.utc).timestamp() <= 12 * 3600
 
-    result = run(stack, "token", "--role", "MEMBER", "--sub", "idpc", "--member-id", "m-1",
+    (member,) = founders(stack, 1)
+    result = run(stack, "token", "--role", "MEMBER", "--sub", "idpc", "--member-id", member["id"],
                  "--hours", "1")
     assert result.exit_code == 0, result.output
     claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
-    assert (claims["role"], claims["sub"], claims["member_id"]) == ("MEMBER", "idpc", "m-1")
+    assert (claims["role"], claims["sub"], claims["member_id"]) == ("MEMBER", "idpc", member["id"])
     assert claims["exp"] - datetime.now(timezone.utc).timestamp() <= 3600
     # the gateway accepts it
     assert stack.gql("{ viewer { role } }", token=result.stdout.strip())["viewer"]["role"] == "MEMBER"
@@ -78,6 +81,38 @@ def test_bad_setting_is_one_line(stack):
                  env={"COALITION_ENV": "production", "COALITION_JWT_SECRET": "short"})
     assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0 and "COALITION_JWT_SECRET" in result.stderr
+
+
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+def test_no_secret_no_token_whatever_the_environment(stack, tmp_path, monkeypatch, environment):
+    monkeypatch.setattr(stack_module, "LOCAL_VAR", tmp_path / "var")  # no `make up` here
+    for secret in (None, "", "s" * 31):
+        result = run(stack, "token", "--role", "ADMIN", "--sub", "x",
+                     env={"COALITION_ENV": environment, "COALITION_JWT_SECRET": secret})
+        assert result.exit_code == 2, (environment, secret)
+        assert result.stderr.strip().count("\n") == 0 and "COALITION_JWT_SECRET" in result.stderr
+        assert not result.stdout
+
+
+def test_without_the_variable_the_cli_reads_make_ups_secret(stack, tmp_path, monkeypatch):
+    monkeypatch.setattr(stack_module, "LOCAL_VAR", tmp_path / "var")
+    secret = stack_module.local_secret()  # what `make up` does on first start
+    path = tmp_path / "var" / "jwt-secret"
+    assert path.stat().st_mode & 0o777 == 0o600 and path.read_text().strip() == secret
+    assert len(secret) >= 32 and stack_module.local_secret() == secret  # reused, not remade
+    result = run(stack, "token", "--role", "ADMIN", "--sub", "dev",
+                 env={"COALITION_JWT_SECRET": None})
+    assert result.exit_code == 0, result.output
+    assert jwt.decode(result.stdout.strip(), secret, algorithms=["HS256"])["sub"] == "dev"
+    # the variable, when set, wins over the file
+    result = run(stack, "token", "--role", "ADMIN", "--sub", "dev")
+    assert jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])["sub"] == "dev"
+    # a file others can read is refused, in one line
+    path.chmod(0o644)
+    result = run(stack, "token", "--role", "ADMIN", "--sub", "dev",
+                 env={"COALITION_JWT_SECRET": None})
+    assert result.exit_code == 1 and "chmod 600" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
 
 
 # ---- demo load ------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Static checks of the deployment files: docker-compose.yml, deploy/Dockerfile,
-.env.example, .dockerignore.
+deploy/rabbitmq/coalition.conf, .env.example, .dockerignore.
 
 Nothing here needs Docker. Commands are checked against the repository's files
 without importing the modules they name (the runner monkey-patches with
@@ -17,15 +17,21 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services.common import broker
 from services.common import config as settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+RABBITMQ_CONF = ROOT / "deploy" / "rabbitmq" / "coalition.conf"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 INFRA = {"rabbitmq", "mongo"}
+# run on demand, not kept running: the broker's definitions (once per `up`)
+# and the operator's CLI (`docker compose run --rm cli coalition ...`)
+ONE_SHOT = {"rabbitmq-definitions", "cli"}
+APPS = {"members", "consultations", "grants", "gateway"}
 RUNNER_MODULE = "services.common.runner"
 
 
@@ -41,6 +47,12 @@ def services():
 
 
 def app_services():
+    """The four long-running processes of the application."""
+    return {name: svc for name, svc in services().items() if name not in INFRA | ONE_SHOT}
+
+
+def image_services():
+    """Every container of our image: the applications, the CLI, the definitions."""
     return {name: svc for name, svc in services().items() if name not in INFRA}
 
 
@@ -118,7 +130,8 @@ def env_example():
 # --- docker-compose.yml ------------------------------------------------------
 
 def test_compose_has_the_expected_services():
-    assert set(services()) == INFRA | {"members", "consultations", "grants", "gateway"}
+    assert set(services()) == INFRA | ONE_SHOT | APPS
+    assert set(app_services()) == APPS
 
 
 def test_every_runner_service_is_deployed_and_every_runner_command_is_valid():
@@ -155,8 +168,9 @@ def test_gateway_command_names_existing_gunicorn_config_and_app():
 
 
 def test_app_services_share_one_image_build():
-    builds = {yaml.safe_dump(svc.get("build"), sort_keys=True) for svc in app_services().values()}
+    builds = {yaml.safe_dump(svc.get("build"), sort_keys=True) for svc in image_services().values()}
     assert len(builds) == 1
+    assert {svc.get("image") for svc in image_services().values()} == {"coalition:local"}
     build = app_services()["members"]["build"]
     assert build["context"] == "."
     assert (ROOT / build["dockerfile"]).resolve() == DOCKERFILE
@@ -169,41 +183,101 @@ def test_app_services_wait_for_healthy_infrastructure():
         assert INFRA <= set(depends), f"{name}: must depend on {sorted(INFRA)}"
     for name, svc in services().items():
         for dep, spec in (svc.get("depends_on") or {}).items():
+            if dep in ONE_SHOT:  # it runs to its end, successfully, first
+                assert (spec or {}).get("condition") == "service_completed_successfully"
+                continue
             assert (spec or {}).get("condition") == "service_healthy", f"{name} -> {dep}"
             assert "healthcheck" in services()[dep], f"{dep} has no healthcheck"
 
 
 def test_every_service_restarts_unless_stopped():
     for name, svc in services().items():
-        assert svc.get("restart") == "unless-stopped", name
+        expected = "no" if name in ONE_SHOT else "unless-stopped"
+        assert svc.get("restart") == expected, name
+    assert services()["cli"].get("profiles") == ["tools"], "`up` must not start the CLI"
+
+
+def password_ref(variable):
+    return re.compile(rf"^\$\{{{variable}:\?[^}}]+\}}$")
 
 
 def test_app_services_environment():
-    password_ref = re.compile(r"\$\{RABBITMQ_PASSWORD(:?[?-][^}]*)?\}")
-    for name, svc in app_services().items():
+    for name, svc in image_services().items():
         env_file = svc.get("env_file")
         env_files = [env_file] if isinstance(env_file, str) else list(env_file or [])
-        assert ".env" in env_files, f"{name}: env_file .env"
-        env = environment(svc)
+        assert ".env" not in env_files, \
+            f"{name}: .env holds every process's password: it must be no container's env_file"
+    for name in APPS | {"cli"}:
+        env = environment(services()[name])
         assert env.get("COALITION_ENV") == "production", name
         assert env.get("MONGO_URI") == "mongodb://mongo:27017/?replicaSet=rs0", name
-        amqp = env.get("AMQP_URI", "")
-        assert amqp.startswith("amqp://coalition:") and amqp.endswith("@rabbitmq:5672/"), name
-        assert password_ref.search(amqp), f"{name}: AMQP password must come from ${{RABBITMQ_PASSWORD}}"
+        assert password_ref("COALITION_JWT_SECRET").match(env.get("COALITION_JWT_SECRET", "")), \
+            f"{name}: compose must demand the JWT secret"
+        # its own broker user, with its own password, and no one else's
+        variable = broker.password_variable(name)
+        user, _, rest = env.get("AMQP_URI", "").removeprefix("amqp://").partition(":")
+        password, _, address = rest.rpartition("@")
+        assert user == name and address == "rabbitmq:5672/", f"{name}: {env.get('AMQP_URI')}"
+        assert password_ref(variable).match(password), f"{name}: password from ${{{variable}}}"
+        others = {broker.password_variable(p) for p in broker.PROCESSES} - {variable}
+        others.add(broker.ADMIN_PASSWORD_VARIABLE)
+        assert not any(o in str(v) for o in others for v in env.values()), name
     gateway = services()["gateway"]
     assert environment(gateway).get("GATEWAY_BIND") == "0.0.0.0:8000"
     assert gateway.get("ports") == ["127.0.0.1:8000:8000"], "publish the gateway on loopback only"
     assert "/healthz" in " ".join(map(str, gateway["healthcheck"]["test"]))
 
 
-def test_rabbitmq_user_and_password_match_the_amqp_uri():
+def test_every_setting_reaches_every_process():
+    """.env is no env_file, so each setting is passed on by name: an unset one is
+    empty, which the processes read as unset (their default)."""
+    fixed = {"COALITION_ENV", "MONGO_URI", "AMQP_URI", "COALITION_JWT_SECRET"}
+    for name in APPS | {"cli"}:
+        env = environment(services()[name])
+        for setting in settings.SettingsSchema().fields:
+            assert setting in env, f"{name}: setting {setting} is not passed on"
+            if setting not in fixed:
+                assert env[setting] == f"${{{setting}:-}}", (name, setting, env[setting])
+
+
+def test_rabbitmq_users_come_from_the_definitions_of_broker_py():
     rabbit = services()["rabbitmq"]
     assert rabbit["image"].startswith("rabbitmq:3.13")
     env = environment(rabbit)
-    assert env.get("RABBITMQ_DEFAULT_USER") == "coalition"
-    assert re.fullmatch(r"\$\{RABBITMQ_PASSWORD(:?[?-][^}]*)?\}", env.get("RABBITMQ_DEFAULT_PASS", ""))
+    assert "RABBITMQ_DEFAULT_USER" not in env and "RABBITMQ_DEFAULT_PASS" not in env, \
+        "no administrator for the application: each process has its own user"
+    assert not any("PASSWORD" in str(v) for v in env.values())
     assert any(str(v).endswith(":/var/lib/rabbitmq") for v in rabbit.get("volumes", []))
     assert "rabbitmq-diagnostics" in " ".join(map(str, rabbit["healthcheck"]["test"]))
+    assert rabbit["depends_on"] == {
+        "rabbitmq-definitions": {"condition": "service_completed_successfully"}}
+
+    # the conf file is mounted into conf.d and loads the file the init writes
+    volumes = [str(v) for v in rabbit["volumes"]]
+    conf_mount = [v for v in volumes if v.startswith("./deploy/rabbitmq/coalition.conf:")]
+    assert conf_mount == ["./deploy/rabbitmq/coalition.conf:/etc/rabbitmq/conf.d/90-coalition.conf:ro"]
+    conf = dict(line.split(" = ", 1) for line in RABBITMQ_CONF.read_text().splitlines()
+                if line.strip() and not line.startswith("#"))
+    loaded = conf["load_definitions"]
+    init = services()["rabbitmq-definitions"]
+    argv = command_argv(init)
+    assert argv[:5] == ["python", "-m", "services.common.broker", "definitions", argv[4]]
+    written = Path(argv[4])
+    [init_volume] = [v for v in init["volumes"] if str(v).endswith(":" + str(written.parent))]
+    [rabbit_volume] = [v for v in volumes if v.startswith(init_volume.split(":")[0] + ":")]
+    assert rabbit_volume.split(":")[1] == str(Path(loaded).parent) and rabbit_volume.endswith(":ro")
+    assert Path(loaded).name == written.name
+    assert init_volume.split(":")[0] in load_compose()["volumes"]
+    # the image makes that folder its user's, so a new volume is writable
+    runs = " ".join(args for word, args in dockerfile_instructions() if word == "RUN")
+    assert f"chown 10001:10001 {written.parent}" in runs
+
+    # the init gets every process's password and the administrator's, and nothing else
+    variables = {broker.password_variable(p) for p in broker.PROCESSES}
+    variables.add(broker.ADMIN_PASSWORD_VARIABLE)
+    init_env = environment(init)
+    assert set(init_env) == variables
+    assert all(password_ref(k).match(v) for k, v in init_env.items())
 
 
 def test_mongo_runs_a_replica_set_that_the_healthcheck_initiates():
@@ -232,15 +306,26 @@ def test_compose_holds_no_literal_secret():
 
 def test_env_example_holds_placeholders_only():
     values = env_example()
-    assert {"COALITION_JWT_SECRET", "RABBITMQ_PASSWORD"} <= set(values)
+    passwords = {broker.password_variable(p) for p in broker.PROCESSES}
+    passwords.add(broker.ADMIN_PASSWORD_VARIABLE)
+    assert {"COALITION_JWT_SECRET"} | passwords <= set(values)
     for key, value in values.items():
         if re.search(r"PASS|SECRET|TOKEN|KEY", key):
             assert value == "" or "CHANGE_ME" in value, f"{key}={value!r} looks like a real secret"
     assert "secrets.token_urlsafe" in ENV_EXAMPLE.read_text(), "tell how to generate secrets"
-    # Copied unchanged, the placeholder must not start a production service.
-    with pytest.raises(settings.SettingsError, match="COALITION_JWT_SECRET"):
-        settings.load({"COALITION_ENV": "production",
-                       "COALITION_JWT_SECRET": values["COALITION_JWT_SECRET"]})
+    # Copied unchanged, nothing works: no process starts with the secret,
+    # whatever COALITION_ENV, and no broker definitions are made of the passwords.
+    for environment_name in ("production", "development"):
+        with pytest.raises(settings.SettingsError, match="COALITION_JWT_SECRET"):
+            settings.load({"COALITION_ENV": environment_name,
+                           "COALITION_JWT_SECRET": values["COALITION_JWT_SECRET"]})
+    for variable in sorted(passwords):
+        good = {v: "a" * 48 for v in passwords}
+        with pytest.raises(broker.ProvisionError, match=variable):
+            broker.compose_definitions({**good, variable: values[variable]})
+    # every variable compose demands is in the example
+    demanded = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text()))
+    assert demanded <= set(values), demanded - set(values)
 
 
 def test_no_env_file_is_committed_and_it_is_ignored():

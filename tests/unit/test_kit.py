@@ -13,16 +13,19 @@ from services.common.errors import BadUserInput, Conflict, Forbidden, NotFound, 
 DOMAIN = Path(__file__).resolve().parents[3] / "shared" / "DOMAIN.md"
 
 
+SECRET = {"COALITION_JWT_SECRET": "s" * 40}
+
+
 def test_defaults_are_sane_for_a_laptop():
-    s = config.load({})
+    s = config.load(SECRET)
     assert s["AMQP_URI"].startswith("amqp://") and s["COALITION_ENV"] == "development"
 
 
 @pytest.mark.parametrize("env,name", [
-    ({"AMQP_URI": "http://x"}, "AMQP_URI"),
-    ({"MONGO_URI": "nonsense"}, "MONGO_URI"),
-    ({"HANDLER_MAX_ATTEMPTS": "many"}, "HANDLER_MAX_ATTEMPTS"),
-    ({"COALITION_ENV": "prod"}, "COALITION_ENV"),
+    ({**SECRET, "AMQP_URI": "http://x"}, "AMQP_URI"),
+    ({**SECRET, "MONGO_URI": "nonsense"}, "MONGO_URI"),
+    ({**SECRET, "HANDLER_MAX_ATTEMPTS": "many"}, "HANDLER_MAX_ATTEMPTS"),
+    ({**SECRET, "COALITION_ENV": "prod"}, "COALITION_ENV"),
     ({"COALITION_ENV": "production"}, "COALITION_JWT_SECRET"),
     ({"COALITION_ENV": "production", "COALITION_JWT_SECRET": "short"}, "COALITION_JWT_SECRET"),
 ])
@@ -32,9 +35,21 @@ def test_bad_setting_is_one_line_naming_it(env, name):
     assert name in str(exc.value) and "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize("environment", [None, "development", "test", "production"])
+@pytest.mark.parametrize("secret", [None, "", "x" * 31])
+def test_no_built_in_secret_whatever_the_environment(environment, secret):
+    env = {"COALITION_ENV": environment, "COALITION_JWT_SECRET": secret}
+    with pytest.raises(config.SettingsError) as exc:
+        config.load({k: v for k, v in env.items() if v is not None})
+    assert "COALITION_JWT_SECRET" in str(exc.value) and "\n" not in str(exc.value)
+    assert not hasattr(config, "DEV_SECRET")
+    ok = {k: v for k, v in {**env, "COALITION_JWT_SECRET": "x" * 32}.items() if v is not None}
+    assert config.load(ok)["COALITION_JWT_SECRET"] == "x" * 32
+
+
 def test_a_service_exits_with_one_line(capsys):
     with pytest.raises(SystemExit) as exc:
-        config.load_or_exit({"MONGO_URI": "nope"}, program="members")
+        config.load_or_exit({**SECRET, "MONGO_URI": "nope"}, program="members")
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "MONGO_URI" in err and err.startswith("members:")
@@ -100,6 +115,7 @@ def test_a_real_service_process_exits_with_one_line_naming_the_setting(env, name
     import subprocess
     import sys
     r = subprocess.run([sys.executable, "-m", "services.common.runner", "members"],
-                       env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+                       env={**os.environ, **SECRET, **env}, capture_output=True, text=True,
+                       timeout=60)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and name in r.stderr, r.stderr
