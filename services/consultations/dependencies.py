@@ -37,7 +37,9 @@ INDEXES = {
     "stances": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)])],
     # every cast ever made, replaced ones included
     "stance_audit": [IndexModel([("consultation_id", ASCENDING), ("at", ASCENDING)])],
-    # who may vote, fed by members' events (never by reading their database)
+    # a read model of members (name, status, can_vote), fed by members' events
+    # (never by reading their database); a round's snapshot is not taken from
+    # it but from the members service's answer at opening (read-your-writes)
     "voters": [IndexModel([("can_vote", ASCENDING)])],
 }
 
@@ -59,13 +61,10 @@ def shard_key(consultation_id, round_number, member_id):
                      zlib.crc32(member_id.encode()) % TALLY_SHARDS)
 
 
-def open_round(tx, consultation_id, round_number, excluded_member_id):
-    """Snapshot who may vote in this round (members that may vote now, minus
-    the subject of the case) and create its counter shards. Returns the count."""
-    query = {"can_vote": True}
-    if excluded_member_id:
-        query["_id"] = {"$ne": excluded_member_id}
-    eligible = [d["_id"] for d in tx.db.voters.find(query, {"_id": 1}, session=tx.session)]
+def open_round(tx, consultation_id, round_number, eligible):
+    """Write a new round's snapshot of eligible member ids (domain.snapshot of
+    the members service's answer at opening, not of the `voters` read model,
+    which lags) and create its counter shards. Returns the count."""
     write_round(tx, consultation_id, round_number, eligible)
     return len(eligible)
 

@@ -100,6 +100,26 @@ def explain(tally, rule, quorum, threshold=None):
     return f"Adopted with {tally.agree} agree and {tally.reservations} with reservations."
 
 
+def snapshot(voter_ids, subject_member_id=None):
+    """The eligible members of a new round: the members that may vote now,
+    minus the member the case is about (no one decides their own case);
+    sorted, each once."""
+    return sorted(set(voter_ids) - {subject_member_id})
+
+
+def deadline_passed(consultation, now):
+    return consultation["closes_at"] <= now
+
+
+def late_outcome():
+    """(outcome, explanation) of a round whose deadline had passed before it
+    could open (an allocation proposed with a deadline that passed before the
+    consultation was opened): no one could respond, so NO_QUORUM whatever the
+    number of eligible members (DOMAIN.md section 6). Like any NO_QUORUM, a
+    next round or a cancellation can follow."""
+    return NO_QUORUM, "The deadline had passed before the round opened; no one could respond."
+
+
 def apply_stance(old_value, new_value):
     """The change to the round's counters when a member's stance goes old -> new
     (`responded` is derived from the four, so it is not a counter)."""

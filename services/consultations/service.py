@@ -2,13 +2,14 @@
 import logging
 from datetime import timedelta
 
-from nameko.timer import timer
+from marshmallow import fields
 from pymongo.errors import DuplicateKeyError
 
-from services.common import config as settings, paging
+from services.common import paging
 from services.common.errors import Conflict, Forbidden, NotFound
-from services.common.handlers import OperatorRpc, consume, consume_all, rpc
+from services.common.handlers import OperatorRpc, consume, consume_all, every, rpc
 from services.common.events import MEMBER_EVENTS
+from services.common.remote import BoundedRpcProxy
 from services.common.store import utcnow
 from services.common.validation import load
 from services.consultations import domain
@@ -20,7 +21,7 @@ from services.consultations.schemas import (
 
 log = logging.getLogger(__name__)
 stance_view = StanceView().dump
-DEADLINE_CHECK_SECONDS = settings.load()["DEADLINE_CHECK_SECONDS"]
+event_moment = fields.AwareDateTime().deserialize  # a deadline from an event: may have passed
 
 
 def view(doc, tally=None):
@@ -51,14 +52,28 @@ def _member_case(kind, member_id):
     return {"kind": kind, "subject_id": member_id, "beneficiary_id": member_id}
 
 
+def _voters(service, data=None):
+    """The `prepare` step of the handlers that open a round (outside their transaction)."""
+    return service._voter_ids()
+
+
 class ConsultationsService(OperatorRpc):
     name = "consultations"
     store = consultations_store()
+    # who may vote is asked of the members service when a round opens, so a
+    # round opened after a change returned includes it (docs/consistency.md)
+    members = BoundedRpcProxy("members")
 
     # ---- opening ---------------------------------------------------------
 
-    def _open(self, tx, *, kind, title, proposal, closes_at, subject_id=None, beneficiary_id=None,
-              rule="CONSENSUS", quorum=0.5, threshold=None, opened_by=None):
+    def _voter_ids(self):
+        """Ids of the members that may vote now, from the members service itself
+        (not the `voters` read model, which lags); Unavailable if it does not
+        answer in time. Called before a store transaction, never inside one."""
+        return self.members.voter_ids()
+
+    def _open(self, tx, *, voter_ids, kind, title, proposal, closes_at, subject_id=None,
+              beneficiary_id=None, rule="CONSENSUS", quorum=0.5, threshold=None, opened_by=None):
         now = utcnow()
         doc = {
             "_id": paging.new_id(), "kind": kind, "title": title, "proposal": proposal,
@@ -68,7 +83,8 @@ class ConsultationsService(OperatorRpc):
             "closes_at": closes_at, "closed_at": None, "outcome": None, "rounds": [],
             "opened_by": opened_by, "cancel_reason": None,
         }
-        eligible = layout.open_round(tx, doc["_id"], 1, beneficiary_id)
+        eligible = layout.open_round(tx, doc["_id"], 1,
+                                     domain.snapshot(voter_ids, beneficiary_id))
         doc["tally"] = domain.Tally(eligible=eligible).as_doc()
         tx.db.consultations.insert_one(doc, session=tx.session)
         tx.emit("consultation_opened", {
@@ -83,49 +99,58 @@ class ConsultationsService(OperatorRpc):
     @rpc
     def open_consultation(self, data, opened_by=None):
         data = load(ConsultationInput(), data)
+        voter_ids = self._voter_ids()
         doc = self.store.transaction(lambda tx: self._open(
-            tx, kind="GENERAL", opened_by=opened_by, **data))
+            tx, voter_ids=voter_ids, kind="GENERAL", opened_by=opened_by, **data))
         return view(doc)
 
     @rpc
     def propose_suspension(self, data, opened_by=None):
         data = load(SuspensionInput(), data)
+        # the member as the members service has it now, not as the read model
+        # last heard (a change that returned is seen: read-your-writes)
+        member = self.members.get(data["member_id"])
+        if member is None:
+            raise NotFound(f"No member with id {data['member_id']!r}.")
+        if member["status"] != "ACTIVE":
+            raise Conflict(f"This member is {member['status']}; only an ACTIVE member can be "
+                           "proposed for suspension.")
+        voter_ids = self._voter_ids()
 
         def work(tx):
-            voter = tx.db.voters.find_one({"_id": data["member_id"]}, session=tx.session)
-            if voter is None:
-                raise NotFound(f"No member with id {data['member_id']!r}.")
-            if voter["status"] != "ACTIVE":
-                raise Conflict(f"This member is {voter['status']}; only an ACTIVE member can be "
-                               "proposed for suspension.")
             if tx.db.consultations.find_one({"kind": "MEMBER_SUSPENSION", "status": domain.OPEN,
                                              "subject_id": data["member_id"]},
                                             {"_id": 1}, session=tx.session):
                 raise Conflict("A suspension consultation about this member is already OPEN.")
             return self._open(
-                tx, **_member_case("MEMBER_SUSPENSION", data["member_id"]),
-                title=f"Suspension of {voter['name']}",
-                proposal=f"Suspend {voter['name']} from the coalition. Reason: {data['reason']}",
+                tx, voter_ids=voter_ids, **_member_case("MEMBER_SUSPENSION", data["member_id"]),
+                title=f"Suspension of {member['name']}",
+                proposal=f"Suspend {member['name']} from the coalition. Reason: {data['reason']}",
                 closes_at=data["closes_at"] or self._default_deadline(), opened_by=opened_by)
         return view(self.store.transaction(work))
 
-    @consume("members", "membership_applied")
-    def on_membership_applied(self, data, tx, envelope):
-        self._open(tx, **_member_case("MEMBERSHIP_ADMISSION", data["member_id"]),
+    @consume("members", "membership_applied", prepare=_voters)
+    def on_membership_applied(self, data, tx, envelope, voter_ids):
+        self._open(tx, voter_ids=voter_ids,
+                   **_member_case("MEMBERSHIP_ADMISSION", data["member_id"]),
                    title=f"Admission of {data['name']}",
                    proposal=f"Admit {data['name']} as a member of the coalition.",
                    closes_at=self._default_deadline())
 
-    @consume("grants", "allocation_proposed")
-    def on_allocation_proposed(self, data, tx, envelope):
-        closes_at = self._default_deadline()
-        if data["closes_at"]:
-            closes_at = max(utcnow() + timedelta(seconds=1),
-                            ConsultationInput().fields["closes_at"].deserialize(data["closes_at"]))
-        self._open(tx, kind="GRANT_ALLOCATION", subject_id=data["allocation_id"],
-                   beneficiary_id=data["member_id"],
-                   title=f"Allocation of {data['amount']} {data['currency']} from {data['grant_title']}",
-                   proposal=data["purpose"], closes_at=closes_at)
+    @consume("grants", "allocation_proposed", prepare=_voters)
+    def on_allocation_proposed(self, data, tx, envelope, voter_ids):
+        """Always a consultation (DOMAIN.md section 6): one whose deadline has
+        passed by now opens and closes at once, NO_QUORUM, so the allocation
+        can go to a next round or be cancelled (which frees its reservation)."""
+        closes_at = (event_moment(data["closes_at"]) if data["closes_at"]
+                     else self._default_deadline())
+        doc = self._open(
+            tx, voter_ids=voter_ids, kind="GRANT_ALLOCATION", subject_id=data["allocation_id"],
+            beneficiary_id=data["member_id"],
+            title=f"Allocation of {data['amount']} {data['currency']} from {data['grant_title']}",
+            proposal=data["purpose"], closes_at=closes_at)
+        if domain.deadline_passed(doc, doc["round_opened_at"]):
+            self._close_round(tx, doc, late=True)
 
     # ---- the read model of voters ------------------------------------------
 
@@ -228,32 +253,43 @@ class ConsultationsService(OperatorRpc):
             domain.check_can_close(doc)
             if expected_round is not None and doc["round"] != expected_round:
                 raise Conflict("The round was already closed.")
-            now = utcnow()
-            tally = layout.close_counters(tx, doc)
-            result = domain.outcome(tally, doc["rule"], doc["quorum"], doc["threshold"])
-            closed_round = {
-                "number": doc["round"], "proposal": doc["proposal"], "outcome": result,
-                "tally": {**tally.as_doc(),
-                          "quorum_reached": domain.quorum_reached(tally, doc["quorum"])},
-                "opened_at": doc["round_opened_at"], "closed_at": now,
-                "explanation": domain.explain(tally, doc["rule"], doc["quorum"], doc["threshold"]),
-            }
-            changed = tx.db.consultations.update_one(
-                {"_id": consultation_id, "status": domain.OPEN, "round": doc["round"]},
-                {"$set": {"status": domain.CLOSED, "outcome": result, "closed_at": now,
-                          "tally": tally.as_doc()},
-                 "$push": {"rounds": closed_round}}, session=tx.session)
-            if changed.modified_count != 1:
-                raise Conflict("The round was already closed.")
-            tx.emit("round_closed", {
-                "consultation_id": consultation_id, "kind": doc["kind"],
-                "subject_id": doc["subject_id"], "round": doc["round"], "outcome": result,
-                "tally": tally.as_doc()})
-            doc.update(status=domain.CLOSED, outcome=result, closed_at=now, tally=tally.as_doc(),
-                       rounds=doc["rounds"] + [closed_round])
-            log.info("consultation %s round %d closed: %s", consultation_id, doc["round"], result)
-            return doc
+            return self._close_round(tx, doc)
         return self.store.transaction(work)
+
+    def _close_round(self, tx, doc, late=False):
+        """Close the OPEN round of `doc` in `tx` and announce its outcome.
+        `late`: the round's deadline had passed before it opened, so no one
+        could respond (domain.late_outcome)."""
+        consultation_id = doc["_id"]
+        now = utcnow()
+        tally = layout.close_counters(tx, doc)
+        if late:
+            result, explanation = domain.late_outcome()
+        else:
+            result = domain.outcome(tally, doc["rule"], doc["quorum"], doc["threshold"])
+            explanation = domain.explain(tally, doc["rule"], doc["quorum"], doc["threshold"])
+        closed_round = {
+            "number": doc["round"], "proposal": doc["proposal"], "outcome": result,
+            "tally": {**tally.as_doc(),
+                      "quorum_reached": domain.quorum_reached(tally, doc["quorum"])},
+            "opened_at": doc["round_opened_at"], "closed_at": now,
+            "explanation": explanation,
+        }
+        changed = tx.db.consultations.update_one(
+            {"_id": consultation_id, "status": domain.OPEN, "round": doc["round"]},
+            {"$set": {"status": domain.CLOSED, "outcome": result, "closed_at": now,
+                      "tally": tally.as_doc()},
+             "$push": {"rounds": closed_round}}, session=tx.session)
+        if changed.modified_count != 1:
+            raise Conflict("The round was already closed.")
+        tx.emit("round_closed", {
+            "consultation_id": consultation_id, "kind": doc["kind"],
+            "subject_id": doc["subject_id"], "round": doc["round"], "outcome": result,
+            "tally": tally.as_doc()})
+        doc.update(status=domain.CLOSED, outcome=result, closed_at=now, tally=tally.as_doc(),
+                   rounds=doc["rounds"] + [closed_round])
+        log.info("consultation %s round %d closed: %s", consultation_id, doc["round"], result)
+        return doc
 
     @rpc
     def close_consultation(self, consultation_id):
@@ -262,7 +298,7 @@ class ConsultationsService(OperatorRpc):
             raise NotFound("No consultation with that id.")
         return view(self._close(consultation_id))
 
-    @timer(interval=DEADLINE_CHECK_SECONDS)
+    @every("DEADLINE_CHECK_SECONDS")
     def close_due_rounds(self):
         """Close every round past its deadline. With several instances each
         round still closes once: the close is conditional on status OPEN and
@@ -279,12 +315,13 @@ class ConsultationsService(OperatorRpc):
     def start_next_round(self, consultation_id, data):
         consultation_id = paging.clean_id(consultation_id)
         data = load(NextRoundInput(), data)
+        voter_ids = self._voter_ids()
 
         def work(tx):
             doc = load_consultation(tx, consultation_id)
             domain.check_can_start_next_round(doc)
             eligible = layout.open_round(tx, consultation_id, doc["round"] + 1,
-                                         doc.get("beneficiary_id"))
+                                         domain.snapshot(voter_ids, doc.get("beneficiary_id")))
             now = utcnow()
             changes = {"status": domain.OPEN, "round": doc["round"] + 1,
                        "proposal": data["proposal"], "closes_at": data["closes_at"],

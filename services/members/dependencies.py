@@ -3,6 +3,7 @@
 `members` is sequenced (services/common/paging.py): each member has a `seq`,
 1, 2, 3, ... in creation order, and pages are ranges of it."""
 import re
+from datetime import datetime, timezone
 
 from bson import Regex
 from pymongo import ASCENDING, IndexModel
@@ -21,8 +22,14 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("seq", ASCENDING)]),
         IndexModel([("constituencies", ASCENDING), ("seq", ASCENDING)]),
         IndexModel([("countries", ASCENDING), ("seq", ASCENDING)]),
+        # who may vote now (voter_ids, read at every round's opening)
+        IndexModel([("status", ASCENDING), ("mou_signed_at", ASCENDING)], name="voters"),
     ],
 }
+
+# every date, and only dates: a range, not `$ne: None` or `$type`, so that the
+# store reads it from the `voters` index (it scans the collection for those)
+_ANY_DATE = {"$gte": datetime(1, 1, 1, tzinfo=timezone.utc)}
 
 
 def members_store():
@@ -47,3 +54,9 @@ def list_query(filters):
     if words:
         query["search_terms"] = {"$all": [Regex("^" + re.escape(w)) for w in words]}
     return query
+
+
+def voters_query():
+    """The members whose `can_vote` is true (services/members/domain.py
+    can_vote: ACTIVE with the MoU signed), as one range of the `voters` index."""
+    return {"status": "ACTIVE", "mou_signed_at": _ANY_DATE}

@@ -9,7 +9,7 @@ from services.common.handlers import OperatorRpc, consume, rpc
 from services.common.store import utcnow
 from services.common.validation import load
 from services.members import domain
-from services.members.dependencies import list_query, members_store
+from services.members.dependencies import list_query, members_store, voters_query
 from services.members.schemas import ListFilter, MemberInput, MemberView
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,14 @@ class MembersService(OperatorRpc):
         """One round trip for any number of ids; unknown ids are left out."""
         ids = paging.clean_ids(member_ids)
         return [view(d) for d in self.store.db.members.find({"_id": {"$in": ids}})] if ids else []
+
+    @rpc
+    def voter_ids(self):
+        """Ids of the members that may vote now (`can_vote`), read from this
+        service's own store: consultations takes a round's snapshot from this
+        answer, so a round opened after a change returned includes it
+        (read-your-writes, docs/consistency.md). One indexed range, ids only."""
+        return [d["_id"] for d in self.store.db.members.find(voters_query(), {"_id": 1})]
 
     @rpc
     def list(self, filters=None, first=50, after=None, count=True):

@@ -2,6 +2,9 @@
 grants reserves and announces, consultations opens a GRANT_ALLOCATION
 consultation, members vote, the outcome (or a cancellation) comes back to
 grants, and member suspension / reinstatement hold and release allocations."""
+import os
+import signal
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -18,6 +21,9 @@ SUSPEND = """mutation($m: ID!, $r: String!) { proposeSuspension(memberId: $m, re
 REINSTATE = "mutation($m: ID!) { reinstateMember(memberId: $m) { id status } }"
 APPLY = "mutation($i: MemberInput!) { applyForMembership(input: $i) { id status } }"
 MEMBER = "query($id: ID!) { member(id: $id) { id status canVote } }"
+# no `consultation` in the answer: the gateway would ask consultations for it
+PROPOSE_ONLY = """mutation($i: AllocationInput!) { proposeAllocation(input: $i) {
+    id status grant { allocated available } } }"""
 
 
 def coalition(stack, n=4):
@@ -203,6 +209,60 @@ def test_the_consultation_closes_at_the_proposals_deadline(stack):
     assert approved["consultation"]["status"] == "CLOSED"
     stored = stack.db("consultations").consultations.find_one({"_id": c["id"]})
     assert abs((stored["closes_at"] - deadline).total_seconds()) < 1
+
+
+def test_a_deadline_that_passed_before_consultations_heard_still_gets_a_consultation(stack):
+    """Always a consultation (DOMAIN.md section 6). consultations is paused
+    (SIGSTOP) while grants reserves an allocation whose deadline is 3 s
+    away, and resumed after it: handling allocation_proposed late, it opens
+    the consultation and closes it at once, NO_QUORUM, announced as any close
+    is; nothing is parked, and cancelling frees the reservation."""
+    beneficiary, voters = coalition(stack, 3)
+    g = create_grant(stack, activate=True, amount="1000")
+    pid = stack.stack.pid("consultations")
+    assert pid, "consultations is not running"
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=3)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        body = stack.post(PROPOSE_ONLY, {"i": {
+            "grantId": g["id"], "memberId": beneficiary, "amount": "400",
+            "purpose": "Late", "closesAt": deadline.isoformat()}}, stack.admin()).json()
+        assert not body.get("errors"), body
+        a = body["data"]["proposeAllocation"]
+        assert a["status"] == "PROPOSED" and a["grant"]["allocated"] == "400.00"
+        # published: the event waits in consultations' queue
+        wait_for(lambda: stack.db("grants").outbox.find_one(
+            {"event_type": "allocation_proposed", "envelope.data.allocation_id": a["id"],
+             "status": "sent"}), 20, 0.1, "allocation_proposed published")
+        time.sleep(max(0.0, (deadline - datetime.now(timezone.utc)).total_seconds()) + 0.5)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    c = wait_consultation(stack, g["id"], a["id"])
+    assert c["kind"] == "GRANT_ALLOCATION" and c["subjectId"] == a["id"]
+    assert (c["status"], c["outcome"]) == ("CLOSED", "NO_QUORUM")
+    assert {m["id"] for m in c["eligibleMembers"]} == set(voters)
+    stored = stack.db("consultations").consultations.find_one({"_id": c["id"]})
+    assert [r["outcome"] for r in stored["rounds"]] == ["NO_QUORUM"]
+    assert "deadline" in stored["rounds"][0]["explanation"]
+    assert stored["closed_at"] >= stored["closes_at"]
+    assert stack.db("consultations").dead_letters.count_documents(
+        {"payload.data.allocation_id": a["id"]}) == 0
+    # announced like any close; NO_QUORUM decides nothing: still reserved
+    wait_round_closed_seen_by_grants(stack, c["id"])
+    held = get_allocation(stack, g["id"], a["id"])
+    assert held["status"] == "PROPOSED" and held["grant"]["allocated"] == "400.00"
+    # a late round is a round like any other: no stance can be cast in it
+    code, _, _ = refusal(cast(stack, c["id"], voters[0], "AGREE"))
+    assert code == "CONFLICT"
+
+    cancelled = stack.gql(CANCEL, {"id": c["id"], "r": "The deadline had passed"},
+                          stack.admin())["cancelConsultation"]
+    assert cancelled["status"] == "CANCELLED"
+    wait_allocation(stack, g["id"], a["id"], "REJECTED")
+    seen = get_grant(stack, g["id"])
+    assert (seen["allocated"], seen["available"]) == ("0.00", "1000.00")
+    assert_books_balance(stack, g["id"])
 
 
 def test_proposals_to_candidates_or_unknown_members_are_refused(stack):
