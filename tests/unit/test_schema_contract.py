@@ -21,51 +21,95 @@ def contract_types(contract):
     return {name: t for name, t in contract.type_map.items() if not name.startswith("__")}
 
 
-def test_every_type_exists_with_its_kind(contract):
-    live = live_schema.graphql_schema.type_map
+# Parts of the contract that later issues bring, each with the issue that
+# builds it. The contract grew with DOMAIN.md sections 7-11 before those
+# features were built; listing them here keeps this test strict for
+# everything else (a part missing and not listed fails; a part listed but
+# already offered fails too, so this list only shrinks).
+PLANNED = {
+    **dict.fromkeys([
+        "Language", "Member.language", "MemberInput.language",
+        "Person", "Session", "Viewer.person", "Query.secretariat", "Mutation.requestSignIn",
+        "Mutation.completeSignIn", "Mutation.signOut", "Mutation.inviteSecretariat",
+        "Mutation.removeSecretariat"], 16),
+    **dict.fromkeys([
+        "NotificationKind", "Notification", "NotificationEdge", "NotificationConnection",
+        "Preferences", "PreferencesInput", "Query.notifications", "Mutation.setPreferences",
+        "Mutation.markNotificationsRead"], 15),
+    **dict.fromkeys([
+        "ResultsVisibility", "ProxyStatus", "Proxy", "Stance.castBy", "Consultation.awaiting",
+        "Consultation.proxies", "Consultation.resultsVisibility",
+        "ConsultationInput.resultsVisibility", "Mutation.castStance(onBehalfOf)",
+        "Mutation.grantProxy", "Mutation.acceptProxy", "Mutation.declineProxy",
+        "Mutation.revokeProxy"], 18),
+    **dict.fromkeys([
+        "ReportStatus", "Indicator", "BudgetLine", "Report", "BudgetLineInput", "IndicatorInput",
+        "ReportInput", "Allocation.reports", "Grant.sectorCode", "Grant.budgetLines",
+        "Grant.iatiXml", "GrantInput.sectorCode", "GrantInput.budgetLines", "Query.report",
+        "Mutation.scheduleReport", "Mutation.submitReport", "Mutation.reviewReport"], 19),
+    **dict.fromkeys([
+        "Visibility", "Erasure", "FocalPointRead", "Member.visibility", "Member.focalPointReads",
+        "MemberInput.visibility", "Mutation.setMemberVisibility", "Mutation.exportMemberData",
+        "Mutation.eraseMemberData"], 23),
+}
+
+
+def differences(contract, live):
+    """[(part, problem)]: `part` names a missing type, field or argument
+    ("Type", "Type.field", "Type.field(arg)"); other problems have part None."""
+    found = []
     for name, expected in contract_types(contract).items():
-        assert name in live, f"missing type {name}"
+        if name not in live:
+            found.append((name, f"missing type {name}"))
+            continue
         kind = next(k for k in (GraphQLObjectType, GraphQLInputObjectType, GraphQLEnumType,
                                 GraphQLScalarType) if isinstance(expected, k))
-        assert isinstance(live[name], kind), f"{name} is a {type(live[name]).__name__}"
-
-
-def test_every_field_and_argument_matches(contract):
-    live = live_schema.graphql_schema.type_map
-    problems = []
-    for name, expected in contract_types(contract).items():
+        if not isinstance(live[name], kind):
+            found.append((None, f"{name} is a {type(live[name]).__name__}"))
+            continue
         if isinstance(expected, (GraphQLObjectType, GraphQLInputObjectType)):
             for fname, field in expected.fields.items():
                 got = live[name].fields.get(fname)
                 if got is None:
-                    problems.append(f"{name}.{fname} missing")
+                    found.append((f"{name}.{fname}", f"{name}.{fname} missing"))
                     continue
                 if str(got.type) != str(field.type):
-                    problems.append(f"{name}.{fname}: {got.type} != {field.type}")
+                    found.append((None, f"{name}.{fname}: {got.type} != {field.type}"))
                 if isinstance(expected, GraphQLInputObjectType):
                     if field.default_value != got.default_value and field.default_value is not None:
-                        problems.append(f"{name}.{fname} default {got.default_value!r}")
+                        found.append((None, f"{name}.{fname} default {got.default_value!r}"))
                     continue
                 for aname, arg in field.args.items():
                     got_arg = got.args.get(aname)
                     if got_arg is None:
-                        problems.append(f"{name}.{fname}({aname}) missing")
+                        found.append((f"{name}.{fname}({aname})", f"{name}.{fname}({aname}) missing"))
                     elif str(got_arg.type) != str(arg.type):
-                        problems.append(f"{name}.{fname}({aname}): {got_arg.type} != {arg.type}")
+                        found.append((None, f"{name}.{fname}({aname}): {got_arg.type} != {arg.type}"))
                     elif arg.default_value is not None and got_arg.default_value != arg.default_value:
-                        problems.append(f"{name}.{fname}({aname}) default {got_arg.default_value!r}"
-                                        f" != {arg.default_value!r}")
+                        found.append((None, f"{name}.{fname}({aname}) default "
+                                            f"{got_arg.default_value!r} != {arg.default_value!r}"))
                 extra_required = [a for a, v in got.args.items()
                                   if a not in field.args and str(v.type).endswith("!")]
                 if extra_required:
-                    problems.append(f"{name}.{fname} adds required args {extra_required}")
+                    found.append((None, f"{name}.{fname} adds required args {extra_required}"))
         elif isinstance(expected, GraphQLEnumType):
             missing = set(expected.values) - set(live[name].values)
             if missing:
-                problems.append(f"enum {name} lacks {sorted(missing)}")
-        elif isinstance(expected, GraphQLScalarType):
-            assert isinstance(live[name], GraphQLScalarType)
+                found.append((None, f"enum {name} lacks {sorted(missing)}"))
+    return found
+
+
+def test_the_gateway_offers_the_contract_but_what_is_planned(contract):
+    live = live_schema.graphql_schema.type_map
+    problems = [problem for part, problem in differences(contract, live) if part not in PLANNED]
     assert not problems, "\n".join(problems)
+
+
+def test_the_planned_list_only_names_what_is_still_missing(contract):
+    live = live_schema.graphql_schema.type_map
+    missing = {part for part, _ in differences(contract, live) if part}
+    offered = sorted(set(PLANNED) - missing)
+    assert not offered, f"offered now, remove from PLANNED: {offered}"
 
 
 def test_root_operations(contract):
@@ -75,8 +119,11 @@ def test_root_operations(contract):
 
 def test_the_test_catches_a_missing_field(contract):
     """The comparison itself can fail: a contract with one more field is not met."""
-    bigger = build_schema(CONTRACT.read_text().replace(
-        "type Viewer { role: Role!", "type Viewer { role: Role!  nickname: String!"))
+    text = CONTRACT.read_text()
+    assert "type Viewer {" in text
+    bigger = build_schema(text.replace("type Viewer {", "type Viewer {  nickname: String!", 1))
     live = live_schema.graphql_schema.type_map
-    assert "nickname" in bigger.type_map["Viewer"].fields
-    assert "nickname" not in live["Viewer"].fields
+    assert ("Viewer.nickname", "Viewer.nickname missing") in differences(bigger, live)
+    retyped = build_schema(text.replace("enum Role { ADMIN MEMBER ANONYMOUS }",
+                                        "enum Role { ADMIN MEMBER ANONYMOUS ROOT }", 1))
+    assert (None, "enum Role lacks ['ROOT']") in differences(retyped, live)
