@@ -62,6 +62,12 @@ class Unavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
 
 
+@deserialize_to_instance
+class TooManyRequests(DomainError):
+    """A per-client limit was reached (HTTP 429); the message says when to retry."""
+    code = "TOO_MANY_REQUESTS"
+
+
 def normalise_fields(messages, prefix=""):
     """marshmallow's nested messages -> flat {"a.b": ["msg", ...]}."""
     flat = {}

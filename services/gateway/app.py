@@ -3,11 +3,15 @@
     POST /graphql            {query, variables, operationName} as JSON
     GET  /graphql            GraphiQL for browsers (Accept: text/html), else a query
     GET  /graphql/static/*   GraphiQL's own assets (no CDN)
-    GET  /healthz            liveness plus each dependency
+    GET  /healthz            liveness: the process answers (cheap, no dependency)
+    GET  /readyz             readiness: the broker, the store and each service answer
     GET  /metrics            Prometheus
+
+Before a request runs, the gateway applies the limits of DOMAIN.md section 6
+(services/gateway/limits.py) and authenticates it (services/gateway/auth.py).
+Every answer carries X-Content-Type-Options; HTML answers a strict CSP.
 """
 import asyncio
-import functools
 import inspect
 import json
 import logging
@@ -15,10 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
-from graphql import GraphQLError, execute, parse, validate
+from graphql import execute
 from graphql.language import ast
-from graphene.validation import depth_limit_validator
-from kombu import Connection
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
@@ -27,12 +29,15 @@ from werkzeug.wrappers import Request, Response
 
 from services.common import config as settings_module
 from services.common.errors import DomainError
-from services.gateway.auth import viewer_from_header
 from services.gateway import idempotency
-from services.gateway.errors import format_error, is_request_error
+from services.gateway.auth import ANONYMOUS, MemberStatuses, viewer_from_header
+from services.gateway.errors import code_of, format_error, is_request_error
+from services.gateway.limits import (ClientAddress, RequestRefused, check_cost, check_page_sizes,
+                                     json_body, mutation_fields, prepare, read_body)
 from services.gateway.loaders import Loaders
-from services.gateway.rpc import RpcPool
+from services.gateway.rpc import RpcPool, ServiceUnavailable
 from services.gateway.schema import schema
+from services.gateway.store import GatewayStore, RateLimits
 
 log = logging.getLogger("coalition.gateway")
 STATIC = Path(__file__).parent / "static" / "graphiql"
@@ -42,14 +47,32 @@ REQUESTS = Counter("coalition_gateway_requests_total", "GraphQL requests", ["ope
 LATENCY = Histogram("coalition_gateway_request_seconds", "GraphQL request latency")
 ERRORS = Counter("coalition_gateway_errors_total", "GraphQL errors by code", ["code"])
 RPC_CALLS = Counter("coalition_gateway_rpc_calls_total", "RPC calls made", ["service", "method"])
+STATUS_LOOKUPS = Counter("coalition_gateway_member_status_lookups_total",
+                         "Member statuses read from the members service (cache misses and casts)")
+
+
+# Every answer; HTML answers (GraphiQL) also get HTML_HEADERS. GraphiQL's
+# React renders style attributes, hence 'unsafe-inline' for styles only.
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; "
+                               "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "font-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
 
 
 class Context:
     """What resolvers see as info.context."""
 
-    def __init__(self, viewer, pool, request_id):
+    def __init__(self, viewer, gateway, request_id, client):
         self.viewer = viewer
-        self.pool = pool
+        self.pool = gateway.pool
+        self.settings = gateway.settings
+        self.members = gateway.members  # member statuses (auth.MemberStatuses)
+        self.limits = gateway.limits    # per-client counters (store.RateLimits)
+        self.client = client            # the client's address (limits.ClientAddress)
         self.request_id = request_id
         self.rpc_calls = 0
         self.loaders = Loaders(self)
@@ -65,35 +88,38 @@ def json_response(body, status=200, headers=None):
                     content_type="application/json")
 
 
-def error_response(message, status=400, code="BAD_REQUEST", **extensions):
+def error_response(message, status=400, code="BAD_REQUEST", headers=None, **extensions):
     ERRORS.labels(code).inc()
     return json_response({"errors": [{"message": message,
-                                      "extensions": {"code": code, **extensions}}]}, status)
+                                      "extensions": {"code": code, **extensions}}]}, status,
+                         headers)
 
 
-def check_page_sizes(document, variables, maximum):
-    """`first` above the cap (or negative) is refused before execution."""
-    problems = []
+def refused(refusal):
+    return error_response(refusal.message, refusal.status, refusal.code, **refusal.extensions)
 
-    def visit(node):
-        for selection in getattr(getattr(node, "selection_set", None), "selections", None) or []:
-            for arg in getattr(selection, "arguments", None) or []:
-                if arg.name.value != "first":
-                    continue
-                value = arg.value
-                if isinstance(value, ast.VariableNode):
-                    number = (variables or {}).get(value.name.value)
-                elif isinstance(value, ast.IntValueNode):
-                    number = int(value.value)
-                else:
-                    number = None
-                if isinstance(number, int) and not 0 <= number <= maximum:
-                    problems.append(f"first must be between 0 and {maximum} (got {number}).")
-            visit(selection)
 
-    for definition in document.definitions:
-        visit(definition)
-    return problems
+class Answered(Exception):
+    """A request answered before its query runs (refused, or replayed)."""
+
+    def __init__(self, response):
+        super().__init__(response.status)
+        self.response = response
+
+
+def error_codes(out):
+    return {e["extensions"]["code"] for e in out.get("errors", [])}
+
+
+def operation_kind(document, operation):
+    """'query' or 'mutation': the kind of the operation that will run."""
+    return next((d.operation.value for d in document.definitions
+                 if isinstance(d, ast.OperationDefinitionNode)
+                 and (operation is None or (d.name and d.name.value == operation))), "query")
+
+
+# HTTP status of a refusal made before a query runs
+STATUS_OF_CODE = {"UNAUTHENTICATED": 401, "SERVICE_UNAVAILABLE": 503}
 
 
 async def run(document, variables, operation, context):
@@ -102,59 +128,45 @@ async def run(document, variables, operation, context):
     return await result if inspect.isawaitable(result) else result
 
 
-@functools.lru_cache(maxsize=512)
-def prepare(query, max_depth):
-    """(document, errors) of a query text: parsed once, then validated (the
-    depth limit only on a valid document). Neither depends on the variables
-    or the caller, and clients send the same few texts again and again, so
-    the answer is cached (the documents are never mutated by execution)."""
-    try:
-        document = parse(query)
-    except GraphQLError as exc:
-        return None, [exc]
-    errors = validate(schema.graphql_schema, document)
-    if not errors:
-        errors = validate(schema.graphql_schema, document, (depth_limit_validator(max_depth),))
-    return document, errors
-
-
 class Gateway:
     def __init__(self, settings):
         self.settings = settings
-        self.pool = RpcPool(settings_module.nameko_config(settings),
-                            size=settings["GATEWAY_RPC_POOL_SIZE"],
+        config = settings_module.nameko_config(settings)
+        self.pool = RpcPool(config, size=settings["GATEWAY_RPC_POOL_SIZE"],
                             timeout=settings["RPC_TIMEOUT_SECONDS"])
-        self.keys = idempotency.Keys(settings)
+        # readiness has clients of its own, with a short timeout
+        self.ready_pool = RpcPool(config, size=len(SERVICES),
+                                  timeout=settings["READY_TIMEOUT_SECONDS"])
+        self.store = GatewayStore(settings)
+        self.keys = idempotency.Keys(self.store)
+        self.limits = RateLimits(self.store)
+        self.members = MemberStatuses(self.status_lookup, settings["MEMBER_STATUS_TTL_SECONDS"])
+        self.client_address = ClientAddress(settings["TRUSTED_PROXIES"])
         self.url_map = Map([
             Rule("/graphql", endpoint="graphql", methods=["GET", "POST"]),
             Rule("/graphql/static/<path:name>", endpoint="static", methods=["GET"]),
             Rule("/healthz", endpoint="healthz", methods=["GET"]),
+            Rule("/readyz", endpoint="readyz", methods=["GET"]),
             Rule("/metrics", endpoint="metrics", methods=["GET"]),
             Rule("/", endpoint="root", methods=["GET"]),
         ])
+
+    def status_lookup(self, service, method, *args):
+        STATUS_LOOKUPS.inc()
+        return self.pool.call(service, method, *args)
 
     # ---- GraphQL ---------------------------------------------------------------
 
     def graphql(self, request):
         if request.method == "GET" and "text/html" in request.headers.get("Accept", "") \
                 and "query" not in request.args:
+            if not self.settings["GRAPHIQL"]:
+                raise NotFound()
             return Response((STATIC / "index.html").read_bytes(), content_type="text/html")
-        if request.method == "POST":
-            if request.mimetype != "application/json":
-                return error_response("Send the request as application/json.", 415)
-            try:
-                body = json.loads(request.get_data(as_text=True) or "null")
-            except ValueError:
-                return error_response("The request body is not valid JSON.")
-        else:
-            body = dict(request.args)
-            if "variables" in body:
-                try:
-                    body["variables"] = json.loads(body["variables"])
-                except ValueError:
-                    return error_response("variables is not valid JSON.")
-        if not isinstance(body, dict):
-            return error_response("The request body must be a JSON object {query, variables}.")
+        try:
+            body = self.request_body(request)
+        except RequestRefused as refusal:
+            return refused(refusal)
         query, variables = body.get("query"), body.get("variables")
         operation = body.get("operationName")
         if not isinstance(query, str) or not query.strip():
@@ -165,55 +177,112 @@ class Gateway:
             return error_response("operationName must be a string.")
         return self.execute(request, query, variables, operation)
 
-    def execute(self, request, query, variables, operation):
-        request_id = uuid.uuid4().hex[:12]
-        started = time.perf_counter()
+    def request_body(self, request):
+        """{query, variables, operationName} of a POST (JSON, within the size
+        limit) or a GET (query string); RequestRefused otherwise."""
+        if request.method == "POST":
+            if request.mimetype != "application/json":
+                raise RequestRefused(415, "BAD_REQUEST", "Send the request as application/json.")
+            body = json_body(read_body(request, self.settings["MAX_REQUEST_BYTES"]))
+        else:
+            body = dict(request.args)
+            if "variables" in body:
+                body["variables"] = json_body(body["variables"], "variables")
+        if not isinstance(body, dict):
+            raise RequestRefused(400, "BAD_REQUEST",
+                                 "The request body must be a JSON object {query, variables}.")
+        return body
+
+    def authenticate(self, request):
+        """The Viewer of the request: a valid token whose member still acts."""
         try:
             viewer = viewer_from_header(request.headers.get("Authorization"),
                                         self.settings["COALITION_JWT_SECRET"])
-        except DomainError as exc:
-            return error_response(str(exc), 401, exc.code)
+            self.members.check(viewer)
+        except (DomainError, ServiceUnavailable) as exc:
+            code = code_of(exc) or "INTERNAL_SERVER_ERROR"
+            raise Answered(error_response(str(exc), STATUS_OF_CODE.get(code, 500), code))
+        return viewer
+
+    def admit(self, request, query, variables, operation, viewer, request_id):
+        """(document, operation kind) of a request within every limit."""
         document, errors = prepare(query, self.settings["MAX_QUERY_DEPTH"])
         if document is None:
-            return error_response(errors[0].message, 400, "GRAPHQL_PARSE_FAILED")
+            raise Answered(error_response(errors[0].message, 400, "GRAPHQL_PARSE_FAILED"))
         if errors:
-            return json_response({"errors": [format_error(e, request_id) for e in errors]}, 400)
+            raise Answered(json_response(
+                {"errors": [format_error(e, request_id) for e in errors]}, 400))
         too_big = check_page_sizes(document, variables, self.settings["MAX_PAGE_SIZE"])
         if too_big:
-            return error_response(too_big[0], 400, "BAD_USER_INPUT", fields={"first": too_big})
-        kind = next((d.operation.value for d in document.definitions
-                     if isinstance(d, ast.OperationDefinitionNode)
-                     and (operation is None or (d.name and d.name.value == operation))), "query")
+            raise Answered(error_response(too_big[0], 400, "BAD_USER_INPUT",
+                                          fields={"first": too_big}))
+        errors = check_cost(schema.graphql_schema, document, variables, operation,
+                            self.settings["UNPAGED_LIST_ESTIMATE"], self.settings["MAX_QUERY_COST"])
+        if errors:
+            raise Answered(error_response(errors[0].message, 400, "QUERY_TOO_COMPLEX",
+                                          cost=errors[0].extensions["cost"],
+                                          limit=errors[0].extensions["limit"]))
+        if viewer.role == ANONYMOUS and len(mutation_fields(document, operation)) > 1:
+            raise Answered(error_response(
+                "An anonymous request may hold one mutation; sign in, or send them one "
+                "request at a time.", 401, "UNAUTHENTICATED"))
+        kind = operation_kind(document, operation)
         if request.method == "GET" and kind != "query":
-            return error_response("Mutations need POST.", 405)
-        key, record = request.headers.get(idempotency.HEADER), None
-        if key is not None and kind == "mutation":
-            try:
-                record, kept = self.keys.begin(
-                    viewer.sub or "anonymous", idempotency.check_key(key),
-                    idempotency.fingerprint(query, variables, operation))
-            except idempotency.Refusal as refusal:
-                return error_response(refusal.message, refusal.status, refusal.code)
-            if kept:
-                return json_response(kept[1], kept[0], headers={"Idempotent-Replay": "true"})
+            raise Answered(error_response("Mutations need POST.", 405))
+        return document, kind
+
+    def idempotency_record(self, request, viewer, client, query, variables, operation):
+        """The record of this mutation's Idempotency-Key (None without one);
+        Answered with the kept answer if it ran before."""
+        key = request.headers.get(idempotency.HEADER)
+        if key is None:
+            return None
+        try:
+            record, kept = self.keys.begin(idempotency.owner(viewer, client),
+                                           idempotency.check_key(key),
+                                           idempotency.fingerprint(query, variables, operation))
+        except idempotency.Refusal as refusal:
+            raise Answered(error_response(refusal.message, refusal.status, refusal.code))
+        if kept:
+            raise Answered(json_response(kept[1], kept[0], headers={"Idempotent-Replay": "true"}))
+        return record
+
+    def execute(self, request, query, variables, operation):
+        request_id, started = uuid.uuid4().hex[:12], time.perf_counter()
+        client = self.client_address(request.environ)
+        try:
+            viewer = self.authenticate(request)
+            document, kind = self.admit(request, query, variables, operation, viewer, request_id)
+            record = (self.idempotency_record(request, viewer, client, query, variables, operation)
+                      if kind == "mutation" else None)
+        except Answered as answered:
+            return answered.response
         REQUESTS.labels(kind).inc()
-        context = Context(viewer, self.pool, request_id)
+        context = Context(viewer, self, request_id, client)
         result = asyncio.run(run(document, variables, operation, context))
+        out, status, headers = self.answer(result, request_id)
+        headers["X-RPC-Calls"] = str(context.rpc_calls)
+        LATENCY.observe(time.perf_counter() - started)
+        if record:
+            unknown = {"SERVICE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"} & error_codes(out)
+            self.keys.finish(record, status, out, outcome_known=not unknown)
+        return json_response(out, status, headers=headers)
+
+    def answer(self, result, request_id):
+        """(body, HTTP status, headers) of an executed query."""
         out = {"data": result.data}
         if result.errors:
             out["errors"] = [format_error(e, request_id) for e in result.errors]
-            for e in out["errors"]:
-                ERRORS.labels(e["extensions"]["code"]).inc()
-        LATENCY.observe(time.perf_counter() - started)
+        for error in out.get("errors", []):
+            ERRORS.labels(error["extensions"]["code"]).inc()
+        headers = {"X-Request-Id": request_id}
         status = 200
         if result.data is None and result.errors and all(map(is_request_error, result.errors)):
             status = 400  # variables that do not coerce: the request itself is wrong
-        if record:
-            unknown = {"SERVICE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"} & {
-                e["extensions"]["code"] for e in out.get("errors", [])}
-            self.keys.finish(record, status, out, outcome_known=not unknown)
-        return json_response(out, status, headers={"X-Request-Id": request_id,
-                                                   "X-RPC-Calls": str(context.rpc_calls)})
+        elif "TOO_MANY_REQUESTS" in error_codes(out):
+            status = 429
+            headers["Retry-After"] = str(self.limits.retry_after())
+        return out, status, headers
 
     # ---- the rest ----------------------------------------------------------------
 
@@ -228,23 +297,34 @@ class Gateway:
                         headers={"Cache-Control": "public, max-age=86400"})
 
     def healthz(self, request):
+        """Liveness: this process answers. Nothing else is touched."""
+        return json_response({"status": "ok"})
+
+    def readyz(self, request):
+        """Readiness: the broker, each service (and through it, its store)
+        and the gateway's own store answer within READY_TIMEOUT_SECONDS,
+        through long-lived pooled clients. Errors are named, never quoted."""
         checks = {}
-        try:
-            with Connection(self.settings["AMQP_URI"], connect_timeout=2) as conn:
-                conn.ensure_connection(max_retries=1)
-            checks["rabbitmq"] = {"ok": True}
-        except Exception as exc:
-            checks["rabbitmq"] = {"ok": False, "error": type(exc).__name__}
         for service in SERVICES:
             try:
-                self.pool.call(service, "ping", timeout=2.0)
-                checks[service] = {"ok": True, "store": True}
-            except Exception as exc:
-                checks[service] = {"ok": False, "error": str(exc)[:200]}
-        checks["store"] = {"ok": all(checks[s].get("store") for s in SERVICES)}
+                self.ready_pool.call(service, "ping")
+                checks[service] = {"ok": True}
+            except ServiceUnavailable as exc:
+                checks[service] = {"ok": False, "error": exc.reason_kind}
+            except DomainError:  # the service answered: its store did not
+                checks[service] = {"ok": False, "error": "store unreachable"}
+            except Exception:
+                checks[service] = {"ok": False, "error": "unexpected"}
+        checks["broker"] = {"ok": not any(c.get("error") == "broker unreachable"
+                                          for c in checks.values())}
+        try:
+            self.store.ping()
+            checks["store"] = {"ok": True}
+        except Exception:
+            checks["store"] = {"ok": False, "error": "store unreachable"}
         ok = all(c["ok"] for c in checks.values())
-        return json_response({"status": "ok" if ok else "degraded", "gateway": {"ok": True},
-                              "dependencies": checks}, 200 if ok else 503)
+        return json_response({"status": "ok" if ok else "unavailable", "checks": checks},
+                             200 if ok else 503)
 
     def metrics(self, request):
         from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
@@ -270,6 +350,11 @@ class Gateway:
             log.exception("request %s failed", request_id)
             response = error_response(f"Something went wrong on our side (request {request_id}).",
                                       500, "INTERNAL_SERVER_ERROR", requestId=request_id)
+        if isinstance(response, HTTPException):
+            response = response.get_response(environ)
+        response.headers.update(COMMON_HEADERS)
+        if response.mimetype == "text/html":
+            response.headers.update(HTML_HEADERS)
         return response(environ, start_response)
 
 

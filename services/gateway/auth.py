@@ -1,8 +1,12 @@
 """Who is asking: `Authorization: Bearer <JWT>` (HS256) -> a Viewer.
 
-No header: ANONYMOUS. A bad, expired or wrongly signed token is
-UNAUTHENTICATED, never silently anonymous.
+No header: ANONYMOUS. A bad, expired or wrongly signed token, and a header
+that is present but empty, is UNAUTHENTICATED, never silently anonymous.
+A MEMBER token also needs its member to still act (`MemberStatuses`).
 """
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -45,7 +49,7 @@ class Viewer:
 
 
 def viewer_from_header(header, secret):
-    if not header:
+    if header is None:
         return Viewer()
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -72,3 +76,78 @@ def issue_token(secret, role, sub, member_id=None, ttl=timedelta(hours=12)):
     if member_id:
         claims["member_id"] = member_id
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class MemberStatuses:
+    """Whether a MEMBER token still acts for its member (DOMAIN.md section 5):
+    only while the member exists and is CANDIDATE, ACTIVE or SUSPENDED.
+
+    Checked on every request with a MEMBER token, from a small cache of the
+    members service's answers (status and canVote only, no personal data)
+    kept MEMBER_STATUS_TTL_SECONDS, so a busy member costs one `get_many`
+    RPC per worker per TTL, not one per request. We chose a TTL over feeding
+    the cache from member events: a gateway worker then needs no consumer of
+    its own, and a change reaches every worker within the TTL. A change made
+    through this worker (its mutation returns the member) is remembered at
+    once. Casting a stance reads the status fresh (`fresh=True`): canVote
+    must hold at the moment of the cast.
+    """
+
+    ACTING = {"CANDIDATE", "ACTIVE", "SUSPENDED"}
+
+    def __init__(self, call, ttl, size=10000):
+        self.call = call  # call(service, method, *args): an RPC
+        self.ttl = ttl
+        self.size = size
+        self._cache = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, member):
+        """Keep what a service just answered about a member (a view dict)."""
+        if not member or "status" not in member:
+            return
+        with self._lock:
+            self._cache[member["id"]] = (time.monotonic(), member["status"],
+                                         bool(member.get("can_vote")))
+            self._cache.move_to_end(member["id"])
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+
+    def _known(self, member_id):
+        with self._lock:
+            entry = self._cache.get(member_id)
+        if entry and time.monotonic() - entry[0] < self.ttl:
+            return entry[1], entry[2]
+        return None
+
+    def status(self, member_id, fresh=False):
+        """(status, can_vote) of a member, or (None, False) if there is none."""
+        known = None if fresh else self._known(member_id)
+        if known:
+            return known
+        found = self.call("members", "get_many", [member_id])
+        if not found:
+            with self._lock:
+                self._cache[member_id] = (time.monotonic(), None, False)
+            return None, False
+        self.remember(found[0])
+        return found[0]["status"], bool(found[0].get("can_vote"))
+
+    def check(self, viewer, fresh=False):
+        """UNAUTHENTICATED unless the viewer's member may still act; returns
+        (status, can_vote) for a MEMBER, None for other roles."""
+        if viewer.role != MEMBER:
+            return None
+        status, can_vote = self.status(viewer.member_id, fresh)
+        if status not in self.ACTING:
+            raise Unauthenticated(
+                "This token's member organisation "
+                + ("does not exist." if status is None else f"is {status}; its tokens no longer work."))
+        return status, can_vote
+
+    def require_can_vote(self, viewer):
+        """FORBIDDEN unless the viewer's member can vote right now (read fresh)."""
+        status, can_vote = self.check(viewer, fresh=True)
+        if not can_vote:
+            raise Forbidden(f"Your organisation cannot vote now: it is {status}"
+                            + ("" if status != "ACTIVE" else " and has not signed the MoU") + ".")

@@ -6,7 +6,7 @@ import re
 from graphql import GraphQLError
 
 from services.common.errors import (
-    BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated, Unavailable)
+    BadUserInput, Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated, Unavailable)
 from services.gateway.rpc import ServiceUnavailable
 
 log = logging.getLogger("coalition.gateway")
@@ -21,6 +21,7 @@ CODES = {
     Conflict: "CONFLICT",
     ServiceUnavailable: "SERVICE_UNAVAILABLE",
     Unavailable: "SERVICE_UNAVAILABLE",
+    TooManyRequests: "TOO_MANY_REQUESTS",
 }
 
 

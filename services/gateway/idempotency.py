@@ -3,8 +3,10 @@ the request without doing the work twice (a second allocation, a second
 disbursement).
 
 A POST whose operation is a mutation may carry `Idempotency-Key: <1-200
-printable characters>`. Keys are per caller (the token's subject) and kept
-for KEEP_HOURS, in the gateway's own database (`<MONGO_DB_PREFIX>_gateway`).
+printable characters>`. Keys belong to one token: its role, subject and
+member (DOMAIN.md section 5; anonymous callers: also their address), and are
+kept for KEEP_HOURS in the gateway's own database (`<MONGO_DB_PREFIX>_gateway`).
+A kept answer is replayed only after the request was authenticated again.
 
 - First request with a key: recorded as running, executed, then its answer
   (status and body) is kept.
@@ -20,14 +22,14 @@ for KEEP_HOURS, in the gateway's own database (`<MONGO_DB_PREFIX>_gateway`).
 """
 import hashlib
 import json
-import threading
 from datetime import datetime, timezone
 
-from pymongo import ASCENDING, IndexModel, MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from services.common.errors import Unavailable
+
 HEADER = "Idempotency-Key"
-KEEP_HOURS = 24
+KEEP_HOURS = 24  # the TTL index in services/gateway/store.py
 RUNNING, DONE, UNKNOWN = "running", "done", "unknown"
 
 
@@ -51,31 +53,32 @@ def fingerprint(query, variables, operation):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class Keys:
-    """The kept keys. The client is made on first use, in the serving worker
-    (gunicorn forks after importing the app)."""
+def owner(viewer, client):
+    """Whose key it is: the token's role, subject and member; an anonymous
+    caller's keys are also its client address's, so two anonymous clients
+    never see each other's answers."""
+    parts = [viewer.role, viewer.sub or "", viewer.member_id or ""]
+    if viewer.role == "ANONYMOUS":
+        parts.append(client)
+    return "\0".join(parts)
 
-    def __init__(self, settings):
-        self.settings = settings
-        self._client = None
-        self._lock = threading.Lock()
+
+class Keys:
+    """The kept keys, in the gateway's own database (services/gateway/store.py)."""
+
+    def __init__(self, store):
+        self.store = store
 
     @property
     def collection(self):
-        with self._lock:
-            if self._client is None:
-                client = MongoClient(self.settings["MONGO_URI"], tz_aware=True,
-                                     serverSelectionTimeoutMS=3000)
-                coll = client[f"{self.settings['MONGO_DB_PREFIX']}_gateway"].idempotency
-                coll.create_indexes([IndexModel([("created_at", ASCENDING)],
-                                                expireAfterSeconds=KEEP_HOURS * 3600)])
-                self._client, self._coll = client, coll
-            return self._coll
+        return self.store.db.idempotency
 
-    def begin(self, subject, key, request_print):
+    def begin(self, owner_id, key, request_print):
         """(record id, the kept (status, body) to replay or None); None means
-        the key is now recorded as running and the request may run."""
-        doc_id = hashlib.sha256(f"{subject}\0{key}".encode()).hexdigest()
+        the key is now recorded as running and the request may run. The
+        caller has authenticated the request again (token, member status)
+        before asking, so a kept answer only goes back to who may see it."""
+        doc_id = hashlib.sha256(f"{owner_id}\0{key}".encode()).hexdigest()
         try:
             try:
                 self.collection.insert_one({"_id": doc_id, "request": request_print,
@@ -84,11 +87,11 @@ class Keys:
                 return doc_id, None
             except DuplicateKeyError:
                 kept = self.collection.find_one({"_id": doc_id})
-        except PyMongoError:
+        except (PyMongoError, Unavailable):
             raise Refusal(503, "SERVICE_UNAVAILABLE",
                           "Idempotency keys cannot be checked right now; try again shortly.")
         if kept is None:  # expired in between: start again
-            return self.begin(subject, key, request_print)
+            return self.begin(owner_id, key, request_print)
         if kept["request"] != request_print:
             raise Refusal(422, "IDEMPOTENCY_KEY_REUSED",
                           f"This {HEADER} was used for another request; use a new key.")
@@ -103,5 +106,5 @@ class Keys:
             self.collection.update_one({"_id": doc_id}, {"$set": {
                 "state": DONE if outcome_known else UNKNOWN, "status": status,
                 "body": json.dumps(body)}})
-        except PyMongoError:
+        except (PyMongoError, Unavailable):
             pass  # stays running: a repeat is refused (409), never executed twice

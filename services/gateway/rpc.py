@@ -24,6 +24,12 @@ class ServiceUnavailable(Exception):
         super().__init__(f"The {service} service did not answer ({reason}). "
                          "Try again in a moment.")
         self.service = service
+        self.reason = reason
+
+    @property
+    def reason_kind(self):
+        """The reason without figures: 'no reply', 'broker unreachable', ..."""
+        return "no reply" if self.reason.startswith("no reply") else self.reason
 
 
 class RpcPool:
@@ -63,20 +69,9 @@ class RpcPool:
         except Exception:
             pass
 
-    def call(self, service, method, *args, timeout=None, **kwargs):
+    def call(self, service, method, *args, **kwargs):
         with self._lock:
             self.calls += 1
-        if timeout is not None:  # a one-off client for a different timeout (health checks)
-            try:
-                proxy, rpc = self._new_client(timeout)
-            except (OperationalError, OSError) as exc:
-                raise ServiceUnavailable(service, "broker unreachable") from exc
-            try:
-                return getattr(getattr(rpc, service), method)(*args, **kwargs)
-            except RpcTimeout as exc:
-                raise ServiceUnavailable(service, f"no reply within {timeout}s") from exc
-            finally:
-                proxy.stop()
         try:
             client = self._acquire()
         except queue.Empty:

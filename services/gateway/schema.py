@@ -2,13 +2,18 @@
 three services. Types resolve from the services' RPC views (plain dicts with
 snake_case keys); nested lists go through the per-request DataLoaders."""
 import enum
+import logging
+import time
 
 import graphene
 from graphene import (ID, Argument, Boolean, Field, Float, InputObjectType, Int, List, NonNull,
                       ObjectType, String)
 from graphql import FragmentSpreadNode, InlineFragmentNode
 
+from services.common.errors import BadUserInput, Conflict, TooManyRequests
 from services.gateway.scalars import Date, DateTime, Decimal
+
+log = logging.getLogger("coalition.gateway")
 
 
 def _enum(name, values, description=None):
@@ -131,10 +136,11 @@ class MemberConnection(_Connection, ObjectType):
 class Tally(ObjectType):
     eligible = Int(required=True)
     responded = Int(required=True)
-    agree = Int(required=True)
-    reservations = Int(required=True)
-    stand_aside = Int(required=True)
-    block = Int(required=True)
+    # nullable: hidden while a HIDDEN_UNTIL_CLOSED round is open (DOMAIN.md section 9)
+    agree = Int()
+    reservations = Int()
+    stand_aside = Int()
+    block = Int()
     quorum_reached = Boolean(required=True)
 
 
@@ -405,26 +411,53 @@ def _admin(ctx):
     return ctx
 
 
+def _changed(ctx, member):
+    """A member a mutation returned: its status is known from now on."""
+    ctx.members.remember(member)
+    return member
+
+
 def register_founding_member(root, info, input):
-    return _admin(info.context).call("members", "register_founding_member", wire(input))
+    ctx = _admin(info.context)
+    return _changed(ctx, ctx.call("members", "register_founding_member", wire(input)))
+
+
+APPLICATIONS = "applyForMembership"
 
 
 def apply_for_membership(root, info, input):
-    return info.context.call("members", "apply_for_membership", wire(input))
+    """Anonymous applications are limited per client address (DOMAIN.md
+    section 6). An application refused for its content (BAD_USER_INPUT,
+    CONFLICT) is given back: the limit counts applications made."""
+    ctx = info.context
+    limited = ctx.viewer.role == "ANONYMOUS"
+    if limited and not ctx.limits.take(APPLICATIONS, ctx.client,
+                                       ctx.settings["ANONYMOUS_APPLICATIONS_PER_HOUR"]):
+        raise TooManyRequests(
+            "Too many applications from your address this hour; try again later, or ask the "
+            "secretariat to register your organisation.")
+    try:
+        return _changed(ctx, ctx.call("members", "apply_for_membership", wire(input)))
+    except (BadUserInput, Conflict):
+        if limited:
+            ctx.limits.give_back(APPLICATIONS, ctx.client)
+        raise
 
 
 def sign_mou(root, info, member_id):
     info.context.viewer.require_admin_or_member(member_id)
-    return info.context.call("members", "sign_mou", member_id)
+    return _changed(info.context, info.context.call("members", "sign_mou", member_id))
 
 
 def withdraw_membership(root, info, member_id, reason=None):
     info.context.viewer.require_admin_or_member(member_id)
-    return info.context.call("members", "withdraw_membership", member_id, reason)
+    return _changed(info.context,
+                    info.context.call("members", "withdraw_membership", member_id, reason))
 
 
 def reinstate_member(root, info, member_id):
-    return _admin(info.context).call("members", "reinstate_member", member_id)
+    ctx = _admin(info.context)
+    return _changed(ctx, ctx.call("members", "reinstate_member", member_id))
 
 
 def propose_suspension(root, info, member_id, reason, closes_at=None):
@@ -440,14 +473,63 @@ def open_consultation(root, info, input):
 
 
 def cast_stance(root, info, consultation_id, value, reason=None):
+    """canVote must hold at the moment of the cast (DOMAIN.md section 5), so
+    the member's status is read fresh from the members service, not from the
+    cache; being in the round's snapshot is checked by consultations."""
     ctx = info.context
     ctx.viewer.require_token()
+    if ctx.viewer.role == "MEMBER":
+        ctx.members.require_can_vote(ctx.viewer)
     return ctx.call("consultations", "cast_stance", ctx.viewer.actor, consultation_id,
                     plain(value), reason)
 
 
+# Outcomes another service applies to the subject (DOMAIN.md section 4), and
+# how the gateway sees that they were: (service, bulk RPC, applied(subject)).
+APPLIED_BY = {
+    ("MEMBERSHIP_ADMISSION", "ADOPTED"): ("members", "get_many", lambda m: m["status"] != "CANDIDATE"),
+    ("MEMBERSHIP_ADMISSION", "CANCELLED"): ("members", "get_many",
+                                            lambda m: m["status"] != "CANDIDATE"),
+    ("MEMBER_SUSPENSION", "ADOPTED"): ("members", "get_many", lambda m: m["status"] != "ACTIVE"),
+    ("GRANT_ALLOCATION", "ADOPTED"): ("grants", "get_allocations",
+                                      lambda a: a["status"] != "PROPOSED"),
+    ("GRANT_ALLOCATION", "CANCELLED"): ("grants", "get_allocations",
+                                        lambda a: a["status"] != "PROPOSED"),
+}
+OUTCOME_WAIT_SECONDS = 5.0
+
+
+def applied(ctx, consultation):
+    """Return once the consultation's outcome has reached its subject.
+
+    Read your writes (DOMAIN.md section 5): after closeConsultation returned
+    an adopted admission, the new member's signMou must find it ACTIVE, but
+    members applies the outcome from the round_closed event a moment later.
+    So the mutation waits until it has, at most OUTCOME_WAIT_SECONDS
+    (then it answers anyway: the outcome is decided and will be applied)."""
+    rule = APPLIED_BY.get((consultation["kind"],
+                           consultation.get("outcome") if consultation["status"] == "CLOSED"
+                           else consultation["status"]))
+    if rule is None or not consultation.get("subject_id"):
+        return consultation
+    service, method, done = rule
+    deadline = time.monotonic() + OUTCOME_WAIT_SECONDS
+    while True:
+        found = ctx.call(service, method, [consultation["subject_id"]])
+        if service == "members" and found:
+            ctx.members.remember(found[0])
+        if not found or done(found[0]):
+            return consultation
+        if time.monotonic() > deadline:
+            log.warning("outcome of consultation %s not yet applied after %.0fs",
+                        consultation["id"], OUTCOME_WAIT_SECONDS)
+            return consultation
+        time.sleep(0.05)
+
+
 def close_consultation(root, info, id):
-    return _admin(info.context).call("consultations", "close_consultation", id)
+    ctx = _admin(info.context)
+    return applied(ctx, ctx.call("consultations", "close_consultation", id))
 
 
 def start_next_round(root, info, id, proposal, closes_at):
@@ -456,7 +538,8 @@ def start_next_round(root, info, id, proposal, closes_at):
 
 
 def cancel_consultation(root, info, id, reason):
-    return _admin(info.context).call("consultations", "cancel_consultation", id, reason)
+    ctx = _admin(info.context)
+    return applied(ctx, ctx.call("consultations", "cancel_consultation", id, reason))
 
 
 def create_grant(root, info, input):

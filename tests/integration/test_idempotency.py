@@ -52,12 +52,14 @@ def test_keys_belong_to_their_caller(stack):
 def test_a_key_whose_outcome_is_unknown_is_never_run_again(stack):
     """The record a gateway leaves when it stops mid-request (or when a service
     did not answer in time): a repeat is refused, so the work is not done twice."""
-    from services.gateway.idempotency import fingerprint
+    from services.gateway.auth import Viewer
+    from services.gateway.idempotency import fingerprint, owner
     import hashlib
     key, name = uuid.uuid4().hex, f"Idem E {uuid.uuid4().hex[:8]}"
     variables = {"i": member_input(name)}
     stack.db("gateway").idempotency.insert_one({
-        "_id": hashlib.sha256(f"admin-test\0{key}".encode()).hexdigest(),
+        "_id": hashlib.sha256(f"{owner(Viewer('ADMIN', None, 'admin-test'), '')}\0{key}"
+                              .encode()).hexdigest(),
         "request": fingerprint(REGISTER, variables, None), "state": "running",
         "created_at": datetime.now(timezone.utc)})
     r = stack.post(REGISTER, variables, stack.admin(), headers={"Idempotency-Key": key})

@@ -43,7 +43,8 @@ def test_anonymous_may_apply_and_sees_no_focal_point(stack):
     assert seen_by_admin["focalPoint"]["name"] == "Focal Point"
     seen_by_itself = stack.gql(GET, {"id": m["id"]}, stack.member_token(m["id"]))["member"]
     assert seen_by_itself["focalPoint"] is not None
-    other = stack.gql(GET, {"id": m["id"]}, stack.member_token("someone-else"))["member"]
+    someone_else = apply(stack, name=f"Other {uuid.uuid4().hex[:4]}")
+    other = stack.gql(GET, {"id": m["id"]}, stack.member_token(someone_else["id"]))["member"]
     assert other["focalPoint"] is None
 
 

@@ -49,7 +49,7 @@ def test_variables_that_do_not_coerce_name_their_field():
 
 
 def test_prepared_documents_are_cached_per_text_and_depth():
-    from services.gateway.app import prepare
+    from services.gateway.limits import prepare
     query = "query { viewer { role } }"
     document, errors = prepare(query, 10)
     assert not errors and prepare(query, 10)[0] is document   # parsed and validated once
