@@ -9,7 +9,7 @@ import queue
 import threading
 
 from kombu.exceptions import OperationalError
-from nameko.exceptions import RpcTimeout
+from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 import services.common.errors  # noqa: F401  (registers typed errors for deserialisation)
@@ -83,6 +83,9 @@ class RpcPool:
         except RpcTimeout as exc:
             self._discard(client)
             raise ServiceUnavailable(service, f"no reply within {self.timeout}s") from exc
+        except UnknownService as exc:  # no instance has ever declared its queue
+            self._idle.put(client)
+            raise ServiceUnavailable(service, "not running") from exc
         except (OperationalError, OSError, ConnectionError) as exc:
             self._discard(client)
             raise ServiceUnavailable(service, "connection to the broker lost") from exc

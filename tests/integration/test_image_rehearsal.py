@@ -131,7 +131,7 @@ def test_the_image_runs_the_stack_compose_describes(stack, image):
             for name, proc in procs.items():
                 assert proc.poll() is None, (name, (root / f"{name}.log").read_text()[-3000:])
             try:
-                return requests.get(url + "/healthz", timeout=2).status_code == 200
+                return requests.get(url + "/readyz", timeout=5).status_code == 200
             except requests.RequestException:
                 return False
         wait_for(healthy, 90, 0.5, "the rehearsed stack healthy")
