@@ -3,6 +3,7 @@
 A service started with a missing or malformed setting exits with one line
 naming it (see `load_or_exit`), instead of failing later in a worker.
 """
+import ipaddress
 import os
 import sys
 from urllib.parse import urlparse
@@ -26,14 +27,15 @@ def _url(schemes):
     return check
 
 
-def _networks(value):
-    """Comma-separated IP addresses or CIDR networks (TRUSTED_PROXIES)."""
-    import ipaddress
-    for part in filter(None, (p.strip() for p in value.split(","))):
+def parse_networks(text):
+    """TRUSTED_PROXIES: comma-separated IP addresses or CIDR networks."""
+    networks = []
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
         try:
-            ipaddress.ip_network(part, strict=False)
+            networks.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
             raise ValidationError(f"{part!r} is not an IP address or network") from None
+    return networks
 
 
 class SettingsSchema(Schema):
@@ -68,7 +70,7 @@ class SettingsSchema(Schema):
     MAX_QUERY_COST = fields.Integer(load_default=20000, validate=validate.Range(min=1))
     UNPAGED_LIST_ESTIMATE = fields.Integer(load_default=50, validate=validate.Range(min=1))
     ANONYMOUS_APPLICATIONS_PER_HOUR = fields.Integer(load_default=5, validate=validate.Range(min=0))
-    TRUSTED_PROXIES = fields.String(load_default="", validate=_networks)
+    TRUSTED_PROXIES = fields.String(load_default="", validate=parse_networks)
     MEMBER_STATUS_TTL_SECONDS = fields.Float(load_default=2.0,
                                              validate=validate.Range(min=0, max=10))
     GRAPHIQL = fields.Boolean(load_default=True)

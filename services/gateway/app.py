@@ -88,11 +88,10 @@ def json_response(body, status=200, headers=None):
                     content_type="application/json")
 
 
-def error_response(message, status=400, code="BAD_REQUEST", headers=None, **extensions):
+def error_response(message, status=400, code="BAD_REQUEST", **extensions):
     ERRORS.labels(code).inc()
     return json_response({"errors": [{"message": message,
-                                      "extensions": {"code": code, **extensions}}]}, status,
-                         headers)
+                                      "extensions": {"code": code, **extensions}}]}, status)
 
 
 def refused(refusal):
@@ -310,7 +309,7 @@ class Gateway:
                 self.ready_pool.call(service, "ping")
                 checks[service] = {"ok": True}
             except ServiceUnavailable as exc:
-                checks[service] = {"ok": False, "error": exc.reason_kind}
+                checks[service] = {"ok": False, "error": exc.kind}
             except DomainError:  # the service answered: its store did not
                 checks[service] = {"ok": False, "error": "store unreachable"}
             except Exception:

@@ -23,6 +23,7 @@ from graphql.execution.values import get_argument_values
 from graphql.language import ast
 from graphql.validation import ValidationRule
 
+from services.common.config import parse_networks
 from services.gateway.schema import schema
 
 # JSON nested deeper than this is refused with HTTP 400: no GraphQL request
@@ -252,12 +253,6 @@ def mutation_fields(document, operation_name):
 
 
 # ---- who is asking ----------------------------------------------------------------------------
-
-def parse_networks(text):
-    """TRUSTED_PROXIES: comma-separated addresses or CIDR networks."""
-    return [ipaddress.ip_network(part.strip(), strict=False)
-            for part in (text or "").split(",") if part.strip()]
-
 
 class ClientAddress:
     """The client's address: the socket peer, unless the peer is a trusted

@@ -20,16 +20,13 @@ log = logging.getLogger(__name__)
 class ServiceUnavailable(Exception):
     """A service did not answer in time, or the broker is unreachable."""
 
-    def __init__(self, service, reason):
-        super().__init__(f"The {service} service did not answer ({reason}). "
+    def __init__(self, service, kind, detail=""):
+        """`kind`: a few fixed words ('no reply', 'broker unreachable', ...)
+        that health checks may show; `detail` adds figures for people."""
+        super().__init__(f"The {service} service did not answer ({kind}{detail}). "
                          "Try again in a moment.")
         self.service = service
-        self.reason = reason
-
-    @property
-    def reason_kind(self):
-        """The reason without figures: 'no reply', 'broker unreachable', ..."""
-        return "no reply" if self.reason.startswith("no reply") else self.reason
+        self.kind = kind
 
 
 class RpcPool:
@@ -82,7 +79,7 @@ class RpcPool:
             result = getattr(getattr(client[1], service), method)(*args, **kwargs)
         except RpcTimeout as exc:
             self._discard(client)
-            raise ServiceUnavailable(service, f"no reply within {self.timeout}s") from exc
+            raise ServiceUnavailable(service, "no reply", f" within {self.timeout}s") from exc
         except UnknownService as exc:  # no instance has ever declared its queue
             self._idle.put(client)
             raise ServiceUnavailable(service, "not running") from exc

@@ -55,14 +55,19 @@ class RateLimits:
         self.store = store
         self.window = window
 
-    def _id(self, action, client, now):
+    def _window(self):
+        """(start, end) of the current window, in whole seconds since the epoch."""
         seconds = int(self.window.total_seconds())
-        start = int(now.timestamp()) // seconds * seconds
-        return f"{action}|{client}|{start}", datetime.fromtimestamp(start + seconds, timezone.utc)
+        start = int(datetime.now(timezone.utc).timestamp()) // seconds * seconds
+        return start, start + seconds
+
+    def _id(self, action, client):
+        start, end = self._window()
+        return f"{action}|{client}|{start}", datetime.fromtimestamp(end, timezone.utc)
 
     def take(self, action, client, limit):
         """True if this use is within `limit` per window (and counted)."""
-        doc_id, ends = self._id(action, client, datetime.now(timezone.utc))
+        doc_id, ends = self._id(action, client)
         for attempt in range(2):
             try:
                 doc = self.store.db.rate_limits.find_one_and_update(
@@ -77,7 +82,7 @@ class RateLimits:
 
     def give_back(self, action, client):
         """Undo a `take` whose request was refused for its content."""
-        doc_id, _ = self._id(action, client, datetime.now(timezone.utc))
+        doc_id, _ = self._id(action, client)
         try:
             self.store.db.rate_limits.update_one({"_id": doc_id, "count": {"$gt": 0}},
                                                  {"$inc": {"count": -1}})
@@ -86,6 +91,4 @@ class RateLimits:
 
     def retry_after(self):
         """Seconds until the current window ends."""
-        seconds = int(self.window.total_seconds())
-        now = int(datetime.now(timezone.utc).timestamp())
-        return seconds - now % seconds
+        return self._window()[1] - int(datetime.now(timezone.utc).timestamp())
