@@ -156,8 +156,8 @@ class StackHandle:
     def config(self):
         return settings_module.nameko_config(settings_module.load(self.env))
 
-    def rpc(self, timeout=15):
-        return ClusterRpcProxy(self.config, timeout=timeout)
+    def rpc(self, timeout=15, context_data=None):
+        return ClusterRpcProxy(self.config, context_data=context_data, timeout=timeout)
 
     def mongo(self):
         if self._mongo is None:

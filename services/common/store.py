@@ -5,12 +5,25 @@ One MongoClient per service container, one database per service
 `transaction(fn)`: fn(tx) runs in one multi-document transaction in which
 `tx.emit(...)` writes events to the outbox, so a state change and the events
 announcing it commit together or not at all.
+
+Each change a request makes is done once. RabbitMQ redelivers an RPC whose
+service died before acknowledging it (after its transaction committed), and
+a client repeats a mutation whose answer it lost (with the same
+Idempotency-Key). The gateway names every call it makes
+(`REQUEST_CONTEXT_KEY`, in nameko's context data); a worker that carries a
+name records each transaction it commits under `<name>#<n>` (the n-th
+committed transaction of that call) in the `requests` collection, in the same
+transaction. A call with the same name finds the record and gets the kept
+result back without running the work again. Invariant: a mutation RPC
+writes only through `self.store.transaction(work)` and answers from what
+`work` returns, never from values computed outside it.
 """
 import logging
 from datetime import datetime, timezone
 
 from nameko.extensions import DependencyProvider
 from pymongo import ASCENDING, IndexModel, MongoClient
+from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -28,7 +41,13 @@ KIT_INDEXES = {
     ],
     "processed_events": [IndexModel([("at", ASCENDING)])],
     "dead_letters": [IndexModel([("status", ASCENDING), ("failed_at", ASCENDING)])],
+    # changes done for a named request (see above); kept longer than the
+    # gateway keeps an Idempotency-Key (24 hours), so a repeat always finds them
+    "requests": [IndexModel([("at", ASCENDING)], expireAfterSeconds=48 * 3600)],
 }
+
+# the name of a call, in nameko's context data (header `nameko.coalition_request`)
+REQUEST_CONTEXT_KEY = "coalition_request"
 
 
 def utcnow():
@@ -79,21 +98,39 @@ class Store:
         self.config = config
         self.relay = relay
 
-    def transaction(self, fn):
-        """Run fn(tx) in a transaction (retried on transient errors); return its result."""
+    def transaction(self, fn, once=None):
+        """Run fn(tx) in a transaction (retried on transient errors); return
+        its result. With `once` (a change's name): if a change of that name
+        committed before, return its kept result and run nothing; otherwise
+        keep fn's result under that name in the same transaction."""
         tx_holder = {}
 
         def callback(session):
             tx = Tx(self, session)
             tx_holder["tx"] = tx
-            return fn(tx)
+            if once is None:
+                return fn(tx)
+            kept = self.db.requests.find_one({"_id": once}, session=session)
+            if kept is not None:
+                return kept["result"]
+            result = fn(tx)
+            self.db.requests.insert_one({"_id": once, "result": result, "at": utcnow()},
+                                        session=session)
+            return result
 
-        with self.client.start_session() as session:
-            result = session.with_transaction(
-                callback,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern("majority"),
-            )
+        try:
+            with self.client.start_session() as session:
+                result = session.with_transaction(
+                    callback,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern("majority"),
+                )
+        except DuplicateKeyError:
+            # the same change committed at the same moment by a twin of this call
+            kept = self.db.requests.find_one({"_id": once}) if once is not None else None
+            if kept is None:
+                raise
+            return kept["result"]
         if tx_holder["tx"].events and self.relay is not None:
             self.relay.wake()
         return result
@@ -142,4 +179,27 @@ class MongoStore(DependencyProvider):
         self.stop()
 
     def get_dependency(self, worker_ctx):
-        return self.store
+        request = worker_ctx.data.get(REQUEST_CONTEXT_KEY)
+        return RequestStore(self.store, request) if request else self.store
+
+
+class RequestStore:
+    """The Store as a worker serving a named call sees it: its n-th committed
+    transaction is the change `<name>#<n>`, done once (see the module's
+    docstring). Everything else is the Store's."""
+
+    def __init__(self, store, request):
+        self._store = store
+        self._request = str(request)[:300]
+        self._committed = 0
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def __getitem__(self, collection):
+        return self._store[collection]
+
+    def transaction(self, fn):
+        result = self._store.transaction(fn, once=f"{self._request}#{self._committed + 1}")
+        self._committed += 1
+        return result

@@ -12,6 +12,7 @@ Before a request runs, the gateway applies the limits of DOMAIN.md section 6
 Every answer carries X-Content-Type-Options; HTML answers a strict CSP.
 """
 import asyncio
+import collections
 import inspect
 import json
 import logging
@@ -66,7 +67,11 @@ HTML_HEADERS = {
 class Context:
     """What resolvers see as info.context."""
 
-    def __init__(self, viewer, gateway, request_id, client):
+    def __init__(self, viewer, gateway, request_id, client, work_id=None):
+        """`work_id` names the work of this request: its Idempotency-Key's
+        record when it has one (so a repeat names its calls the same), else
+        a new name. Every call is named `<work_id>:<service>.<method>:<n>`,
+        and each service does each change of a named call once."""
         self.viewer = viewer
         self.pool = gateway.pool
         self.settings = gateway.settings
@@ -74,13 +79,17 @@ class Context:
         self.limits = gateway.limits    # per-client counters (store.RateLimits)
         self.client = client            # the client's address (limits.ClientAddress)
         self.request_id = request_id
+        self.work_id = work_id or uuid.uuid4().hex
         self.rpc_calls = 0
+        self.calls_of = collections.Counter()
         self.loaders = Loaders(self)
 
     def call(self, service, method, *args):
         self.rpc_calls += 1
+        self.calls_of[service, method] += 1
         RPC_CALLS.labels(service, method).inc()
-        return self.pool.call(service, method, *args)
+        name = f"{self.work_id}:{service}.{method}:{self.calls_of[service, method]}"
+        return self.pool.call(service, method, *args, request=name)
 
 
 def json_response(body, status=200, headers=None):
@@ -257,7 +266,8 @@ class Gateway:
         except Answered as answered:
             return answered.response
         REQUESTS.labels(kind).inc()
-        context = Context(viewer, self, request_id, client)
+        work_id = record and f"{record}.{idempotency.fingerprint(query, variables, operation)[:24]}"
+        context = Context(viewer, self, request_id, client, work_id=work_id)
         result = asyncio.run(run(document, variables, operation, context))
         out, status, headers = self.answer(result, request_id)
         headers["X-RPC-Calls"] = str(context.rpc_calls)

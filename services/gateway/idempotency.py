@@ -13,10 +13,14 @@ A kept answer is replayed only after the request was authenticated again.
 - Same key, same request (query, variables, operation): the kept answer is
   returned again, with `Idempotent-Replay: true`; nothing is executed.
 - Same key, another request: 422, IDEMPOTENCY_KEY_REUSED.
-- Same key while the first is still running, or when its outcome is unknown
-  (the gateway stopped mid-request, or a service did not answer in time):
-  409, CONFLICT. Read the current state, then use a new key; repeating
-  blindly could do the work twice, which is what the key is for.
+- Same key while the first is still running (for RUNNING_LIMIT_SECONDS):
+  409, CONFLICT; repeat it with the same key in a moment.
+- Same key when the outcome is unknown (a service did not answer in time,
+  or the gateway stopped mid-request and the record is older than
+  RUNNING_LIMIT_SECONDS): it runs again. That is safe: the request names its
+  calls after the key (app.Context), and every service does each change of a
+  named call once (services/common/store.py), so the repeat finishes the work
+  or gets back what was done, never does it twice.
 - The gateway's store unreachable: 503, SERVICE_UNAVAILABLE (a key is never
   silently ignored).
 """
@@ -31,6 +35,9 @@ from services.common.errors import Unavailable
 HEADER = "Idempotency-Key"
 KEEP_HOURS = 24  # the TTL index in services/gateway/store.py
 RUNNING, DONE, UNKNOWN = "running", "done", "unknown"
+# longer than a request can run in practice (its calls each time out after
+# RPC_TIMEOUT_SECONDS); a repeat within it is told to wait, not run twice at once
+RUNNING_LIMIT_SECONDS = 30
 
 
 class Refusal(Exception):
@@ -79,11 +86,12 @@ class Keys:
         caller has authenticated the request again (token, member status)
         before asking, so a kept answer only goes back to who may see it."""
         doc_id = hashlib.sha256(f"{owner_id}\0{key}".encode()).hexdigest()
+        now = datetime.now(timezone.utc)
         try:
             try:
                 self.collection.insert_one({"_id": doc_id, "request": request_print,
                                             "state": RUNNING,
-                                            "created_at": datetime.now(timezone.utc)})
+                                            "created_at": now})
                 return doc_id, None
             except DuplicateKeyError:
                 kept = self.collection.find_one({"_id": doc_id})
@@ -95,11 +103,24 @@ class Keys:
         if kept["request"] != request_print:
             raise Refusal(422, "IDEMPOTENCY_KEY_REUSED",
                           f"This {HEADER} was used for another request; use a new key.")
-        if kept["state"] != DONE:
+        if kept["state"] == DONE:
+            return doc_id, (kept["status"], json.loads(kept["body"]))
+        started = kept.get("started_at", kept["created_at"])
+        if kept["state"] == RUNNING and (now - started).total_seconds() < RUNNING_LIMIT_SECONDS:
             raise Refusal(409, "CONFLICT",
-                          f"The request with this {HEADER} is still running or its outcome is "
-                          "unknown; read the current state, then retry with a new key.")
-        return doc_id, (kept["status"], json.loads(kept["body"]))
+                          f"The request with this {HEADER} is still running; repeat it with the "
+                          "same key in a moment.")
+        self._restart(doc_id, now)
+        return doc_id, None
+
+    def _restart(self, doc_id, now):
+        """Run a request whose outcome is unknown again, under the same key."""
+        try:
+            self.collection.update_one({"_id": doc_id, "state": {"$ne": DONE}},
+                                       {"$set": {"state": RUNNING, "started_at": now}})
+        except (PyMongoError, Unavailable):
+            raise Refusal(503, "SERVICE_UNAVAILABLE",
+                          "Idempotency keys cannot be checked right now; try again shortly.")
 
     def finish(self, doc_id, status, body, outcome_known):
         try:
@@ -107,4 +128,4 @@ class Keys:
                 "state": DONE if outcome_known else UNKNOWN, "status": status,
                 "body": json.dumps(body)}})
         except (PyMongoError, Unavailable):
-            pass  # stays running: a repeat is refused (409), never executed twice
+            pass  # stays running: a repeat waits RUNNING_LIMIT_SECONDS, then runs under the same names

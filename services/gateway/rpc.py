@@ -3,6 +3,9 @@
 One pool per gateway process. A client is taken for one call and given back;
 a client whose call timed out or lost its connection is thrown away (a late
 reply would otherwise sit in its reply queue) and replaced lazily.
+
+A call may carry a name (`request=`), sent in nameko's context data: the
+service does each change of a named call once (services/common/store.py).
 """
 import logging
 import queue
@@ -13,6 +16,7 @@ from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 import services.common.errors  # noqa: F401  (registers typed errors for deserialisation)
+from services.common.store import REQUEST_CONTEXT_KEY
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,11 @@ class RpcPool:
         self.calls = 0  # every call made by this process (tests, metrics)
 
     def _new_client(self, timeout):
-        proxy = ClusterRpcProxy(self.config, timeout=timeout)
-        return proxy, proxy.start()
+        """(proxy, its services, its context data): the proxy keeps the dict
+        it is given and sends a copy of it with every call."""
+        context = {}
+        proxy = ClusterRpcProxy(self.config, context_data=context, timeout=timeout)
+        return proxy, proxy.start(), context
 
     def _acquire(self):
         try:
@@ -66,7 +73,7 @@ class RpcPool:
         except Exception:
             pass
 
-    def call(self, service, method, *args, **kwargs):
+    def call(self, service, method, *args, request=None, **kwargs):
         with self._lock:
             self.calls += 1
         try:
@@ -75,6 +82,9 @@ class RpcPool:
             raise ServiceUnavailable(service, "gateway busy")
         except (OperationalError, OSError) as exc:
             raise ServiceUnavailable(service, "broker unreachable") from exc
+        client[2].clear()
+        if request is not None:
+            client[2][REQUEST_CONTEXT_KEY] = request
         try:
             result = getattr(getattr(client[1], service), method)(*args, **kwargs)
         except RpcTimeout as exc:

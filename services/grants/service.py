@@ -34,7 +34,8 @@ class GrantsService(OperatorRpc):
         def work(tx):
             tx.db.grants.insert_one(doc, session=tx.session)
             tx.emit("grant_created", domain.grant_created_data(doc))
-        self.store.transaction(work)
+            return doc
+        doc = self.store.transaction(work)
         log.info("grant %s created (PIPELINE)", doc["_id"])
         return grant_view(doc)
 

@@ -36,8 +36,9 @@ class MembersService(OperatorRpc):
             doc["seq"] = paging.next_seq(tx.db, "members", tx.session)
             tx.db.members.insert_one(doc, session=tx.session)
             tx.emit(event, domain.event_data(doc, doc["history"][0]["note"]))
+            return doc
         try:
-            self.store.transaction(work)
+            doc = self.store.transaction(work)
         except DuplicateKeyError:
             raise BadUserInput("A member with this name already exists.",
                                {"name": ["A member with this name already exists."]})
