@@ -22,6 +22,7 @@ down:
 	@test -x $(PY) && $(PY) -m services.stack down || echo "nothing to stop (no .venv)"
 
 test: $(STAMP)
+	$(PY) -m mypy services
 	$(PY) -m services.stack ensure-broker
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -26,8 +26,9 @@ from urllib.parse import urlparse
 import click
 
 from services.common import config as settings_module
+from services.common.dead_letters import PARKED, STATUSES
+from services.common.vocabulary import SERVICES, Role
 
-SERVICES = ("members", "consultations", "grants")
 DEFAULT_URL = "http://127.0.0.1:8000"
 RPC_TIMEOUT = 10
 
@@ -133,7 +134,7 @@ def coalition():
 
 
 @coalition.command()
-@click.option("--role", type=click.Choice(["ADMIN", "MEMBER"]), required=True,
+@click.option("--role", type=click.Choice([Role.ADMIN, Role.MEMBER]), required=True,
               help="ADMIN for the secretariat, MEMBER for one member organisation.")
 @click.option("--sub", required=True, help="Who the token is for (the JWT `sub`).")
 @click.option("--member-id", help="The member organisation's id (required for MEMBER).")
@@ -142,9 +143,9 @@ def coalition():
 def token(role, sub, member_id, hours):
     """Print a JWT signed with COALITION_JWT_SECRET."""
     from services.gateway.auth import issue_token
-    if role == "MEMBER" and not member_id:
+    if role == Role.MEMBER and not member_id:
         raise click.UsageError("--member-id is required with --role MEMBER.")
-    if role == "ADMIN" and member_id:
+    if role == Role.ADMIN and member_id:
         raise click.UsageError("--member-id is only for --role MEMBER.")
     secret = settings()["COALITION_JWT_SECRET"]
     click.echo(issue_token(secret, role, sub, member_id, ttl=timedelta(hours=hours)))
@@ -163,11 +164,12 @@ def demo_load(url):
 
     Loading again reuses what is there (members by name, grants and the
     consultation by title) instead of duplicating it."""
-    from services import demo as demo_data
+    from services import demo_loader
+    from services.demo_client import DemoError
     secret = settings()["COALITION_JWT_SECRET"]
     try:
-        demo_data.load(url, secret, echo=click.echo)
-    except demo_data.DemoError as exc:
+        demo_loader.load(url, secret, echo=click.echo)
+    except DemoError as exc:
         raise CliError(str(exc))
     click.echo(f"GraphiQL: {url.rstrip('/')}/graphql   "
                "(a token for it: coalition token --role ADMIN --sub you)")
@@ -291,7 +293,7 @@ def _one_line(text, limit=300):
 
 @dlq.command("list")
 @service_option
-@click.option("--status", type=click.Choice(["parked", "replayed", "all"]), default="parked",
+@click.option("--status", type=click.Choice([*STATUSES, "all"]), default=PARKED,
               show_default=True, help="Which dead letters to list.")
 def dlq_list(service, status):
     """List dead letters per service (oldest first, at most 1000 each)."""

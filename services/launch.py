@@ -16,20 +16,31 @@ Standard library only: it runs before every start of every program.
 import json
 import os
 import sys
+from collections.abc import Mapping
 
-PREFIX = "COALITION_PROGRAM_ENV_"
+PROGRAM_ENV_PREFIX = "COALITION_PROGRAM_ENV_"
 
 
-def environment(name, environ):
+def program_env_variable(name: str) -> str:
+    """Where supervisord's environment carries one program's own settings."""
+    return PROGRAM_ENV_PREFIX + name.upper().replace("-", "_")
+
+
+def without_program_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without any program's own settings."""
+    return {k: v for k, v in environ.items() if not k.startswith(PROGRAM_ENV_PREFIX)}
+
+
+def environment(name: str, environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` without any program's own settings, plus `name`'s."""
-    env = {k: v for k, v in environ.items() if not k.startswith(PREFIX)}
-    own = environ.get(PREFIX + name.upper().replace("-", "_"))
+    env = without_program_settings(environ)
+    own = environ.get(program_env_variable(name))
     if own:
         env.update({str(k): str(v) for k, v in json.loads(own).items()})
     return env
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2:
         sys.stderr.write("usage: python -m services.launch NAME COMMAND [ARGS...]\n")

@@ -36,16 +36,17 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 from services.common import broker
 from services.common import config as settings_module
+from services.common.vocabulary import SERVICES
+from services.launch import program_env_variable, without_program_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_VAR = ROOT / "var"  # `make up`'s data folder (the tests never use it)
-APP_PROGRAMS = ["members", "consultations", "grants"]
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SECRET_FILE = "jwt-secret"
-PROGRAM_ENV_PREFIX = "COALITION_PROGRAM_ENV_"  # services/launch.py reads these
 
 
 def free_port():
@@ -63,14 +64,8 @@ def port_open(host, port, timeout=1.0):
 
 
 def broker_address(amqp_uri):
-    from urllib.parse import urlparse
     parsed = urlparse(amqp_uri)
     return parsed.hostname or "127.0.0.1", parsed.port or 5672
-
-
-def program_env_variable(name):
-    """Where supervisord's environment carries one program's own settings."""
-    return PROGRAM_ENV_PREFIX + name.upper().replace("-", "_")
 
 
 def _ini(value):
@@ -139,7 +134,7 @@ class Stack:
                 self.python, "-m", "secantus", "--host", "127.0.0.1", "--port",
                 str(self.store_port), "--storage-path", str(self.var / "store"),
                 "--log-level", "WARNING"])
-        for name in APP_PROGRAMS:
+        for name in SERVICES:
             progs[name] = shlex.join([self.python, "-m", "services.common.runner", name])
         progs["gateway"] = shlex.join([
             str(Path(self.python).parent / "gunicorn"), "--config",
@@ -149,7 +144,7 @@ class Stack:
     def environment(self):
         """supervisord's own environment, which every program inherits: ours, the
         settings, and each program's own settings for services/launch.py."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(PROGRAM_ENV_PREFIX)}
+        env = without_program_settings(os.environ)
         env.update(self.env)
         env.update({"GATEWAY_BIND": self.gateway_bind,
                     "GATEWAY_WORKERS": str(self.gateway_workers), "PYTHONUNBUFFERED": "1"})
@@ -227,7 +222,6 @@ class Stack:
             os.kill(self.running_pid(), signal.SIGTERM)
 
     def healthz(self, timeout=2):
-        import json
         try:
             # readiness: the broker, the store and every service answer (/healthz is liveness)
             with urllib.request.urlopen(f"http://{self.gateway_bind}/readyz", timeout=timeout) as r:
@@ -312,7 +306,7 @@ def local_stack():
 LOCAL_USER_PREFIX = "coalition-"
 
 
-def local_broker_users(amqp_uri, processes=(*APP_PROGRAMS, "gateway"), prefix=LOCAL_USER_PREFIX):
+def local_broker_users(amqp_uri, processes=(*SERVICES, "gateway"), prefix=LOCAL_USER_PREFIX):
     """{program: {"AMQP_URI": its own user's URI}}: one RabbitMQ user per
     process (services/common/broker.py), made on a local broker with rabbitmqctl
     and a new random password; {} (and a note) where that cannot be done."""

@@ -6,6 +6,8 @@ naming it (see `load_or_exit`), instead of failing later in a worker.
 import ipaddress
 import os
 import sys
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -19,15 +21,18 @@ SECRET_RULE = (f"it must be a random secret of at least {MIN_SECRET_LENGTH} char
                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
 
 
-def _url(schemes):
-    def check(value):
+Settings = dict[str, Any]  # validated: every setting of SettingsSchema, typed
+
+
+def _url(schemes: Collection[str]) -> Callable[[str], None]:
+    def check(value: str) -> None:
         parsed = urlparse(value)
         if parsed.scheme not in schemes or not (parsed.hostname or parsed.netloc):
             raise ValidationError(f"must be a URL with scheme {' or '.join(sorted(schemes))}")
     return check
 
 
-def parse_networks(text):
+def parse_networks(text: str | None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """TRUSTED_PROXIES: comma-separated IP addresses or CIDR networks."""
     networks = []
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
@@ -81,7 +86,7 @@ class SettingsError(Exception):
     """A setting is missing or malformed; str() is one line naming it."""
 
 
-def load(environ=None, exclude=()):
+def load(environ: Mapping[str, str] | None = None, exclude: Iterable[str] = ()) -> Settings:
     """Validated settings as a dict; raises SettingsError naming the bad setting.
 
     `exclude` names settings a caller does not need (`make down` and the
@@ -91,15 +96,18 @@ def load(environ=None, exclude=()):
     known = schema.fields.keys()
     raw = {k: environ[k] for k in known if environ.get(k, "") != ""}
     try:
-        return schema.load(raw)
+        settings: Settings = schema.load(raw)
     except ValidationError as exc:
-        name, messages = sorted(exc.messages.items())[0]
+        name, messages = sorted(exc.messages_dict.items())[0]
         if isinstance(messages, dict):  # nested, should not happen for flat settings
             messages = list(messages.values())
         raise SettingsError(f"invalid setting {name}: {' '.join(map(str, messages))}") from None
+    return settings
 
 
-def load_or_exit(environ=None, program="coalition", exclude=()):
+def load_or_exit(environ: Mapping[str, str] | None = None, program: str = "coalition",
+                 exclude: Iterable[str] = ()) -> Settings:
+    """The settings, or one line on stderr naming the bad one and exit 2."""
     try:
         return load(environ, exclude)
     except SettingsError as exc:
@@ -107,7 +115,7 @@ def load_or_exit(environ=None, program="coalition", exclude=()):
         raise SystemExit(2)
 
 
-def nameko_config(settings):
+def nameko_config(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The nameko config dict for a service: nameko's own keys plus ours."""
     config = dict(settings)
     config["max_workers"] = settings["MAX_WORKERS"]

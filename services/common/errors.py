@@ -6,20 +6,26 @@ from those args. So every error here keeps *all* its state in `args`:
 (message,) or (message, fields). The gateway maps `code` to
 `extensions.code` in one table (services/gateway/errors.py).
 """
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from marshmallow import ValidationError
 from nameko.exceptions import deserialize_to_instance
+
+FieldMessages = dict[str, list[str]]  # "a.b" -> messages about that field
 
 
 class DomainError(Exception):
     code = "INTERNAL_SERVER_ERROR"
 
-    def __init__(self, message, *rest):
+    def __init__(self, message: str, *rest: object) -> None:
         super().__init__(message, *rest)
 
     @property
-    def message(self):
-        return self.args[0]
+    def message(self) -> str:
+        return str(self.args[0])
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
@@ -28,12 +34,14 @@ class BadUserInput(DomainError):
     """Invalid input; `fields` maps field name -> list of messages."""
     code = "BAD_USER_INPUT"
 
-    def __init__(self, message, fields=None):
+    def __init__(self, message: str,
+                 fields: Mapping[str, Any] | Sequence[Any] | None = None) -> None:
         super().__init__(message, normalise_fields(fields or {}))
 
     @property
-    def fields(self):
-        return self.args[1]
+    def fields(self) -> FieldMessages:
+        fields: FieldMessages = self.args[1]
+        return fields
 
 
 @deserialize_to_instance
@@ -68,10 +76,11 @@ class TooManyRequests(DomainError):
     code = "TOO_MANY_REQUESTS"
 
 
-def normalise_fields(messages, prefix=""):
+def normalise_fields(messages: Mapping[Any, Any] | Sequence[Any],
+                     prefix: str = "") -> FieldMessages:
     """marshmallow's nested messages -> flat {"a.b": ["msg", ...]}."""
-    flat = {}
-    if isinstance(messages, (list, tuple)):
+    flat: FieldMessages = {}
+    if not isinstance(messages, Mapping):  # a list of messages, or of nested ones
         if all(isinstance(m, str) for m in messages):
             flat[prefix or "_"] = list(messages)
             return flat
@@ -87,6 +96,7 @@ def normalise_fields(messages, prefix=""):
     return flat
 
 
-def bad_input_from(validation_error, message="Some fields are not valid."):
+def bad_input_from(validation_error: ValidationError,
+                   message: str = "Some fields are not valid.") -> "BadUserInput":
     """A marshmallow ValidationError as BadUserInput naming each bad field."""
     return BadUserInput(message, validation_error.messages)

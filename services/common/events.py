@@ -7,39 +7,36 @@ An event travels as an envelope:
 catalogue, so a service cannot dispatch an event that breaks its schema.
 """
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any, Final
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
-ENVELOPE_VERSION = 1
+from services.common.validation import StrictSchema, one_of
+from services.common.vocabulary import (AllocationStatus, ConsultationKind, MemberStatus,
+                                        Outcome, StanceValue)
 
-MEMBER_STATUSES = ["CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED"]
-OUTCOMES = ["ADOPTED", "BLOCKED", "NO_QUORUM", "NOT_ADOPTED"]
-KINDS = ["GENERAL", "MEMBERSHIP_ADMISSION", "MEMBER_SUSPENSION", "GRANT_ALLOCATION"]
-STANCES = ["AGREE", "RESERVATIONS", "STAND_ASIDE", "BLOCK"]
+ENVELOPE_VERSION: Final = 1
 
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
+Envelope = dict[str, Any]
 
 Money = fields.String(required=True, validate=validate.Regexp(r"^\d+\.\d{2}$"))
 
 
-class MemberState(_Strict):
+class MemberState(StrictSchema):
     """Member events carry the member's whole voting-relevant state and a
     revision, so a consumer can apply them in any order (newest revision wins)."""
     member_id = fields.String(required=True)
     name = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(MEMBER_STATUSES))
+    status = fields.String(required=True, validate=one_of(MemberStatus))
     mou_signed = fields.Boolean(required=True)
     can_vote = fields.Boolean(required=True)
     revision = fields.Integer(required=True, validate=validate.Range(min=1))
     note = fields.String(allow_none=True, load_default=None)
 
 
-class TallyData(_Strict):
+class TallyData(StrictSchema):
     eligible = fields.Integer(required=True)
     responded = fields.Integer(required=True)
     agree = fields.Integer(required=True)
@@ -48,50 +45,48 @@ class TallyData(_Strict):
     block = fields.Integer(required=True)
 
 
-class ConsultationOpened(_Strict):
+class ConsultationEvent(StrictSchema):
+    """What every consultation event says: which consultation, and about what."""
     consultation_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    kind = fields.String(required=True, validate=one_of(ConsultationKind))
     subject_id = fields.String(allow_none=True, required=True)
+
+
+class ConsultationOpened(ConsultationEvent):
     round = fields.Integer(required=True)
     eligible = fields.Integer(required=True)
     closes_at = fields.String(required=True)
 
 
-class StanceCast(_Strict):
+class StanceCast(StrictSchema):
     consultation_id = fields.String(required=True)
     round = fields.Integer(required=True)
     member_id = fields.String(required=True)
-    value = fields.String(required=True, validate=validate.OneOf(STANCES))
+    value = fields.String(required=True, validate=one_of(StanceValue))
     replaced = fields.Boolean(required=True)
 
 
-class RoundClosed(_Strict):
-    consultation_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    subject_id = fields.String(allow_none=True, required=True)
+class RoundClosed(ConsultationEvent):
     round = fields.Integer(required=True)
-    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    outcome = fields.String(required=True, validate=one_of(Outcome))
     tally = fields.Nested(TallyData, required=True)
 
 
-class ConsultationCancelled(_Strict):
-    consultation_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    subject_id = fields.String(allow_none=True, required=True)
+class ConsultationCancelled(ConsultationEvent):
     reason = fields.String(required=True)
 
 
-class GrantCreated(_Strict):
+class GrantCreated(StrictSchema):
     grant_id = fields.String(required=True)
     currency = fields.String(required=True)
     amount = Money
 
 
-class GrantActivated(_Strict):
+class GrantActivated(StrictSchema):
     grant_id = fields.String(required=True)
 
 
-class AllocationProposed(_Strict):
+class AllocationProposed(StrictSchema):
     allocation_id = fields.String(required=True)
     grant_id = fields.String(required=True)
     grant_title = fields.String(required=True)
@@ -102,15 +97,14 @@ class AllocationProposed(_Strict):
     closes_at = fields.String(allow_none=True, required=True)
 
 
-class AllocationChanged(_Strict):
+class AllocationChanged(StrictSchema):
     allocation_id = fields.String(required=True)
     grant_id = fields.String(required=True)
     member_id = fields.String(required=True)
-    status = fields.String(required=True,
-                           validate=validate.OneOf(["PROPOSED", "APPROVED", "REJECTED", "ON_HOLD"]))
+    status = fields.String(required=True, validate=one_of(AllocationStatus))
 
 
-class DisbursementRecorded(_Strict):
+class DisbursementRecorded(StrictSchema):
     disbursement_id = fields.String(required=True)
     allocation_id = fields.String(required=True)
     grant_id = fields.String(required=True)
@@ -118,31 +112,42 @@ class DisbursementRecorded(_Strict):
     paid_on = fields.String(required=True)
 
 
-MEMBER_EVENTS = ["member_registered", "membership_applied", "member_admitted", "mou_signed",
-                 "member_suspended", "member_reinstated", "member_withdrawn", "member_rejected"]
+MEMBER_EVENTS: Final = ["member_registered", "membership_applied", "member_admitted",
+                        "mou_signed", "member_suspended", "member_reinstated", "member_withdrawn",
+                        "member_rejected"]
+
+
+def _published_by(service: str,
+                  schemas: Mapping[str, type[Schema]]) -> dict[str, tuple[str, type[Schema]]]:
+    return {event_type: (service, schema) for event_type, schema in schemas.items()}
+
 
 # event_type -> (publishing service, payload schema)
-CATALOGUE = {
-    **{name: ("members", MemberState) for name in MEMBER_EVENTS},
-    "consultation_opened": ("consultations", ConsultationOpened),
-    "stance_cast": ("consultations", StanceCast),
-    "round_closed": ("consultations", RoundClosed),
-    "consultation_cancelled": ("consultations", ConsultationCancelled),
-    "grant_created": ("grants", GrantCreated),
-    "grant_activated": ("grants", GrantActivated),
-    "allocation_proposed": ("grants", AllocationProposed),
-    "allocation_approved": ("grants", AllocationChanged),
-    "allocation_rejected": ("grants", AllocationChanged),
-    "allocation_held": ("grants", AllocationChanged),
-    "allocation_released": ("grants", AllocationChanged),
-    "disbursement_recorded": ("grants", DisbursementRecorded),
+CATALOGUE: Final[Mapping[str, tuple[str, type[Schema]]]] = {
+    **_published_by("members", {name: MemberState for name in MEMBER_EVENTS}),
+    **_published_by("consultations", {
+        "consultation_opened": ConsultationOpened,
+        "stance_cast": StanceCast,
+        "round_closed": RoundClosed,
+        "consultation_cancelled": ConsultationCancelled,
+    }),
+    **_published_by("grants", {
+        "grant_created": GrantCreated,
+        "grant_activated": GrantActivated,
+        "allocation_proposed": AllocationProposed,
+        "allocation_approved": AllocationChanged,
+        "allocation_rejected": AllocationChanged,
+        "allocation_held": AllocationChanged,
+        "allocation_released": AllocationChanged,
+        "disbursement_recorded": DisbursementRecorded,
+    }),
 }
 
 # (consuming service, handler method) -> events it consumes.
 # The publisher declares these queues before it publishes, so an event sent
 # while a consumer has never run yet still waits for it. A test checks this
 # table against the @consume handlers of every service.
-SUBSCRIPTIONS = {
+SUBSCRIPTIONS: Final[Mapping[tuple[str, str], list[str]]] = {
     ("consultations", "on_member_event"): MEMBER_EVENTS,
     ("consultations", "on_membership_applied"): ["membership_applied"],
     ("consultations", "on_allocation_proposed"): ["allocation_proposed"],
@@ -154,12 +159,12 @@ SUBSCRIPTIONS = {
 }
 
 
-def queue_name(source, event_type, service, method):
+def queue_name(source: str | None, event_type: str | None, service: str, method: str) -> str:
     """The queue name nameko's SERVICE_POOL event_handler uses."""
     return f"evt-{source}-{event_type}--{service}.{method}"
 
 
-def consumer_queues(source_service):
+def consumer_queues(source_service: str) -> list[tuple[str, str]]:
     """[(event_type, queue name)] of every subscription to `source_service`'s events."""
     queues = []
     for (service, method), event_types in SUBSCRIPTIONS.items():
@@ -169,7 +174,7 @@ def consumer_queues(source_service):
     return queues
 
 
-class EnvelopeSchema(_Strict):
+class EnvelopeSchema(StrictSchema):
     event_id = fields.UUID(required=True)
     event_type = fields.String(required=True, validate=validate.OneOf(sorted(CATALOGUE)))
     source = fields.String(required=True)
@@ -179,19 +184,22 @@ class EnvelopeSchema(_Strict):
 
 
 class EventSchemaError(ValueError):
-    pass
+    """An envelope or its data does not match the catalogue."""
 
 
-def validate_data(event_type, data):
+def validate_data(event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` loaded with `event_type`'s schema, or EventSchemaError."""
     if event_type not in CATALOGUE:
         raise EventSchemaError(f"unknown event type {event_type!r}")
     try:
-        return CATALOGUE[event_type][1]().load(data)
+        loaded: dict[str, Any] = CATALOGUE[event_type][1]().load(data)
     except ValidationError as exc:
         raise EventSchemaError(f"{event_type}: {exc.messages}") from None
+    return loaded
 
 
-def make_envelope(event_type, data, source, now=None):
+def make_envelope(event_type: str, data: dict[str, Any], source: str,
+                  now: datetime | None = None) -> Envelope:
     """A JSON-ready envelope; raises EventSchemaError if data breaks the catalogue."""
     publisher = CATALOGUE.get(event_type, (None,))[0]
     if publisher != source:
@@ -208,10 +216,11 @@ def make_envelope(event_type, data, source, now=None):
     }
 
 
-def load_envelope(payload):
-    """Validate a received envelope and its data; returns the envelope dict."""
+def load_envelope(payload: Any) -> Envelope:
+    """Validate a received envelope (whatever came off the wire) and its data;
+    returns the envelope dict."""
     try:
-        envelope = EnvelopeSchema().load(payload)
+        envelope: Envelope = EnvelopeSchema().load(payload)
     except ValidationError as exc:
         raise EventSchemaError(f"bad envelope: {exc.messages}") from None
     validate_data(envelope["event_type"], envelope["data"])

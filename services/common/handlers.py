@@ -10,9 +10,11 @@ HANDLER_MAX_ATTEMPTS times with exponential back-off (an outage is waited
 out instead, without counting attempts: an unreachable store, or another
 service that does not answer, `Unavailable`); then the message is
 parked in the `dead_letters` collection with the error, where an operator can
-list and replay it (DeadLetterRpc, `coalition dlq ...`). Nothing is dropped:
-nameko acks the message only after we returned, having either applied it,
-recognised it as a duplicate or parked it.
+list and replay it (services/common/dead_letters.py, `coalition dlq ...`). A
+message that is not a valid envelope of the catalogue is parked at once: it
+will never get better. Nothing is dropped: nameko acks the message only after
+we returned, having either applied it, recognised it as a duplicate or parked
+it (a park the store refuses is tried again, as an outage is).
 
 Several `@consume` may stack on one method (one queue per event type).
 
@@ -27,140 +29,192 @@ result is the handler's `prepared` argument.
 import functools
 import logging
 import time
-import traceback
-import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from typing import Any, Final, ParamSpec, TypeVar
 
 from nameko.events import event_handler
 from nameko.rpc import rpc as nameko_rpc
 from nameko.timer import Timer
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
+from services.common import dead_letters as dlq
 from services.common import outbox
-from services.common.broker import replay_to_own_queue
 from services.common.errors import DomainError, Unavailable
-from services.common.events import EventSchemaError, load_envelope, queue_name
+from services.common.events import Envelope, EventSchemaError, load_envelope
 
 log = logging.getLogger(__name__)
 
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
-def rpc(fn):
+# handler(self, data, tx, envelope[, prepared]) and prepare(self, data)
+Handler = Callable[..., Any]
+Prepare = Callable[[Any, dict[str, Any]], Any]
+
+INFRA_BACKOFF_MAX_SECONDS: Final = 5.0
+OUTAGES: Final = (ConnectionFailure, Unavailable)  # not the message's fault
+# attributes @consume keeps on the method it wraps
+RELIABLE: Final = "__reliable__"
+SUBSCRIPTIONS: Final = "__subscriptions__"
+
+
+def rpc(fn: Callable[P, R]) -> Callable[P, R]:
     """nameko's @rpc, with our typed errors marked as expected (a refusal is
     not a failure of the service), and an unreachable store reported as
     SERVICE_UNAVAILABLE instead of an internal error."""
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except ConnectionFailure:
             log.warning("%s: the store did not answer", fn.__name__)
             raise Unavailable("The store did not answer; the change may not have been saved. "
                               "Try again in a moment.") from None
-    return nameko_rpc(expected_exceptions=DomainError)(wrapper)
-
-
-INFRA_BACKOFF_MAX_SECONDS = 5.0
+    entrypoint: Callable[P, R] = nameko_rpc(expected_exceptions=DomainError)(wrapper)
+    return entrypoint
 
 
 class _AlreadyProcessed(Exception):
-    pass
+    """This consumer applied the event before (it is in processed_events)."""
 
 
-def _reliable(fn, prepare=None):
-    @functools.wraps(fn)
-    def wrapper(self, payload):
-        store = self.store
-        config = store.config
-        consumer = f"{store.service_name}.{fn.__name__}"
-        attempts = config.get("HANDLER_MAX_ATTEMPTS", 5)
-        base = config.get("HANDLER_RETRY_BASE_SECONDS", 0.2)
-        attempt, outage, failure = 0, 0, None
+class _Delivery:
+    """One message delivered to one reliable consumer (see the module
+    docstring): applied once, recognised as a duplicate, or parked."""
+
+    def __init__(self, service: Any, handler: Handler, prepare: Prepare | None) -> None:
+        self.service = service
+        self.store = service.store
+        self.handler = handler
+        self.prepare = prepare
+        self.consumer = f"{self.store.service_name}.{handler.__name__}"
+        self.max_attempts: int = self.store.config.get("HANDLER_MAX_ATTEMPTS", 5)
+        self.retry_base: float = self.store.config.get("HANDLER_RETRY_BASE_SECONDS", 0.2)
+        self.outages = 0
+
+    def handle(self, payload: Any) -> None:
         try:
             envelope = load_envelope(payload)
-            marker = f"{consumer}:{envelope['event_id']}"
         except EventSchemaError as exc:  # will never get better: park at once
-            envelope, attempt, failure = None, attempts, exc
+            self._park(payload, exc, attempts=0)
+            return
+        failure = self._apply_with_retries(envelope)
+        if failure is not None:
+            self._park(payload, failure, attempts=self.max_attempts)
 
-        def work(tx, prepared):
-            try:
-                tx.db.processed_events.insert_one(
-                    {"_id": marker, "consumer": consumer, "event_type": envelope["event_type"],
-                     "at": datetime.now(timezone.utc)}, session=tx.session)
-            except DuplicateKeyError:
-                raise _AlreadyProcessed()
-            if prepare is None:
-                fn(self, envelope["data"], tx, envelope)
-            else:
-                fn(self, envelope["data"], tx, envelope, prepared)
-
+    def _apply_with_retries(self, envelope: Envelope) -> Exception | None:
+        """None once applied (or found applied before); else the failure of
+        the last of max_attempts attempts. Outages are waited out, uncounted."""
+        attempt = 1
         while True:
             try:
-                if attempt < attempts:
-                    prepared = None
-                    if prepare is not None:
-                        # a redelivery already applied needs no preparation
-                        if store.db.processed_events.find_one({"_id": marker}, {"_id": 1}):
-                            raise _AlreadyProcessed()
-                        prepared = prepare(self, envelope["data"])
-                    store.transaction(lambda tx: work(tx, prepared))
-                    return "applied"
-                return park(store, consumer, fn.__name__, payload, failure,
-                            attempts if envelope else 0)
+                self._through_outages(lambda: self._apply(envelope))
+                return None
             except _AlreadyProcessed:
-                return "duplicate"
-            except (ConnectionFailure, Unavailable) as exc:
-                # the store is away, or a service we asked did not answer: not
-                # the message's fault, so it does not count as an attempt and
-                # the message is never parked for it; wait (the message stays
-                # unacked, and a crash meanwhile means redelivery) and try again
-                outage += 1
-                delay = min(INFRA_BACKOFF_MAX_SECONDS, base * (2 ** min(outage, 10)))
-                what = "store unreachable" if isinstance(exc, ConnectionFailure) else str(exc)
-                log.warning("%s: %s, retrying in %.2fs", consumer, what, delay)
-                time.sleep(delay)
+                return None
             except Exception as exc:
+                if attempt >= self.max_attempts:
+                    return exc
+                delay = self.retry_base * (2 ** (attempt - 1))
+                log.warning("%s failed on %s (attempt %d/%d), retrying in %.2fs: %s",
+                            self.consumer, envelope["event_type"], attempt, self.max_attempts,
+                            delay, type(exc).__name__)
+                time.sleep(delay)
                 attempt += 1
-                failure = exc
-                if attempt < attempts:
-                    delay = base * (2 ** (attempt - 1))
-                    log.warning("%s failed on %s (attempt %d/%d), retrying in %.2fs: %s",
-                                consumer, envelope["event_type"], attempt, attempts, delay,
-                                type(exc).__name__)
-                    time.sleep(delay)
 
-    wrapper.__reliable__ = True
-    return wrapper
+    def _apply(self, envelope: Envelope) -> None:
+        """One attempt: `prepare` outside the transaction (a redelivery already
+        applied needs none), then the marker and the handler in one transaction."""
+        marker = f"{self.consumer}:{envelope['event_id']}"
+        prepared = None
+        if self.prepare is not None:
+            if self.store.db.processed_events.find_one({"_id": marker}, {"_id": 1}):
+                raise _AlreadyProcessed()
+            prepared = self.prepare(self.service, envelope["data"])
+        self.store.transaction(lambda tx: self._apply_once(tx, marker, envelope, prepared))
+
+    def _apply_once(self, tx: Any, marker: str, envelope: Envelope, prepared: Any) -> None:
+        """The marker insert makes a second copy's transaction fail (two copies
+        in flight at once), which rolls back whatever its handler wrote."""
+        try:
+            tx.db.processed_events.insert_one(
+                {"_id": marker, "consumer": self.consumer, "event_type": envelope["event_type"],
+                 "at": datetime.now(timezone.utc)}, session=tx.session)
+        except DuplicateKeyError:
+            raise _AlreadyProcessed() from None
+        if self.prepare is None:
+            self.handler(self.service, envelope["data"], tx, envelope)
+        else:
+            self.handler(self.service, envelope["data"], tx, envelope, prepared)
+
+    def _park(self, payload: Any, failure: Exception, attempts: int) -> None:
+        self._through_outages(
+            lambda: dlq.park(self.store, self.consumer, self.handler.__name__, payload, failure,
+                             attempts),
+            outages=(Exception,))
+
+    def _through_outages(self, step: Callable[[], T],
+                         outages: tuple[type[Exception], ...] = OUTAGES) -> T:
+        """step(), tried again while an outage stops it: the store is away, or
+        a service we asked did not answer. That is not the message's fault, so
+        it is no attempt and never parks the message; we wait (the message
+        stays unacked, and a crash meanwhile means redelivery) and try again."""
+        while True:
+            try:
+                return step()
+            except outages as exc:
+                self.outages += 1
+                delay = min(INFRA_BACKOFF_MAX_SECONDS,
+                            self.retry_base * (2 ** min(self.outages, 10)))
+                what = "store unreachable" if isinstance(exc, ConnectionFailure) else str(exc)
+                log.warning("%s: %s, retrying in %.2fs", self.consumer, what, delay)
+                time.sleep(delay)
 
 
-def consume(source_service, event_type, prepare=None):
+def reliable(handler: Handler, prepare: Prepare | None = None) -> Handler:
+    """`handler` as a reliable consumer method: consumer(self, payload)."""
+    @functools.wraps(handler)
+    def consumer(self: Any, payload: Any) -> None:
+        _Delivery(self, handler, prepare).handle(payload)
+
+    setattr(consumer, RELIABLE, True)
+    return consumer
+
+
+def consume(source_service: str, event_type: str,
+            prepare: Prepare | None = None) -> Callable[[Handler], Handler]:
     """nameko event_handler + idempotency + retries + dead-letter queue.
     `prepare`: see the module docstring (give it to the innermost @consume)."""
-    def decorator(fn):
-        wrapped = fn if getattr(fn, "__reliable__", False) else _reliable(fn, prepare)
-        subscriptions = getattr(wrapped, "__subscriptions__", [])
-        wrapped.__subscriptions__ = subscriptions + [(source_service, event_type)]
-        return event_handler(source_service, event_type)(wrapped)
+    def decorator(fn: Handler) -> Handler:
+        wrapped = fn if getattr(fn, RELIABLE, False) else reliable(fn, prepare)
+        subscriptions = getattr(wrapped, SUBSCRIPTIONS, [])
+        setattr(wrapped, SUBSCRIPTIONS, subscriptions + [(source_service, event_type)])
+        entrypoint: Handler = event_handler(source_service, event_type)(wrapped)
+        return entrypoint
     return decorator
 
 
-def consume_all(source_service, event_types):
+def consume_all(source_service: str,
+                event_types: Iterable[str]) -> Callable[[Handler], Handler]:
     """@consume for each of several event types of one source (one queue each)."""
-    def decorator(fn):
+    def decorator(fn: Handler) -> Handler:
         for event_type in reversed(list(event_types)):
             fn = consume(source_service, event_type)(fn)
         return fn
     return decorator
 
 
-class SettingTimer(Timer):
+class SettingTimer(Timer):  # type: ignore[misc]  # nameko has no type information
     """nameko's timer, its interval read from the service's settings when the
     container starts (never at import)."""
 
-    def __init__(self, setting, **kwargs):
+    def __init__(self, setting: str, **kwargs: Any) -> None:
         super().__init__(interval=None, **kwargs)
         self.setting = setting
 
-    def setup(self):
+    def setup(self) -> None:
         self.interval = self.container.config[self.setting]
         super().setup()
 
@@ -168,66 +222,25 @@ class SettingTimer(Timer):
 every = SettingTimer.decorator  # @every("DEADLINE_CHECK_SECONDS")
 
 
-def park(store, consumer, method, payload, exc, attempts):
-    source = payload.get("source") if isinstance(payload, dict) else None
-    event_type = payload.get("event_type") if isinstance(payload, dict) else None
-    doc = {
-        "_id": str(uuid.uuid4()),
-        "consumer": consumer,
-        "queue": queue_name(source, event_type, store.service_name, method),
-        "event_type": event_type,
-        "source": source,
-        "event_id": payload.get("event_id") if isinstance(payload, dict) else None,
-        "payload": payload,
-        "error": f"{type(exc).__name__}: {exc}",
-        "traceback": "".join(traceback.format_exception(exc))[-4000:],
-        "attempts": attempts,
-        "status": "parked",
-        "failed_at": datetime.now(timezone.utc),
-    }
-    store.db.dead_letters.insert_one(doc)
-    log.error("%s parked event %s (%s) in dead_letters after %d attempts: %s",
-              consumer, doc["event_id"], event_type, attempts, doc["error"])
-    return "parked"
-
-
-def _dead_letter_view(doc):
-    return {k: (v.isoformat() if isinstance(v, datetime) else v)
-            for k, v in doc.items() if k not in ("payload", "traceback")} | {"id": doc["_id"]}
-
-
 class OperatorRpc:
     """Mixin of operator RPCs every service offers: dead letters and outbox lag."""
 
-    @rpc
-    def dead_letters(self, status="parked"):
-        query = {} if status is None else {"status": status}
-        return [_dead_letter_view(d) for d in
-                self.store.db.dead_letters.find(query).sort("failed_at", 1).limit(1000)]
+    store: Any
 
     @rpc
-    def replay_dead_letters(self, ids=None):
+    def dead_letters(self, status: str | None = dlq.PARKED) -> list[dict[str, Any]]:
+        return dlq.listing(self.store.db, status)
+
+    @rpc
+    def replay_dead_letters(self, ids: Iterable[str] | None = None) -> list[str]:
         """Re-send parked messages to their consumer's own queue (and only it)."""
-        query = {"status": "parked"}
-        if ids:
-            query["_id"] = {"$in": list(ids)}
-        replayed = []
-        for doc in self.store.db.dead_letters.find(query):
-            # through the service's own replay exchange: no process may write
-            # to the default exchange, which reaches every queue by name
-            replay_to_own_queue(self.store.config["AMQP_URI"], self.store.service_name,
-                                doc["queue"], doc["payload"])
-            self.store.db.dead_letters.update_one(
-                {"_id": doc["_id"]},
-                {"$set": {"status": "replayed", "replayed_at": datetime.now(timezone.utc)}})
-            replayed.append(doc["_id"])
-        return replayed
+        return dlq.replay(self.store, ids)
 
     @rpc
-    def outbox_status(self):
+    def outbox_status(self) -> dict[str, Any]:
         return outbox.status(self.store.db)
 
     @rpc
-    def ping(self):
+    def ping(self) -> dict[str, Any]:
         self.store.db.command("ping")
         return {"service": self.store.service_name, "ok": True}

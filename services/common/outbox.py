@@ -13,19 +13,22 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
+from typing import Any, Final
 
 from kombu import Connection, Queue
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
-from services.common.events import consumer_queues
+from services.common.events import Envelope, consumer_queues
 
 log = logging.getLogger(__name__)
 
-PENDING, SENT = "pending", "sent"
+PENDING: Final = "pending"
+SENT: Final = "sent"
 
 
-def add(db, session, envelope):
+def add(db: Any, session: Any, envelope: Envelope) -> None:
+    """Keep `envelope` as pending, in the caller's transaction (`session`)."""
     db.outbox.insert_one({
         "_id": envelope["event_id"],
         "event_type": envelope["event_type"],
@@ -35,7 +38,7 @@ def add(db, session, envelope):
     }, session=session)
 
 
-def status(db):
+def status(db: Any) -> dict[str, Any]:
     """Outbox lag for operators: pending count and age of the oldest pending event."""
     pending = db.outbox.count_documents({"status": PENDING})
     oldest = db.outbox.find_one({"status": PENDING}, sort=[("created_at", 1)])
@@ -46,7 +49,8 @@ def status(db):
             "sent": db.outbox.count_documents({"status": SENT})}
 
 
-def declare_consumer_queues(amqp_uri, source_service, config=None):
+def declare_consumer_queues(amqp_uri: str, source_service: str,
+                            config: dict[str, Any] | None = None) -> None:
     """Declare the durable queue of every subscriber to our events, so that an
     event published before its consumer ever ran waits for it."""
     exchange = get_event_exchange(source_service, config or {})
@@ -58,7 +62,10 @@ def declare_consumer_queues(amqp_uri, source_service, config=None):
 
 
 class Relay:
-    def __init__(self, db, service_name, config):
+    """Publishes a service's pending events, oldest first, woken by each
+    commit that emitted events and at least every OUTBOX_POLL_SECONDS."""
+
+    def __init__(self, db: Any, service_name: str, config: dict[str, Any]) -> None:
         self.db = db
         self.service_name = service_name
         self.config = config
@@ -73,14 +80,14 @@ class Relay:
         self.fault = (os.environ.get("OUTBOX_FAULT", "")
                       if config.get("COALITION_ENV") != "production" else "")
 
-    def wake(self):
+    def wake(self) -> None:
         self._wake.set()
 
-    def stop(self):
+    def stop(self) -> None:
         self._running = False
         self._wake.set()
 
-    def run(self):
+    def run(self) -> None:
         while self._running:
             try:
                 if not self._declared:
@@ -94,7 +101,7 @@ class Relay:
             self._wake.wait(self.poll)
             self._wake.clear()
 
-    def flush(self, limit=500):
+    def flush(self, limit: int = 500) -> int:
         """Publish every pending event, oldest first. Returns how many were sent."""
         sent = 0
         while True:

@@ -14,27 +14,33 @@ what the page costs, not what the collection costs. Two orders:
 """
 import base64
 import binascii
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
 
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from services.common.errors import BadUserInput
 
-BY_ID, BY_SEQ = "k1", "s1"
+BY_ID: Final = "k1"
+BY_SEQ: Final = "s1"
+
+Doc = dict[str, Any]
 SEQ_INDEX = IndexModel([("seq", ASCENDING)], unique=True, sparse=True)  # sparse: backfill_seq's input
 
 
-def new_id():
+def new_id() -> str:
+    """A new `_id`: an ObjectId as text, so `_id` order is creation order."""
     return str(ObjectId())
 
 
 # ---- cursors -----------------------------------------------------------------------
 
-def encode_cursor(kind, value):
+def encode_cursor(kind: str, value: object) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor, kind):
+def decode_cursor(cursor: object, kind: str) -> str | int | None:
     """The `_id` (BY_ID) or seq (BY_SEQ) a cursor names; None for no cursor.
     Anything else, a cursor of the other kind included, is BAD_USER_INPUT."""
     if cursor is None:
@@ -55,26 +61,27 @@ def decode_cursor(cursor, kind):
 
 # ---- sequence numbers --------------------------------------------------------------
 
-def next_seq(db, name, session=None, n=1):
+def next_seq(db: Any, name: str, session: Any = None, n: int = 1) -> int:
     """Take the next n numbers of counter `name` (in the caller's transaction,
     so an abort gives them back); return the last of them."""
     counter = db.counters.find_one_and_update({"_id": name}, {"$inc": {"value": n}}, upsert=True,
                                               return_document=ReturnDocument.AFTER, session=session)
-    return counter["value"]
+    last: int = counter["value"]
+    return last
 
 
-def last_seq(db, name):
+def last_seq(db: Any, name: str) -> int:
     counter = db.counters.find_one({"_id": name})
-    return counter["value"] if counter else 0
+    return int(counter["value"]) if counter else 0
 
 
-def backfill_seq(store, name, batch=500):
+def backfill_seq(store: Any, name: str, batch: int = 500) -> None:
     """Number the documents of collection `name` that have no `seq` yet, in
     `_id` order after those that have one, moving the counter past them.
     Each batch is one transaction that reads what it numbers, so instances
     starting at once conflict on the counter, retry, and never number a
     document twice."""
-    def work(tx):
+    def work(tx: Any) -> int:
         coll = tx.db[name]
         ids = [d["_id"] for d in coll.find({"seq": {"$exists": False}}, {"_id": 1},
                                            session=tx.session).sort("_id", 1).limit(batch)]
@@ -90,13 +97,13 @@ def backfill_seq(store, name, batch=500):
 
 # ---- pages -------------------------------------------------------------------------
 
-def check_first(first, maximum):
+def check_first(first: object, maximum: int) -> None:
     if not isinstance(first, int) or isinstance(first, bool) or first < 0 or first > maximum:
         raise BadUserInput(f"first must be between 0 and {maximum}.",
                            {"first": [f"Must be between 0 and {maximum}."]})
 
 
-def windows(after, size, last):
+def windows(after: int, size: int, last: int) -> Iterator[tuple[int, int]]:
     """The seq ranges (lo, hi] a page reads, from `after` up to `last`: the
     first `size` wide (a whole page when nothing is filtered out), each next
     one twice as wide as the one before."""
@@ -107,8 +114,9 @@ def windows(after, size, last):
         lo, size = hi, size * 2
 
 
-def _by_seq(collection, query, want, after, last, projection):
-    docs = []
+def _by_seq(collection: Any, query: Mapping[str, Any], want: int, after: int, last: int,
+            projection: Mapping[str, Any] | None) -> list[Doc]:
+    docs: list[Doc] = []
     for lo, hi in windows(after, want, last):
         # the seq range first: the store then reads an index on seq (or on the
         # filter and seq), not every document the filter matches
@@ -119,8 +127,10 @@ def _by_seq(collection, query, want, after, last, projection):
     return docs
 
 
-def page(collection, query, first, after, view, maximum=200, projection=None, *,
-         count=True, sequenced=False):
+def page(collection: Any, query: Mapping[str, Any], first: int, after: object,
+         view: Callable[[Doc], Any], maximum: int = 200,
+         projection: Mapping[str, Any] | None = None, *, count: bool = True,
+         sequenced: bool = False) -> Doc:
     """One page: {edges: [{cursor, node}], has_next_page, end_cursor, total_count}.
 
     In creation order, by `seq` if `sequenced` else by `_id` (a projection
@@ -130,7 +140,7 @@ def page(collection, query, first, after, view, maximum=200, projection=None, *,
     if sequenced:
         kind, key = BY_SEQ, "seq"
         last = last_seq(collection.database, collection.name)
-        after_seq = decode_cursor(after, BY_SEQ) or 0
+        after_seq = int(decode_cursor(after, BY_SEQ) or 0)  # BY_SEQ: an int
         docs = _by_seq(collection, query, first + 1, after_seq, last, projection)
         total = (collection.count_documents(query) if query else last) if count else None
     else:
@@ -145,12 +155,13 @@ def page(collection, query, first, after, view, maximum=200, projection=None, *,
             "end_cursor": edges[-1]["cursor"] if edges else None, "total_count": total}
 
 
-def clean_id(value):
+def clean_id(value: object) -> str | None:
     """An id that is not a plain string names nothing (and is never a query)."""
     return value if isinstance(value, str) and 0 < len(value) <= 100 else None
 
 
-def clean_ids(values):
+def clean_ids(values: object) -> list[str]:
+    """The ids of a list that are plain strings, each once, in their order."""
     if not isinstance(values, (list, tuple)):
         return []
     return list(dict.fromkeys(v for v in (clean_id(x) for x in values) if v))

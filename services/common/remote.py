@@ -30,6 +30,8 @@ publishing the request: a timeout that strikes while the broker connection is
 mid-publish leaves that pooled connection to kombu's reconnect on next use.
 """
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
@@ -45,22 +47,26 @@ TIMEOUT_FRACTION_OF_GATEWAY = 0.5
 _BROKER_TROUBLE = (UnknownService, OperationalError, AmqpConnectionError, ConnectionError)
 
 
-class BoundedRpcProxy(RpcProxy):
+class BoundedRpcProxy(RpcProxy):  # type: ignore[misc]  # nameko has no type information
     """nameko's RpcProxy whose calls end within `timeout` seconds (default:
     half of the RPC_TIMEOUT_SECONDS setting) or raise Unavailable."""
 
-    def __init__(self, target_service, timeout=None, **options):
+    def __init__(self, target_service: str, timeout: float | None = None,
+                 **options: Any) -> None:
         super().__init__(target_service, **options)
-        self.timeout = timeout
+        self.requested_timeout = timeout
+        self.timeout = 0.0  # set by setup(), when the settings are known
 
-    def setup(self):
+    def setup(self) -> None:
         super().setup()
-        if self.timeout is None:
+        if self.requested_timeout is not None:
+            self.timeout = self.requested_timeout
+        else:
             self.timeout = (self.container.config.get("RPC_TIMEOUT_SECONDS", 10.0)
                             * TIMEOUT_FRACTION_OF_GATEWAY)
         self.options.setdefault("expiration", self.timeout)
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> "BoundedServiceProxy":
         return BoundedServiceProxy(super().get_dependency(worker_ctx), self.target_service,
                                    self.timeout)
 
@@ -68,21 +74,22 @@ class BoundedRpcProxy(RpcProxy):
 class BoundedServiceProxy:
     """`proxy.method(*args)` with a deadline; see the module docstring."""
 
-    def __init__(self, proxy, service_name, timeout):
+    def __init__(self, proxy: Any, service_name: str, timeout: float) -> None:
         self._proxy = proxy
         self._service_name = service_name
         self._timeout = timeout
 
-    def __getattr__(self, method_name):
+    def __getattr__(self, method_name: str) -> Callable[..., Any]:
         method = getattr(self._proxy, method_name)
 
-        def call(*args, **kwargs):
+        def call(*args: Any, **kwargs: Any) -> Any:
             return bounded_call(method, self._service_name, self._timeout, *args, **kwargs)
         call.__name__ = method_name
         return call
 
 
-def bounded_call(method, service_name, timeout, *args, **kwargs):
+def bounded_call(method: Any, service_name: str, timeout: float, *args: Any,
+                 **kwargs: Any) -> Any:
     """method(*args, **kwargs) (a nameko MethodProxy) within `timeout` seconds,
     or Unavailable."""
     timer = eventlet.Timeout(timeout)
@@ -105,7 +112,7 @@ def bounded_call(method, service_name, timeout, *args, **kwargs):
         timer.cancel()
 
 
-def _forget(method, reply):
+def _forget(method: Any, reply: Any) -> None:
     """Drop the reply slot of a call we gave up on (nameko keeps it until an
     answer comes, which may be never)."""
     events = getattr(getattr(method, "reply_listener", None), "_reply_events", None)

@@ -18,9 +18,12 @@ import importlib  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
+from types import FrameType  # noqa: E402
 
 from services.common import config as settings_module  # noqa: E402
 
+# service name -> its nameko class (the names of vocabulary.SERVICES; a literal,
+# which tests/unit/test_deploy_files.py reads without importing this module)
 SERVICES = {
     "members": "services.members.service:MembersService",
     "consultations": "services.consultations.service:ConsultationsService",
@@ -28,12 +31,14 @@ SERVICES = {
 }
 
 
-def service_class(name):
+def service_class(name: str) -> type:
+    """The class a service name (or `package.module:Class`) names."""
     module_name, _, cls = SERVICES.get(name, name).partition(":")
-    return getattr(importlib.import_module(module_name), cls)
+    found: type = getattr(importlib.import_module(module_name), cls)
+    return found
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or (argv[0] not in SERVICES and ":" not in argv[0]):
         sys.stderr.write(f"usage: python -m services.common.runner {{{','.join(SERVICES)}}}\n")
@@ -48,7 +53,7 @@ def main(argv=None):
     runner = ServiceRunner(settings_module.nameko_config(settings))
     runner.add_service(service_class(argv[0]))
 
-    def shutdown(signum, frame):
+    def shutdown(signum: int, frame: FrameType | None) -> None:
         eventlet.spawn_n(runner.stop)
 
     signal.signal(signal.SIGTERM, shutdown)

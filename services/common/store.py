@@ -19,21 +19,33 @@ writes only through `self.store.transaction(work)` and answers from what
 `work` returns, never from values computed outside it.
 """
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any, Final, TypeVar
 
 from nameko.extensions import DependencyProvider
 from pymongo import ASCENDING, IndexModel, MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from services.common import outbox
-from services.common.events import make_envelope
+from services.common.events import Envelope, make_envelope
 
 log = logging.getLogger(__name__)
 
+Doc = dict[str, Any]
+Client = MongoClient[Doc]
+Db = Database[Doc]
+Indexes = Mapping[str, Sequence[IndexModel]]  # collection -> its indexes
+Migration = Callable[["Store"], None]
+T = TypeVar("T")
+
 # Collections of the kit itself, present in every service database.
-KIT_INDEXES = {
+KIT_INDEXES: Final[Indexes] = {
     "outbox": [
         IndexModel([("status", ASCENDING), ("created_at", ASCENDING)]),
         # sent events are kept a week for audit, then expire
@@ -47,26 +59,28 @@ KIT_INDEXES = {
 }
 
 # the name of a call, in nameko's context data (header `nameko.coalition_request`)
-REQUEST_CONTEXT_KEY = "coalition_request"
+REQUEST_CONTEXT_KEY: Final = "coalition_request"
 
 
-def utcnow():
+def utcnow() -> datetime:
     """Now, in UTC, to the millisecond (what the store keeps), so a value
     returned before and after a round trip is the same."""
     now = datetime.now(timezone.utc)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def database_name(config, service_name):
+def database_name(config: Mapping[str, Any], service_name: str) -> str:
     return f"{config['MONGO_DB_PREFIX']}_{service_name}"
 
 
-def make_client(config, **kwargs):
-    return MongoClient(config["MONGO_URI"], tz_aware=True, tzinfo=timezone.utc,
-                       serverSelectionTimeoutMS=10000, **kwargs)
+def make_client(config: Mapping[str, Any], **kwargs: Any) -> Client:
+    """The one way a process opens the store: MONGO_URI, datetimes aware and
+    in UTC, and a bounded wait for a server."""
+    options: dict[str, Any] = {"serverSelectionTimeoutMS": 10000, **kwargs}
+    return MongoClient(config["MONGO_URI"], tz_aware=True, tzinfo=timezone.utc, **options)
 
 
-def ensure_indexes(db, indexes):
+def ensure_indexes(db: Db, indexes: Indexes) -> None:
     for collection, models in {**KIT_INDEXES, **indexes}.items():
         if models:
             db[collection].create_indexes(models)
@@ -75,13 +89,13 @@ def ensure_indexes(db, indexes):
 class Tx:
     """What a transaction callback gets: the session, the db and emit()."""
 
-    def __init__(self, store, session):
+    def __init__(self, store: "Store", session: ClientSession) -> None:
         self.store = store
         self.session = session
         self.db = store.db
-        self.events = []
+        self.events: list[Envelope] = []
 
-    def emit(self, event_type, data):
+    def emit(self, event_type: str, data: dict[str, Any]) -> Envelope:
         envelope = make_envelope(event_type, data, source=self.store.service_name)
         outbox.add(self.db, self.session, envelope)
         self.events.append(envelope)
@@ -91,28 +105,30 @@ class Tx:
 class Store:
     """The object a service method sees as `self.store`."""
 
-    def __init__(self, client, db, service_name, config, relay=None):
+    def __init__(self, client: Client, db: Db, service_name: str, config: dict[str, Any],
+                 relay: outbox.Relay | None = None) -> None:
         self.client = client
         self.db = db
         self.service_name = service_name
         self.config = config
         self.relay = relay
 
-    def transaction(self, fn, once=None):
+    def transaction(self, fn: Callable[[Tx], T], once: str | None = None) -> T:
         """Run fn(tx) in a transaction (retried on transient errors); return
         its result. With `once` (a change's name): if a change of that name
         committed before, return its kept result and run nothing; otherwise
         keep fn's result under that name in the same transaction."""
-        tx_holder = {}
+        tx_holder: dict[str, Tx] = {}
 
-        def callback(session):
+        def callback(session: ClientSession) -> T:
             tx = Tx(self, session)
             tx_holder["tx"] = tx
             if once is None:
                 return fn(tx)
             kept = self.db.requests.find_one({"_id": once}, session=session)
             if kept is not None:
-                return kept["result"]
+                kept_result: T = kept["result"]
+                return kept_result
             result = fn(tx)
             self.db.requests.insert_one({"_id": once, "result": result, "at": utcnow()},
                                         session=session)
@@ -130,30 +146,32 @@ class Store:
             kept = self.db.requests.find_one({"_id": once}) if once is not None else None
             if kept is None:
                 raise
-            return kept["result"]
+            twin_result: T = kept["result"]
+            return twin_result
         if tx_holder["tx"].events and self.relay is not None:
             self.relay.wake()
         return result
 
-    def __getitem__(self, collection):
+    def __getitem__(self, collection: str) -> Collection[Doc]:
         return self.db[collection]
 
 
-class MongoStore(DependencyProvider):
+class MongoStore(DependencyProvider):  # type: ignore[misc]  # nameko has no type information
     """Declare in a service as `store = MongoStore(indexes={...}, migrations=[...])`.
 
     Each migration is fn(store), run at start-up after the indexes and before
     any entrypoint; it must be idempotent and safe with instances starting at
     once (see docs/operator-guide.md "Upgrading")."""
 
-    def __init__(self, indexes=None, migrations=()):
+    def __init__(self, indexes: Indexes | None = None,
+                 migrations: Sequence[Migration] = ()) -> None:
         self.indexes = indexes or {}
         self.migrations = tuple(migrations)
-        self.client = None
-        self.store = None
-        self.relay = None
+        self.client: Client | None = None
+        self.store: Store  # set by setup(), before any entrypoint runs
+        self.relay: outbox.Relay | None = None
 
-    def setup(self):
+    def setup(self) -> None:
         config = self.container.config
         service_name = self.container.service_name
         self.client = make_client(config)
@@ -165,20 +183,20 @@ class MongoStore(DependencyProvider):
         for migrate in self.migrations:
             migrate(self.store)
 
-    def start(self):
+    def start(self) -> None:
         if self.relay is not None:
             self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
 
-    def stop(self):
+    def stop(self) -> None:
         if self.relay is not None:
             self.relay.stop()
         if self.client is not None:
             self.client.close()
 
-    def kill(self):
+    def kill(self) -> None:
         self.stop()
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: Any) -> "Store | RequestStore":
         request = worker_ctx.data.get(REQUEST_CONTEXT_KEY)
         return RequestStore(self.store, request) if request else self.store
 
@@ -188,18 +206,18 @@ class RequestStore:
     transaction is the change `<name>#<n>`, done once (see the module's
     docstring). Everything else is the Store's."""
 
-    def __init__(self, store, request):
+    def __init__(self, store: Store, request: object) -> None:
         self._store = store
         self._request = str(request)[:300]
         self._committed = 0
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def __getitem__(self, collection):
+    def __getitem__(self, collection: str) -> Collection[Doc]:
         return self._store[collection]
 
-    def transaction(self, fn):
+    def transaction(self, fn: Callable[[Tx], T]) -> T:
         result = self._store.transaction(fn, once=f"{self._request}#{self._committed + 1}")
         self._committed += 1
         return result

@@ -1,5 +1,6 @@
 """Storage of the consultations service: indexes, the layout of a round's
-eligible snapshot and counters, and its read model of voters.
+eligible snapshot, counters and stances, its read model of voters, and the
+reads and guarded writes the service makes.
 
 A round's data lives beside the consultation document, never in it, so the
 document stays small however many members vote:
@@ -19,8 +20,10 @@ import zlib
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from services.common import paging
 from services.common.store import MongoStore
-from services.consultations.domain import OPEN, Tally
+from services.common.vocabulary import ConsultationKind, ConsultationStatus
+from services.consultations.domain import Tally
 
 TALLY_SHARDS = 32
 
@@ -53,25 +56,16 @@ def round_key(consultation_id, round_number, part):
     return f"{consultation_id}:{round_number}:{part}"
 
 
-stance_id = round_key
-
-
 def shard_key(consultation_id, round_number, member_id):
     return round_key(consultation_id, round_number,
                      zlib.crc32(member_id.encode()) % TALLY_SHARDS)
 
 
-def open_round(tx, consultation_id, round_number, eligible):
-    """Write a new round's snapshot of eligible member ids (domain.snapshot of
-    the members service's answer at opening, not of the `voters` read model,
-    which lags) and create its counter shards. Returns the count."""
-    write_round(tx, consultation_id, round_number, eligible)
-    return len(eligible)
-
-
 def write_round(tx, consultation_id, round_number, eligible, closed=False, counters=None):
-    """A round's eligibility documents and its counter shards (`counters`,
-    if any, in the first shard)."""
+    """A round's eligibility documents and its counter shards. A new round's
+    `eligible` is domain.snapshot of the members service's answer at opening
+    (not of the `voters` read model, which lags); a migrated one may be
+    `closed` and bring its `counters` (kept in the first shard)."""
     key = {"consultation_id": consultation_id, "round": round_number}
     if eligible:
         tx.db.eligibility.insert_many(
@@ -81,6 +75,50 @@ def write_round(tx, consultation_id, round_number, eligible, closed=False, count
               for k in range(TALLY_SHARDS)]
     shards[0].update(counters or {})
     tx.db.tally_shards.insert_many(shards, session=tx.session)
+
+
+def consultations_by(db, field, values):
+    """The consultations whose `field` is one of `values` (ids: anything but
+    plain strings names nothing)."""
+    values = paging.clean_ids(values)
+    return list(db.consultations.find({field: {"$in": values}})) if values else []
+
+
+def current_rounds(db, consultation_ids):
+    """{consultation id: its current round number} of those that exist."""
+    ids = paging.clean_ids(consultation_ids)
+    return {d["_id"]: d["round"]
+            for d in db.consultations.find({"_id": {"$in": ids}}, {"round": 1})}
+
+
+def of_rounds(collection, rounds, sort=None):
+    """The documents of a round's `collection` (shards, stances) that belong
+    to `rounds` ({consultation id: round number}), in `sort` order if given.
+    `$in` on one indexed field, the rounds filtered here: the store answers
+    an `$or` of (consultation, round) pairs by scanning the collection."""
+    if not rounds:
+        return []
+    cursor = collection.find({"consultation_id": {"$in": list(rounds)}})
+    if sort is not None:
+        cursor = cursor.sort(sort, ASCENDING)
+    return [d for d in cursor if d["round"] == rounds[d["consultation_id"]]]
+
+
+def update_unchanged(tx, consultation, update):
+    """Apply `update` to the consultation if it still has the status and round
+    it was read with in `tx`; whether it did (a guarded write: the check and
+    the change are one operation)."""
+    changed = tx.db.consultations.update_one(
+        {"_id": consultation["_id"], "status": consultation["status"],
+         "round": consultation["round"]}, update, session=tx.session)
+    return changed.modified_count == 1
+
+
+def suspension_open_about(tx, member_id):
+    """Whether a suspension consultation about this member is OPEN."""
+    return tx.db.consultations.find_one(
+        {"kind": ConsultationKind.MEMBER_SUSPENSION, "status": ConsultationStatus.OPEN,
+         "subject_id": member_id}, {"_id": 1}, session=tx.session) is not None
 
 
 def is_eligible(tx, consultation_id, round_number, member_id):
@@ -96,6 +134,23 @@ def count_stance(tx, consultation_id, round_number, member_id, inc):
     return changed.matched_count == 1
 
 
+def current_stance(tx, stance_id):
+    return tx.db.stances.find_one({"_id": stance_id}, session=tx.session)
+
+
+def keep_stance(tx, stance, previous):
+    """Save a member's current stance in place of `previous` (its stance
+    before, or None) and add the cast to the audit trail, which keeps every
+    cast, replaced ones included."""
+    if previous is None:
+        tx.db.stances.insert_one(stance, session=tx.session)
+    else:
+        tx.db.stances.replace_one({"_id": stance["_id"]}, stance, session=tx.session)
+    tx.db.stance_audit.insert_one({**stance, "_id": paging.new_id(), "at": stance["cast_at"],
+                                   "replaces": previous and previous["value"]},
+                                  session=tx.session)
+
+
 def close_counters(tx, doc):
     """The round's final tally, its shards marked closed (in the closing transaction)."""
     where = {"consultation_id": doc["_id"], "round": doc["round"]}
@@ -109,18 +164,13 @@ def tallies(db, docs):
     """{consultation id: Tally} for these documents: OPEN rounds summed from
     their shards in one query, the others as they were closed."""
     result = {d["_id"]: Tally.from_doc(d["tally"]) for d in docs}
-    rounds = {d["_id"]: d["round"] for d in docs if d["status"] == OPEN}
-    if rounds:
-        shards = {}
-        # `$in` on one indexed field, rounds filtered here: the store answers
-        # an `$or` of (consultation, round) pairs by scanning the collection
-        for s in db.tally_shards.find({"consultation_id": {"$in": list(rounds)}}):
-            if s["round"] == rounds[s["consultation_id"]]:
-                shards.setdefault(s["consultation_id"], []).append(s)
-        for d in docs:
-            if d["status"] == OPEN:
-                result[d["_id"]] = Tally.from_counters(d["tally"]["eligible"],
-                                                       shards.get(d["_id"], []))
+    open_rounds = {d["_id"]: d["round"] for d in docs if d["status"] == ConsultationStatus.OPEN}
+    shards = {}
+    for s in of_rounds(db.tally_shards, open_rounds):
+        shards.setdefault(s["consultation_id"], []).append(s)
+    for consultation_id in open_rounds:
+        result[consultation_id] = Tally.from_counters(result[consultation_id].eligible,
+                                                      shards.get(consultation_id, []))
     return result
 
 
@@ -136,11 +186,12 @@ def migrate_embedded_rounds(store):
     counter documents, one consultation per transaction. Idempotent; two
     instances starting at once collide on the same documents and the loser
     finds the work done."""
-    def work(tx):
+    def migrate_one(tx):
         doc = tx.db.consultations.find_one({"eligible": {"$exists": True}}, session=tx.session)
         if doc is None:
             return False
-        write_round(tx, doc["_id"], doc["round"], doc["eligible"], closed=doc["status"] != OPEN,
+        write_round(tx, doc["_id"], doc["round"], doc["eligible"],
+                    closed=doc["status"] != ConsultationStatus.OPEN,
                     counters=Tally.from_doc(doc["tally"]).counters())
         tx.db.consultations.update_one({"_id": doc["_id"]}, {"$unset": {"eligible": ""}},
                                        session=tx.session)
@@ -148,7 +199,7 @@ def migrate_embedded_rounds(store):
 
     while True:
         try:
-            if not store.transaction(work):
+            if not store.transaction(migrate_one):
                 return
         except DuplicateKeyError:
             continue  # another instance migrated this one first

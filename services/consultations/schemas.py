@@ -1,48 +1,43 @@
 """Boundaries of the consultations service: RPC input (camelCase, as the API
-names fields) and the views it returns."""
-from datetime import datetime, timezone
+names fields) and the views it returns.
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
+A deadline given by a person must be in the future (validation.Deadline),
+checked here with every other field, before any work."""
+from marshmallow import (
+    Schema, ValidationError, fields, pre_load, validates, validates_schema)
 
-from services.common.validation import Text
+from services.common.validation import Deadline, StrictSchema, Text, one_of
+from services.common.vocabulary import (
+    DEFAULT_QUORUM, DEFAULT_RULE, ConsultationKind, ConsultationStatus, DecisionRule, StanceValue)
+from services.consultations import domain
 
-RULES = ["CONSENSUS", "MODIFIED_CONSENSUS"]
-STANCE_VALUES = ["AGREE", "RESERVATIONS", "STAND_ASIDE", "BLOCK"]
-KINDS = ["GENERAL", "MEMBERSHIP_ADMISSION", "MEMBER_SUSPENSION", "GRANT_ALLOCATION"]
-STATUSES = ["OPEN", "CLOSED", "CANCELLED"]
-
-
-class _Input(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-def future(value):
-    if value <= datetime.now(timezone.utc):
-        raise ValidationError("Must be in the future.")
+MAX_TITLE = 200
+MAX_PROPOSAL = 20000
+MAX_REASON = 2000
 
 
-Deadline = lambda **kw: fields.AwareDateTime(validate=future, **kw)  # noqa: E731
-
-
-class ConsultationInput(_Input):
-    title = Text(required=True, min_length=1, max_length=200)
-    proposal = Text(required=True, min_length=1, max_length=20000)
+class ConsultationInput(StrictSchema):
+    title = Text(required=True, min_length=1, max_length=MAX_TITLE)
+    proposal = Text(required=True, min_length=1, max_length=MAX_PROPOSAL)
     closes_at = Deadline(required=True, data_key="closesAt")
-    rule = fields.String(load_default="CONSENSUS", allow_none=True, validate=validate.OneOf(RULES))
-    quorum = fields.Float(load_default=0.5, allow_none=True, allow_nan=False)
+    rule = fields.String(load_default=DEFAULT_RULE, validate=one_of(DecisionRule))
+    quorum = fields.Float(load_default=DEFAULT_QUORUM, allow_nan=False)
     threshold = fields.Float(load_default=None, allow_none=True, allow_nan=False)
+
+    @pre_load
+    def null_is_the_default(self, data, **kwargs):
+        """`rule: null` or `quorum: null` decide by the default, as leaving them out does."""
+        return {k: v for k, v in data.items() if v is not None or k not in ("rule", "quorum")}
 
     @validates("quorum")
     def check_quorum(self, value, **kwargs):
-        if value is not None and not 0 < value <= 1:
+        if not 0 < value <= 1:
             raise ValidationError("Must be a fraction greater than 0 and at most 1.")
 
     @validates_schema
     def check_threshold(self, data, **kwargs):
-        rule = data.get("rule") or "CONSENSUS"
         threshold = data.get("threshold")
-        if rule == "MODIFIED_CONSENSUS":
+        if data.get("rule") == DecisionRule.MODIFIED_CONSENSUS:
             if threshold is None:
                 raise ValidationError("Required for MODIFIED_CONSENSUS.", "threshold")
             if not 0.5 < threshold <= 1:
@@ -51,35 +46,35 @@ class ConsultationInput(_Input):
             raise ValidationError("Only MODIFIED_CONSENSUS uses a threshold.", "threshold")
 
 
-class StanceInput(_Input):
-    value = fields.String(required=True, validate=validate.OneOf(STANCE_VALUES))
-    reason = Text(load_default=None, allow_none=True, max_length=2000)
+class StanceInput(StrictSchema):
+    value = fields.String(required=True, validate=one_of(StanceValue))
+    reason = Text(load_default=None, allow_none=True, max_length=MAX_REASON)
 
     @validates_schema
     def block_needs_reason(self, data, **kwargs):
-        if data.get("value") == "BLOCK" and not data.get("reason"):
+        if data.get("value") == StanceValue.BLOCK and not data.get("reason"):
             raise ValidationError("A BLOCK needs a reason: say what principle it protects.",
                                   "reason")
 
 
-class NextRoundInput(_Input):
-    proposal = Text(required=True, min_length=1, max_length=20000)
+class NextRoundInput(StrictSchema):
+    proposal = Text(required=True, min_length=1, max_length=MAX_PROPOSAL)
     closes_at = Deadline(required=True, data_key="closesAt")
 
 
-class CancelInput(_Input):
-    reason = Text(required=True, min_length=1, max_length=2000)
+class CancelInput(StrictSchema):
+    reason = Text(required=True, min_length=1, max_length=MAX_REASON)
 
 
-class SuspensionInput(_Input):
+class SuspensionInput(StrictSchema):
     member_id = Text(required=True, min_length=1, max_length=100, data_key="memberId")
-    reason = Text(required=True, min_length=1, max_length=2000)
+    reason = Text(required=True, min_length=1, max_length=MAX_REASON)
     closes_at = Deadline(load_default=None, allow_none=True, data_key="closesAt")
 
 
-class ListFilter(_Input):
-    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(STATUSES))
-    kind = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(KINDS))
+class ListFilter(StrictSchema):
+    status = fields.String(load_default=None, allow_none=True, validate=one_of(ConsultationStatus))
+    kind = fields.String(load_default=None, allow_none=True, validate=one_of(ConsultationKind))
 
 
 class TallyView(Schema):
@@ -102,23 +97,27 @@ class RoundView(Schema):
 
 
 class ConsultationView(Schema):
+    # what it is about
     id = fields.String(attribute="_id")
     kind = fields.String()
+    subject_id = fields.String(allow_none=True)
     title = fields.String()
     proposal = fields.String()
-    subject_id = fields.String(allow_none=True)
+    # how it decides: the rule (with its threshold under MODIFIED_CONSENSUS) and the quorum
+    rule = fields.String()
+    threshold = fields.Float(allow_none=True)
+    quorum = fields.Float()
+    # where it stands: its current round (a live tally while OPEN), or the last one
     status = fields.String()
     round = fields.Integer()
-    rule = fields.String()
-    quorum = fields.Float()
-    threshold = fields.Float(allow_none=True)
     opened_at = fields.AwareDateTime()
     closes_at = fields.AwareDateTime()
     closed_at = fields.AwareDateTime(allow_none=True)
     tally = fields.Nested(TallyView)
     outcome = fields.String(allow_none=True)
-    rounds = fields.List(fields.Nested(RoundView))
     cancel_reason = fields.String(allow_none=True)
+    # every round closed so far
+    rounds = fields.List(fields.Nested(RoundView))
 
 
 class StanceView(Schema):
@@ -128,3 +127,13 @@ class StanceView(Schema):
     value = fields.String()
     reason = fields.String(allow_none=True)
     cast_at = fields.AwareDateTime()
+
+
+stance_view = StanceView().dump
+
+
+def consultation_view(doc, tally=None):
+    """The public view of a consultation; `tally` is the live one of an OPEN
+    round (dependencies.tallies), else the one the document keeps."""
+    tally = tally or domain.Tally.from_doc(doc["tally"])
+    return ConsultationView().dump({**doc, "tally": domain.tally_view(tally, doc["quorum"])})

@@ -33,11 +33,24 @@ def grants_store():
     return MongoStore(indexes=INDEXES)
 
 
-def list_query(filters):
-    query = {}
-    if filters.get("status"):
-        query["status"] = filters["status"]
-    return query
+def apply_guarded(tx, collection, guarded_update):
+    """Apply a (filter, update) pair in `tx`; whether its filter matched (a
+    guard that does not match writes nothing)."""
+    guard, change = guarded_update
+    return tx.db[collection].update_one(guard, change, session=tx.session).matched_count > 0
+
+
+def member_allocations(tx, member_id, statuses):
+    """The member's allocations in one of `statuses`, read in `tx`."""
+    return list(tx.db.allocations.find({"member_id": member_id, "status": {"$in": sorted(statuses)}},
+                                       session=tx.session))
+
+
+def touch_member(tx, member_id):
+    """Write the member's read-model document (a counter no one reads), so
+    that a member event handled at the same time conflicts with this
+    transaction (one is retried) instead of each missing the other's change."""
+    tx.db.members.update_one({"_id": member_id}, {"$inc": {"touches": 1}}, session=tx.session)
 
 
 def fits(counter, amount_cents, limit):
@@ -45,7 +58,14 @@ def fits(counter, amount_cents, limit):
     return {"$lte": [{"$add": [f"${counter}", Int64(amount_cents)]}, f"${limit}"]}
 
 
-def reserve(grant_id, statuses, amount_cents, now):
+def transition_update(record, changes, entry):
+    """(filter, update) applying a transition to `record` only while it is
+    still in the status it was read in."""
+    return ({"_id": record["_id"], "status": record["status"]},
+            {"$set": changes, "$push": {"history": entry}})
+
+
+def reservation_update(grant_id, statuses, amount_cents, now):
     """(filter, update) reserving amount on a grant in one of `statuses`, only
     if allocated + amount stays <= amount."""
     return ({"_id": grant_id, "status": {"$in": sorted(statuses)},
@@ -53,13 +73,13 @@ def reserve(grant_id, statuses, amount_cents, now):
             {"$inc": {"allocated_cents": Int64(amount_cents)}, "$set": {"updated_at": now}})
 
 
-def release(grant_id, amount_cents, now):
+def release_update(grant_id, amount_cents, now):
     """(filter, update) freeing a reservation (never below zero)."""
     return ({"_id": grant_id, "allocated_cents": {"$gte": Int64(amount_cents)}},
             {"$inc": {"allocated_cents": Int64(-amount_cents)}, "$set": {"updated_at": now}})
 
 
-def disburse(allocation_id, status, amount_cents, now):
+def disbursement_update(allocation_id, status, amount_cents, now):
     """(filter, update) adding a disbursement to an allocation in `status`,
     only if disbursed + amount stays <= amount."""
     return ({"_id": allocation_id, "status": status,
@@ -67,7 +87,7 @@ def disburse(allocation_id, status, amount_cents, now):
             {"$inc": {"disbursed_cents": Int64(amount_cents)}, "$set": {"updated_at": now}})
 
 
-def count_disbursed(grant_id, statuses, amount_cents, now):
+def disbursed_total_update(grant_id, statuses, amount_cents, now):
     """(filter, update) adding a disbursement to its grant's total (grant in `statuses`)."""
     return ({"_id": grant_id, "status": {"$in": sorted(statuses)}},
             {"$inc": {"disbursed_cents": Int64(amount_cents)}, "$set": {"updated_at": now}})

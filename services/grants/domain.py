@@ -3,107 +3,126 @@
 No I/O here: the service loads documents, asks these functions what may
 happen and what it is called, writes the result and emits the returned
 events. Amounts are integer cents (see money.py).
+
+Invariants (the guarded updates in dependencies.py keep them under
+concurrency):
+- 0 <= allocated_cents <= amount_cents on a grant, where allocated_cents is
+  the sum of its allocations that are RESERVING (PROPOSED, APPROVED or
+  ON_HOLD): a reservation is taken when an allocation is proposed and freed
+  only by the transition that ends it (reject);
+- 0 <= disbursed_cents <= amount_cents on an allocation, and a grant's
+  disbursed_cents is the sum of its allocations';
+- money is recorded only on an APPROVED allocation of an ACTIVE grant, and
+  proposed only on a PIPELINE or ACTIVE grant for an ACTIVE member.
 """
-from datetime import timezone
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from typing import Any
 
 from bson.int64 import Int64
 
-from services.common.errors import BadUserInput, Conflict, NotFound
+from services.common.errors import Conflict
+from services.common.lifecycle import Lifecycle, Transition, either
+from services.common.records import found
+from services.common.vocabulary import (AllocationStatus, ConsultationKind, GrantStatus,
+                                        MemberStatus, Outcome)
 from services.grants import money
+
+Doc = dict[str, Any]
 
 # ---- grants --------------------------------------------------------------
 
-PIPELINE, ACTIVE, CLOSED = "PIPELINE", "ACTIVE", "CLOSED"
-GRANT_STATUSES = [PIPELINE, ACTIVE, CLOSED]
+G, A = GrantStatus, AllocationStatus
+GRANT_LIFECYCLE = Lifecycle.table("grant", [
+    # action     from        to        event              it cannot ...   history note
+    ("activate", {G.PIPELINE}, G.ACTIVE, "grant_activated", "be activated", "Activated"),
+])
 
-# action -> (statuses it may start from, resulting status, event it announces)
-GRANT_TRANSITIONS = {
-    "activate": ({PIPELINE}, ACTIVE, "grant_activated"),
-}
-GRANT_ACTION_WORDS = {"activate": "activated"}
-
-ALLOCATABLE_GRANT = {PIPELINE, ACTIVE}   # allocations may be proposed
-DISBURSABLE_GRANT = {ACTIVE}             # disbursements may be recorded
+ALLOCATABLE_GRANT = frozenset({GrantStatus.PIPELINE, GrantStatus.ACTIVE})  # may get proposals
+DISBURSABLE_GRANT = frozenset({GrantStatus.ACTIVE})  # disbursements may be recorded
 
 # ---- allocations ---------------------------------------------------------
 
-PROPOSED, APPROVED, REJECTED, ON_HOLD = "PROPOSED", "APPROVED", "REJECTED", "ON_HOLD"
-ALLOCATION_STATUSES = [PROPOSED, APPROVED, REJECTED, ON_HOLD]
-RESERVING = {PROPOSED, APPROVED, ON_HOLD}  # count in the grant's allocated total
+ALLOCATION_LIFECYCLE = Lifecycle.table("allocation", [
+    # action    from          to           event                  it cannot ...  history note
+    ("approve", {A.PROPOSED}, A.APPROVED,  "allocation_approved", "be approved", "Approved"),
+    ("reject",  {A.PROPOSED}, A.REJECTED,  "allocation_rejected", "be rejected", "Rejected"),
+    ("hold",    {A.APPROVED}, A.ON_HOLD,   "allocation_held",     "be held",     "Held"),
+    ("release", {A.ON_HOLD},  A.APPROVED,  "allocation_released", "be released", "Released"),
+])
 
-ALLOCATION_TRANSITIONS = {
-    "approve": ({PROPOSED}, APPROVED, "allocation_approved"),
-    "reject": ({PROPOSED}, REJECTED, "allocation_rejected"),
-    "hold": ({APPROVED}, ON_HOLD, "allocation_held"),
-    "release": ({ON_HOLD}, APPROVED, "allocation_released"),
-}
+# count in the grant's allocated total
+RESERVING = frozenset({AllocationStatus.PROPOSED, AllocationStatus.APPROVED,
+                       AllocationStatus.ON_HOLD})
 
 # ---- members as grants sees them (its read model) ------------------------
 
-MEMBER_ACTIVE = "ACTIVE"
-HOLDING_MEMBER = {"SUSPENDED", "WITHDRAWN"}  # their APPROVED allocations go ON_HOLD
+# their APPROVED allocations go ON_HOLD
+HOLDING_MEMBER = frozenset({MemberStatus.SUSPENDED, MemberStatus.WITHDRAWN})
 
-GRANT_ALLOCATION = "GRANT_ALLOCATION"
-ADOPTED = "ADOPTED"
+
+class BooksOutOfBalance(RuntimeError):
+    """A grant's counter does not hold what its allocations say it holds.
+
+    Cannot happen while every change of a counter goes through a guarded
+    update (dependencies.py) in the transaction that changes the allocation;
+    if it does, the handler fails (retried, then dead-lettered for an
+    operator) rather than write books that do not add up."""
 
 
 # ---- grants --------------------------------------------------------------
 
-def not_found(kind, some_id):
-    """NotFound for an id that names nothing (whatever its shape)."""
-    named = f" {some_id!r}" if isinstance(some_id, str) and some_id else ""
-    return NotFound(f"No {kind} with id{named}." if named else f"No {kind} with this id.")
-
-
-def period_error(start_date, end_date):
-    """The message for a bad period, or None. Dates are datetime.date."""
+def period_error(start_date: date | None, end_date: date | None) -> str | None:
+    """The message for a bad period, or None."""
     if start_date is not None and end_date is not None and end_date < start_date:
         return "Must not be before startDate."
     return None
 
 
-def new_grant(data, now):
+def new_grant(data: Mapping[str, Any], now: datetime) -> Doc:
     """A PIPELINE grant from validated input (amount already in cents)."""
     return {
-        "title": data["title"],
-        "donor": data["donor"],
-        "currency": data["currency"],
+        **{name: data[name] for name in ("title", "donor", "currency")},
         "amount_cents": Int64(data["amount_cents"]),
         "allocated_cents": Int64(0),
         "disbursed_cents": Int64(0),
         "start_date": data["start_date"].isoformat(),
         "end_date": data["end_date"].isoformat(),
-        "status": PIPELINE,
-        "history": [{"at": now, "status": PIPELINE, "note": "Created"}],
+        "status": GrantStatus.PIPELINE,
+        "history": [{"at": now, "status": GrantStatus.PIPELINE, "note": "Created"}],
         "created_at": now,
         "updated_at": now,
     }
 
 
-def grant_transition(grant, action, now, note=None):
+def transition_changes(transition: Transition, now: datetime,
+                       note: str | None = None) -> tuple[Doc, Doc]:
+    """(changes to $set, history entry) of a grant or allocation moved by `transition`."""
+    return {"status": transition.target, "updated_at": now}, Lifecycle.entry(transition, now, note)
+
+
+def grant_transition(grant: Mapping[str, Any], action: str, now: datetime,
+                     note: str | None = None) -> tuple[Doc, Doc, str]:
     """Return (changes to $set, history entry, event type) or raise Conflict."""
-    sources, target, event = GRANT_TRANSITIONS[action]
-    status = grant["status"]
-    if status not in sources:
-        raise Conflict(f"This grant is {status}; it cannot be {GRANT_ACTION_WORDS[action]} "
-                       f"(only a grant that is {' or '.join(sorted(sources))} can).")
-    entry = {"at": now, "status": target, "note": note or GRANT_ACTION_WORDS[action].capitalize()}
-    return {"status": target, "updated_at": now}, entry, event
+    step = GRANT_LIFECYCLE.step(grant["status"], action)
+    changes, entry = transition_changes(step, now, note)
+    return changes, entry, step.event
 
 
-def available_cents(grant):
-    return grant["amount_cents"] - grant["allocated_cents"]
+def available_cents(grant: Mapping[str, Any]) -> int:
+    return int(grant["amount_cents"] - grant["allocated_cents"])
 
 
-def check_grant_allocatable(grant, grant_id):
-    if grant is None:
-        raise not_found("grant", grant_id)
+def check_grant_allocatable(grant: Doc | None, grant_id: object) -> Doc:
+    """The grant, if allocations may be proposed on it; NotFound or Conflict."""
+    grant = found(grant, "grant", grant_id)
     if grant["status"] not in ALLOCATABLE_GRANT:
         raise Conflict(f"This grant is {grant['status']}; allocations can only be proposed on a "
-                       f"grant that is {' or '.join(sorted(ALLOCATABLE_GRANT))}.")
+                       f"grant that is {either(ALLOCATABLE_GRANT)}.")
+    return grant
 
 
-def reservation_refusal(grant, asked_cents):
+def reservation_refusal(grant: Mapping[str, Any], asked_cents: int) -> str:
     """The CONFLICT message when a reservation would exceed the grant."""
     currency = grant["currency"]
     available = max(available_cents(grant), 0)
@@ -113,38 +132,34 @@ def reservation_refusal(grant, asked_cents):
 
 # ---- members -------------------------------------------------------------
 
-def check_member_eligible(member, member_id):
-    """An allocation goes only to a member that grants knows to be ACTIVE."""
-    if member is None:
-        raise not_found("member", member_id)
-    if member["status"] != MEMBER_ACTIVE:
+def check_member_eligible(member: Doc | None, member_id: object) -> Doc:
+    """The member, if an allocation may go to it: only to a member that
+    grants knows to be ACTIVE. NotFound or Conflict."""
+    member = found(member, "member", member_id)
+    if member["status"] != MemberStatus.ACTIVE:
         raise Conflict(f"This member is {member['status']}; allocations can only be proposed to a "
-                       f"member that is {MEMBER_ACTIVE}.")
+                       f"member that is {MemberStatus.ACTIVE}.")
+    return member
 
 
-def is_newer(stored, revision):
-    """Apply a member event only if it is newer than what the read model holds."""
-    return stored is None or revision > stored.get("revision", 0)
-
-
-def member_effect(member_status):
+def member_effect(member_status: str | None) -> str | None:
     """What a member's (new) status does to its allocations: an allocation
     action ("hold" or "release") or None."""
     if member_status in HOLDING_MEMBER:
         return "hold"
-    if member_status == MEMBER_ACTIVE:
+    if member_status == MemberStatus.ACTIVE:
         return "release"
     return None
 
 
+def member_effect_note(member_status: str, event_type: str, revision: int) -> str:
+    """The history note of an allocation held or released by a member event."""
+    return f"Member is {member_status} ({event_type}, revision {revision})"
+
+
 # ---- allocations ---------------------------------------------------------
 
-def check_closes_at(closes_at, now):
-    if closes_at is not None and closes_at <= now:
-        raise BadUserInput("closesAt must be in the future.", {"closesAt": ["Must be in the future."]})
-
-
-def new_allocation(data, grant, now):
+def new_allocation(data: Mapping[str, Any], grant: Mapping[str, Any], now: datetime) -> Doc:
     """A PROPOSED allocation from validated input, on `grant` (whose amount it reserves)."""
     return {
         "grant_id": grant["_id"],
@@ -154,102 +169,125 @@ def new_allocation(data, grant, now):
         "disbursed_cents": Int64(0),
         "purpose": data["purpose"],
         "closes_at": data.get("closes_at"),
-        "status": PROPOSED,
-        "history": [{"at": now, "status": PROPOSED, "note": "Proposed; amount reserved"}],
+        "status": AllocationStatus.PROPOSED,
+        "history": [{"at": now, "status": AllocationStatus.PROPOSED,
+                     "note": "Proposed; amount reserved"}],
         "created_at": now,
         "updated_at": now,
     }
 
 
-def allocation_step(status, action):
-    """(resulting status, event) if `action` may happen from `status`, else None.
+def allocation_step(status: str, action: str) -> Transition | None:
+    """The transition if `action` may happen from `status`, else None.
 
     Never raises: events are applied by handlers, for which "the allocation
     has moved on" is a normal case to log, not an error to retry."""
-    sources, target, event = ALLOCATION_TRANSITIONS[action]
-    return (target, event) if status in sources else None
+    transition = ALLOCATION_LIFECYCLE[action]
+    return transition if status in transition.sources else None
 
 
-def after_round_closed(status, outcome, member_status):
+def after_round_closed(status: str, outcome: str, member_status: str | None) -> list[str]:
     """Actions, in order, that a closed GRANT_ALLOCATION round causes on an
     allocation in `status` whose member is `member_status` (None: unknown).
 
     ADOPTED approves a PROPOSED allocation, and holds it at once if its member
     is meanwhile SUSPENDED or WITHDRAWN. Other outcomes change nothing (the
     facilitator may start another round, or cancel)."""
-    if outcome != ADOPTED or allocation_step(status, "approve") is None:
+    if outcome != Outcome.ADOPTED or allocation_step(status, "approve") is None:
         return []
     if member_effect(member_status) == "hold":
         return ["approve", "hold"]
     return ["approve"]
 
 
-def after_cancelled(status):
+def after_cancelled(status: str) -> list[str]:
     """Actions a cancelled GRANT_ALLOCATION consultation causes: PROPOSED -> REJECTED."""
     return ["reject"] if allocation_step(status, "reject") is not None else []
 
 
-def releases_reservation(action):
+def is_about_allocation(consultation: Mapping[str, Any]) -> bool:
+    return consultation["kind"] == ConsultationKind.GRANT_ALLOCATION
+
+
+def decided_allocation(closed: Mapping[str, Any]) -> bool:
+    """Did a closed round decide an allocation (GRANT_ALLOCATION, ADOPTED)?
+    Any other outcome leaves it PROPOSED (see after_round_closed)."""
+    return is_about_allocation(closed) and closed["outcome"] == Outcome.ADOPTED
+
+
+def adopted_note(closed: Mapping[str, Any]) -> str:
+    return f"Consultation {closed['consultation_id']} adopted in round {closed['round']}"
+
+
+def cancelled_note(cancelled: Mapping[str, Any]) -> str:
+    return f"Consultation {cancelled['consultation_id']} cancelled: {cancelled['reason']}"
+
+
+def releases_reservation(action: str) -> bool:
     """Does the action free the allocation's amount on the grant?"""
-    return ALLOCATION_TRANSITIONS[action][1] not in RESERVING
+    return ALLOCATION_LIFECYCLE[action].target not in RESERVING
 
 
-def check_disbursable(allocation, allocation_id, grant):
-    if allocation is None:
-        raise not_found("allocation", allocation_id)
+def check_disbursable(allocation: Doc | None, allocation_id: object,
+                      grant: Doc | None) -> tuple[Doc, Doc]:
+    """(allocation, grant) if money may be recorded on the allocation:
+    APPROVED, on an ACTIVE grant. NotFound or Conflict."""
+    allocation = found(allocation, "allocation", allocation_id)
     status = allocation["status"]
-    if status == ON_HOLD:
+    if status == AllocationStatus.ON_HOLD:
         raise Conflict("This allocation is ON_HOLD because its member is suspended or has "
                        "withdrawn; no disbursement can be recorded until it is APPROVED again.")
-    if status != APPROVED:
+    if status != AllocationStatus.APPROVED:
         raise Conflict(f"This allocation is {status}; disbursements can only be recorded on an "
-                       f"allocation that is {APPROVED}.")
+                       f"allocation that is {AllocationStatus.APPROVED}.")
     if grant is None or grant["status"] not in DISBURSABLE_GRANT:
         grant_status = grant["status"] if grant else "unknown"
         raise Conflict(f"This allocation's grant is {grant_status}; disbursements can only be "
-                       f"recorded on a grant that is {' or '.join(sorted(DISBURSABLE_GRANT))}.")
+                       f"recorded on a grant that is {either(DISBURSABLE_GRANT)}.")
+    return allocation, grant
 
 
-def remaining_cents(allocation):
-    return allocation["amount_cents"] - allocation["disbursed_cents"]
+def grant_no_longer_disbursable() -> str:
+    """The CONFLICT message when the grant changed between the check and the write."""
+    return f"This allocation's grant is no longer {either(DISBURSABLE_GRANT)}."
 
 
-def disbursement_refusal(allocation, asked_cents):
+def remaining_cents(allocation: Mapping[str, Any]) -> int:
+    return int(allocation["amount_cents"] - allocation["disbursed_cents"])
+
+
+def disbursement_refusal(allocation: Mapping[str, Any], asked_cents: int) -> str:
     """The CONFLICT message when a disbursement would exceed the allocation."""
     remaining = max(remaining_cents(allocation), 0)
     return (f"Only {money.with_currency(remaining, allocation['currency'])} of this allocation "
             f"remains to be disbursed; {money.render(asked_cents)} was asked.")
 
 
-def new_disbursement(data, allocation, now):
-    return {
-        "allocation_id": allocation["_id"],
-        "grant_id": allocation["grant_id"],
-        "member_id": allocation["member_id"],
-        "amount_cents": Int64(data["amount_cents"]),
-        "paid_on": data["paid_on"].isoformat(),
-        "reference": data.get("reference"),
-        "recorded_at": now,
-    }
+def new_disbursement(data: Mapping[str, Any], allocation: Mapping[str, Any], now: datetime) -> Doc:
+    """Money paid on `allocation` (validated input), filed under its grant and member too."""
+    return {"allocation_id": allocation["_id"], "grant_id": allocation["grant_id"],
+            "member_id": allocation["member_id"], "amount_cents": Int64(data["amount_cents"]),
+            "paid_on": data["paid_on"].isoformat(), "reference": data.get("reference"),
+            "recorded_at": now}
 
 
 # ---- event payloads (services/common/events.py) -------------------------
 
-def iso_utc(moment):
+def iso_utc(moment: datetime | None) -> str | None:
     """An aware datetime as ISO-8601 in UTC ("2026-11-22T10:00:00+00:00"), or None."""
     return None if moment is None else moment.astimezone(timezone.utc).isoformat()
 
 
-def grant_created_data(grant):
+def grant_created_data(grant: Mapping[str, Any]) -> Doc:
     return {"grant_id": grant["_id"], "currency": grant["currency"],
             "amount": money.render(grant["amount_cents"])}
 
 
-def grant_activated_data(grant):
+def grant_activated_data(grant: Mapping[str, Any]) -> Doc:
     return {"grant_id": grant["_id"]}
 
 
-def allocation_proposed_data(allocation, grant):
+def allocation_proposed_data(allocation: Mapping[str, Any], grant: Mapping[str, Any]) -> Doc:
     return {
         "allocation_id": allocation["_id"],
         "grant_id": grant["_id"],
@@ -262,12 +300,12 @@ def allocation_proposed_data(allocation, grant):
     }
 
 
-def allocation_changed_data(allocation, status):
+def allocation_changed_data(allocation: Mapping[str, Any], status: str) -> Doc:
     return {"allocation_id": allocation["_id"], "grant_id": allocation["grant_id"],
             "member_id": allocation["member_id"], "status": status}
 
 
-def disbursement_recorded_data(disbursement):
+def disbursement_recorded_data(disbursement: Mapping[str, Any]) -> Doc:
     return {"disbursement_id": disbursement["_id"], "allocation_id": disbursement["allocation_id"],
             "grant_id": disbursement["grant_id"], "amount": money.render(disbursement["amount_cents"]),
             "paid_on": disbursement["paid_on"]}

@@ -28,7 +28,7 @@ class InvalidMoney(ValueError):
     """The value is not an acceptable amount; str() says why."""
 
 
-def cents(value, positive=True):
+def cents(value: object, positive: bool = True) -> int:
     """An amount (str like "86454.2", or int) -> integer cents.
 
     positive=True (every amount in this service): zero is refused too."""
@@ -69,7 +69,7 @@ def cents(value, positive=True):
     return result
 
 
-def parse(value, field="amount", positive=True):
+def parse(value: object, field: str = "amount", positive: bool = True) -> int:
     """Like `cents`, but a refusal is BadUserInput naming `field` (as the client names it)."""
     try:
         return cents(value, positive=positive)
@@ -77,7 +77,7 @@ def parse(value, field="amount", positive=True):
         raise BadUserInput(f"{field} is not a valid amount: {exc}", {field: [str(exc)]}) from None
 
 
-def render(amount_cents):
+def render(amount_cents: int) -> str:
     """Integer cents -> "86454.20" (exactly two places)."""
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
         raise TypeError(f"cents must be an int, not {type(amount_cents).__name__}")
@@ -86,6 +86,6 @@ def render(amount_cents):
     return f"{sign}{whole}.{fraction:02d}"
 
 
-def with_currency(amount_cents, currency):
+def with_currency(amount_cents: int, currency: str) -> str:
     """"1200.00 USD", for messages."""
     return f"{render(amount_cents)} {currency}"

@@ -5,9 +5,10 @@ import re
 from datetime import date
 
 import pycountry
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
 
-from services.common.validation import Text
+from services.common.validation import Deadline, StrictSchema, Text, one_of
+from services.common.vocabulary import GrantStatus
 from services.grants import domain, money
 
 # ISO 4217 codes that are not money one can be granted
@@ -60,12 +61,7 @@ class Id(Text):
     NOT_FOUND later, never BAD_USER_INPUT; a non-string is not an id at all."""
 
 
-class _Input(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class GrantInput(_Input):
+class GrantInput(StrictSchema):
     title = Text(required=True, min_length=1, max_length=200)
     donor = Text(required=True, min_length=1, max_length=200)
     currency = Text(required=True, validate=currency_code)
@@ -85,15 +81,15 @@ class GrantInput(_Input):
         return data
 
 
-class AllocationInput(_Input):
+class AllocationInput(StrictSchema):
     grant_id = Id(required=True, data_key="grantId")
     member_id = Id(required=True, data_key="memberId")
     amount_cents = Money(required=True, data_key="amount")
     purpose = Text(required=True, min_length=1, max_length=2000)
-    closes_at = fields.AwareDateTime(load_default=None, allow_none=True, data_key="closesAt")
+    closes_at = Deadline(load_default=None, allow_none=True, data_key="closesAt")
 
 
-class DisbursementInput(_Input):
+class DisbursementInput(StrictSchema):
     allocation_id = Id(required=True, data_key="allocationId")
     amount_cents = Money(required=True, data_key="amount")
     paid_on = IsoDate(required=True, data_key="paidOn")
@@ -101,14 +97,13 @@ class DisbursementInput(_Input):
 
     @post_load
     def normalise(self, data, **kwargs):
-        if data.get("reference") == "":
-            data["reference"] = None
+        data["reference"] = data.get("reference") or None
         return data
 
 
-class ListFilter(_Input):
+class ListFilter(StrictSchema):
     status = fields.String(load_default=None, allow_none=True,
-                           validate=validate.OneOf(domain.GRANT_STATUSES))
+                           validate=one_of(GrantStatus))
 
 
 class GrantView(Schema):

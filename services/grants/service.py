@@ -1,16 +1,26 @@
 """Grants service: entrypoints only. Rules live in domain.py, money in
-money.py, guarded updates in dependencies.py."""
+money.py, guarded updates in dependencies.py.
+
+Each mutation writes through one `self.store.transaction(work)` and answers
+from what `work` returns (a repeated or redelivered call gets the kept
+result: services/common/store.py)."""
 import logging
 
 from services.common import paging
 from services.common.errors import Conflict
-from services.common.handlers import OperatorRpc, consume, consume_all, rpc
 from services.common.events import MEMBER_EVENTS
+from services.common.handlers import OperatorRpc, consume, consume_all, rpc
+from services.common.queries import RecordQueries, RecordSource
+from services.common import records
+from services.common.records import apply_newer
 from services.common.store import utcnow
 from services.common.validation import load
+from services.common.vocabulary import AllocationStatus
 from services.grants import domain
-from services.grants.dependencies import (count_disbursed, disburse, grants_store, grouped,
-                                          list_query, release, reserve)
+from services.grants.dependencies import (apply_guarded, disbursed_total_update,
+                                          disbursement_update, grants_store, grouped,
+                                          member_allocations, release_update, reservation_update,
+                                          touch_member, transition_update)
 from services.grants.schemas import (AllocationInput, AllocationView, DisbursementInput,
                                      DisbursementView, GrantInput, GrantView, ListFilter)
 
@@ -20,125 +30,90 @@ allocation_view = AllocationView().dump
 disbursement_view = DisbursementView().dump
 
 
-class GrantsService(OperatorRpc):
+class GrantsService(RecordQueries, OperatorRpc):
     name = "grants"
     store = grants_store()
+    records = RecordSource("grants", filters=ListFilter, view=grant_view)
 
     # ---- commands ------------------------------------------------------
 
     @rpc
     def create_grant(self, data):
         grant_in = load(GrantInput(), data)
-        doc = {"_id": paging.new_id(), **domain.new_grant(grant_in, utcnow())}
-
-        def work(tx):
-            tx.db.grants.insert_one(doc, session=tx.session)
-            tx.emit("grant_created", domain.grant_created_data(doc))
-            return doc
-        doc = self.store.transaction(work)
-        log.info("grant %s created (PIPELINE)", doc["_id"])
-        return grant_view(doc)
+        grant = self.store.transaction(lambda tx: self._create(tx, grant_in))
+        log.info("grant %s created (PIPELINE)", grant["_id"])
+        return grant_view(grant)
 
     @rpc
     def activate_grant(self, grant_id):
-        grant_id = paging.clean_id(grant_id)
-        now = utcnow()
-
-        def work(tx):
-            grant = tx.db.grants.find_one({"_id": grant_id}, session=tx.session) if grant_id else None
-            if grant is None:
-                raise domain.not_found("grant", grant_id)
-            changes, entry, event = domain.grant_transition(grant, "activate", now)
-            tx.db.grants.update_one({"_id": grant_id, "status": grant["status"]},
-                                    {"$set": changes, "$push": {"history": entry}}, session=tx.session)
-            grant.update(changes)
-            tx.emit(event, domain.grant_activated_data(grant))
-            return grant
-
-        grant = self.store.transaction(work)
-        log.info("grant %s activated", grant_id)
+        grant = self.store.transaction(lambda tx: self._activate(tx, grant_id))
+        log.info("grant %s activated", grant["_id"])
         return grant_view(grant)
 
     @rpc
     def propose_allocation(self, data):
-        alloc_in = load(AllocationInput(), data)
-        now = utcnow()
-        domain.check_closes_at(alloc_in["closes_at"], now)
-        grant_id = paging.clean_id(alloc_in["grant_id"])
-        member_id = paging.clean_id(alloc_in["member_id"])
-        amount = alloc_in["amount_cents"]
-        allocation_id = paging.new_id()
-
-        def work(tx):
-            grant = tx.db.grants.find_one({"_id": grant_id}, session=tx.session) if grant_id else None
-            domain.check_grant_allocatable(grant, grant_id)
-            member = tx.db.members.find_one({"_id": member_id}, session=tx.session) if member_id else None
-            domain.check_member_eligible(member, member_id)
-            # the reservation: guarded by the update's own filter, never read-check-write
-            guard, change = reserve(grant_id, domain.ALLOCATABLE_GRANT, amount, now)
-            if tx.db.grants.update_one(guard, change, session=tx.session).matched_count == 0:
-                raise Conflict(domain.reservation_refusal(grant, amount))
-            allocation = {"_id": allocation_id,
-                          **domain.new_allocation({**alloc_in, "member_id": member_id}, grant, now)}
-            tx.db.allocations.insert_one(allocation, session=tx.session)
-            tx.emit("allocation_proposed", domain.allocation_proposed_data(allocation, grant))
-            return allocation
-
-        allocation = self.store.transaction(work)
-        log.info("allocation %s proposed on grant %s", allocation_id, grant_id)
+        proposal = load(AllocationInput(), data)
+        allocation = self.store.transaction(lambda tx: self._propose(tx, proposal))
+        log.info("allocation %s proposed on grant %s", allocation["_id"], allocation["grant_id"])
         return allocation_view(allocation)
 
     @rpc
     def record_disbursement(self, data):
-        disb_in = load(DisbursementInput(), data)
-        now = utcnow()
-        allocation_id = paging.clean_id(disb_in["allocation_id"])
-        amount = disb_in["amount_cents"]
-        disbursement_id = paging.new_id()
-
-        def work(tx):
-            allocation = (tx.db.allocations.find_one({"_id": allocation_id}, session=tx.session)
-                          if allocation_id else None)
-            grant = (tx.db.grants.find_one({"_id": allocation["grant_id"]}, session=tx.session)
-                     if allocation else None)
-            domain.check_disbursable(allocation, allocation_id, grant)
-            guard, change = disburse(allocation_id, domain.APPROVED, amount, now)
-            if tx.db.allocations.update_one(guard, change, session=tx.session).matched_count == 0:
-                raise Conflict(domain.disbursement_refusal(allocation, amount))
-            guard, change = count_disbursed(grant["_id"], domain.DISBURSABLE_GRANT, amount, now)
-            if tx.db.grants.update_one(guard, change, session=tx.session).matched_count == 0:
-                raise Conflict(f"This allocation's grant is no longer "
-                               f"{' or '.join(sorted(domain.DISBURSABLE_GRANT))}.")
-            disbursement = {"_id": disbursement_id,
-                            **domain.new_disbursement(disb_in, allocation, now)}
-            tx.db.disbursements.insert_one(disbursement, session=tx.session)
-            tx.emit("disbursement_recorded", domain.disbursement_recorded_data(disbursement))
-            return disbursement
-
-        disbursement = self.store.transaction(work)
-        log.info("disbursement %s recorded on allocation %s", disbursement_id, allocation_id)
+        payment = load(DisbursementInput(), data)
+        disbursement = self.store.transaction(lambda tx: self._disburse(tx, payment))
+        log.info("disbursement %s recorded on allocation %s", disbursement["_id"],
+                 disbursement["allocation_id"])
         return disbursement_view(disbursement)
 
-    # ---- queries -------------------------------------------------------
+    # ---- their transactions: each returns what the command answers -------
 
-    @rpc
-    def get(self, grant_id):
-        grant_id = paging.clean_id(grant_id)
-        doc = self.store.db.grants.find_one({"_id": grant_id}) if grant_id else None
-        return grant_view(doc) if doc else None
+    def _create(self, tx, grant_in):
+        grant = {"_id": paging.new_id(), **domain.new_grant(grant_in, utcnow())}
+        tx.db.grants.insert_one(grant, session=tx.session)
+        tx.emit("grant_created", domain.grant_created_data(grant))
+        return grant
 
-    @rpc
-    def get_many(self, grant_ids):
-        """One round trip for any number of ids; unknown ids are left out."""
-        ids = paging.clean_ids(grant_ids)
-        return [grant_view(d) for d in self.store.db.grants.find({"_id": {"$in": ids}})] if ids else []
+    def _activate(self, tx, grant_id):
+        grant = records.load(tx, "grants", "grant", grant_id)
+        changes, entry, event = domain.grant_transition(grant, "activate", utcnow())
+        apply_guarded(tx, "grants", transition_update(grant, changes, entry))
+        grant.update(changes)
+        tx.emit(event, domain.grant_activated_data(grant))
+        return grant
 
-    @rpc
-    def list(self, filters=None, first=50, after=None, count=True):
-        """A page of grants in creation order; totalCount only if `count`."""
-        filters = load(ListFilter(), filters or {})
-        return paging.page(self.store.db.grants, list_query(filters), first, after, grant_view,
-                           maximum=self.store.config.get("MAX_PAGE_SIZE", 200), count=count)
+    def _propose(self, tx, proposal):
+        now, amount = utcnow(), proposal["amount_cents"]
+        grant = domain.check_grant_allocatable(records.read(tx, "grants", proposal["grant_id"]),
+                                               proposal["grant_id"])
+        member = domain.check_member_eligible(records.read(tx, "members", proposal["member_id"]),
+                                              proposal["member_id"])
+        # the reservation: guarded by the update's own filter, never read-check-write
+        reservation = reservation_update(grant["_id"], domain.ALLOCATABLE_GRANT, amount, now)
+        if not apply_guarded(tx, "grants", reservation):
+            raise Conflict(domain.reservation_refusal(grant, amount))
+        allocation = {"_id": paging.new_id(), **domain.new_allocation(
+            {**proposal, "member_id": member["_id"]}, grant, now)}
+        tx.db.allocations.insert_one(allocation, session=tx.session)
+        tx.emit("allocation_proposed", domain.allocation_proposed_data(allocation, grant))
+        return allocation
+
+    def _disburse(self, tx, payment):
+        now, amount = utcnow(), payment["amount_cents"]
+        allocation = records.read(tx, "allocations", payment["allocation_id"])
+        grant = records.read(tx, "grants", allocation["grant_id"]) if allocation else None
+        allocation, grant = domain.check_disbursable(allocation, payment["allocation_id"], grant)
+        paid = disbursement_update(allocation["_id"], AllocationStatus.APPROVED, amount, now)
+        if not apply_guarded(tx, "allocations", paid):
+            raise Conflict(domain.disbursement_refusal(allocation, amount))
+        counted = disbursed_total_update(grant["_id"], domain.DISBURSABLE_GRANT, amount, now)
+        if not apply_guarded(tx, "grants", counted):
+            raise Conflict(domain.grant_no_longer_disbursable())
+        disbursement = {"_id": paging.new_id(), **domain.new_disbursement(payment, allocation, now)}
+        tx.db.disbursements.insert_one(disbursement, session=tx.session)
+        tx.emit("disbursement_recorded", domain.disbursement_recorded_data(disbursement))
+        return disbursement
+
+    # ---- queries (get, get_many and list of grants: RecordQueries) -------
 
     @rpc
     def allocations_by_grants(self, grant_ids):
@@ -152,7 +127,8 @@ class GrantsService(OperatorRpc):
 
     @rpc
     def get_allocations(self, allocation_ids):
-        """Allocation views for the ids that name one (unknown ids are left out)."""
+        """Allocation views for the ids that name one (unknown ids are left
+        out); the gateway reads them to see a consultation's outcome applied."""
         ids = paging.clean_ids(allocation_ids)
         docs = self.store.db.allocations.find({"_id": {"$in": ids}}) if ids else []
         return [allocation_view(d) for d in docs]
@@ -174,98 +150,75 @@ class GrantsService(OperatorRpc):
         """Keep grants' read model of members; hold or release allocations.
         Events may come in any order: only a newer revision is applied."""
         member_id, revision, status = data["member_id"], data["revision"], data["status"]
-        stored = tx.db.members.find_one({"_id": member_id}, session=tx.session)
-        if not domain.is_newer(stored, revision):
-            log.info("member %s: %s revision %d is not newer than %d; ignored", member_id,
-                     envelope["event_type"], revision, stored["revision"])
-            return
         now = utcnow()
-        tx.db.members.update_one(
-            {"_id": member_id},
-            {"$set": {"status": status, "revision": revision, "updated_at": now}},
-            upsert=True, session=tx.session)
+        if not apply_newer(tx, "members", member_id, revision, {"status": status, "updated_at": now}):
+            log.info("member %s: %s revision %d is not newer than the one held; ignored",
+                     member_id, envelope["event_type"], revision)
+            return
         action = domain.member_effect(status)
         if action is None:
             return
-        sources = domain.ALLOCATION_TRANSITIONS[action][0]
-        note = f"Member is {status} ({envelope['event_type']}, revision {revision})"
-        for allocation in list(tx.db.allocations.find(
-                {"member_id": member_id, "status": {"$in": sorted(sources)}}, session=tx.session)):
+        note = domain.member_effect_note(status, envelope["event_type"], revision)
+        sources = domain.ALLOCATION_LIFECYCLE[action].sources
+        for allocation in member_allocations(tx, member_id, sources):
             self._step(tx, allocation, action, now, note)
 
     # ---- reactions to consultations --------------------------------------
 
     @consume("consultations", "round_closed")
     def on_round_closed(self, data, tx, envelope):
-        if data["kind"] != domain.GRANT_ALLOCATION or data["outcome"] != domain.ADOPTED:
-            return
-        allocation = self._subject(data, tx)
+        allocation = self._subject(tx, data) if domain.decided_allocation(data) else None
         if allocation is None:
             return
-        member = tx.db.members.find_one({"_id": allocation["member_id"]}, session=tx.session)
+        member = records.read(tx, "members", allocation["member_id"])
         actions = domain.after_round_closed(allocation["status"], data["outcome"],
                                             member["status"] if member else None)
-        if not actions:
-            log.warning("outcome of %s not applied: allocation %s is already %s",
-                        data["consultation_id"], allocation["_id"], allocation["status"])
-            return
-        if member is not None:
-            # write the member's read-model document too, so that a member event
-            # handled at the same time conflicts with this transaction (one is
-            # retried) instead of each missing the other's change
-            tx.db.members.update_one({"_id": member["_id"]}, {"$inc": {"touches": 1}},
-                                     session=tx.session)
-        now = utcnow()
-        note = f"Consultation {data['consultation_id']} adopted in round {data['round']}"
-        for action in actions:
-            self._step(tx, allocation, action, now, note)
+        if actions and member is not None:
+            touch_member(tx, member["_id"])
+        self._apply(tx, allocation, actions, domain.adopted_note(data),
+                    f"outcome of {data['consultation_id']}")
 
     @consume("consultations", "consultation_cancelled")
     def on_consultation_cancelled(self, data, tx, envelope):
-        if data["kind"] != domain.GRANT_ALLOCATION:
-            return
-        allocation = self._subject(data, tx)
+        allocation = self._subject(tx, data) if domain.is_about_allocation(data) else None
         if allocation is None:
             return
-        actions = domain.after_cancelled(allocation["status"])
-        if not actions:
-            log.warning("cancellation of %s not applied: allocation %s is already %s",
-                        data["consultation_id"], allocation["_id"], allocation["status"])
-            return
-        now = utcnow()
-        note = f"Consultation {data['consultation_id']} cancelled: {data['reason']}"
-        for action in actions:
-            self._step(tx, allocation, action, now, note)
+        self._apply(tx, allocation, domain.after_cancelled(allocation["status"]),
+                    domain.cancelled_note(data), f"cancellation of {data['consultation_id']}")
 
-    def _subject(self, data, tx):
-        allocation_id = paging.clean_id(data["subject_id"])
-        allocation = (tx.db.allocations.find_one({"_id": allocation_id}, session=tx.session)
-                      if allocation_id else None)
+    def _subject(self, tx, data):
+        allocation = records.read(tx, "allocations", data["subject_id"])
         if allocation is None:
             log.warning("%s names unknown allocation %r", data["consultation_id"], data["subject_id"])
         return allocation
 
+    def _apply(self, tx, allocation, actions, note, decision):
+        """Move the allocation by each of `actions`; none: it has moved on."""
+        if not actions:
+            log.warning("%s not applied: allocation %s is already %s",
+                        decision, allocation["_id"], allocation["status"])
+            return
+        now = utcnow()
+        for action in actions:
+            self._step(tx, allocation, action, now, note)
+
     def _step(self, tx, allocation, action, now, note):
         """Move one allocation by `action` in tx; free its reservation if the
-        action ends it; emit the event. False if it had moved on already."""
+        action ends it; emit the event. Nothing if it had moved on already."""
         step = domain.allocation_step(allocation["status"], action)
         if step is None:
-            return False
-        target, event = step
-        result = tx.db.allocations.update_one(
-            {"_id": allocation["_id"], "status": allocation["status"]},
-            {"$set": {"status": target, "updated_at": now},
-             "$push": {"history": {"at": now, "status": target, "note": note}}},
-            session=tx.session)
-        if result.matched_count == 0:
-            return False
+            return
+        changes, entry = domain.transition_changes(step, now, note)
+        if not apply_guarded(tx, "allocations", transition_update(allocation, changes, entry)):
+            return
         if domain.releases_reservation(action):
-            guard, change = release(allocation["grant_id"], allocation["amount_cents"], now)
-            if tx.db.grants.update_one(guard, change, session=tx.session).matched_count == 0:
-                # would break the books: fail the handler (retried, then dead-lettered)
-                raise RuntimeError(f"grant {allocation['grant_id']} does not hold the reservation "
-                                   f"of allocation {allocation['_id']}")
-        allocation["status"] = target
-        tx.emit(event, domain.allocation_changed_data(allocation, target))
-        log.info("allocation %s: %s -> %s", allocation["_id"], action, target)
-        return True
+            self._free_reservation(tx, allocation, now)
+        allocation["status"] = step.target
+        tx.emit(step.event, domain.allocation_changed_data(allocation, step.target))
+        log.info("allocation %s: %s -> %s", allocation["_id"], action, step.target)
+
+    def _free_reservation(self, tx, allocation, now):
+        freed = release_update(allocation["grant_id"], allocation["amount_cents"], now)
+        if not apply_guarded(tx, "grants", freed):
+            raise domain.BooksOutOfBalance(f"grant {allocation['grant_id']} does not hold the "
+                                           f"reservation of allocation {allocation['_id']}")

@@ -10,6 +10,7 @@ from pymongo import ASCENDING, IndexModel
 
 from services.common import paging
 from services.common.store import MongoStore
+from services.common.vocabulary import MemberStatus
 
 INDEXES = {
     "members": [
@@ -59,4 +60,4 @@ def list_query(filters):
 def voters_query():
     """The members whose `can_vote` is true (services/members/domain.py
     can_vote: ACTIVE with the MoU signed), as one range of the `voters` index."""
-    return {"status": "ACTIVE", "mou_signed_at": _ANY_DATE}
+    return {"status": MemberStatus.ACTIVE, "mou_signed_at": _ANY_DATE}

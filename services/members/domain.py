@@ -2,41 +2,59 @@
 
 No I/O here: the service loads a member, calls `transition`, saves the
 result and emits the returned event.
+
+Invariants:
+- a member's status changes only through a row of MEMBER_LIFECYCLE, and each
+  change adds one history entry and increases `revision` by one, so that a
+  read model that keeps the highest revision holds the newest state;
+- `can_vote` is ACTIVE with the MoU signed, and nothing else;
+- a REJECTED member gives up its `name_key`, so the name may be used again.
 """
-from services.common.errors import Conflict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
-CANDIDATE, ACTIVE, SUSPENDED, WITHDRAWN, REJECTED = (
-    "CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED")
+from services.common.errors import BadUserInput, Conflict
+from services.common.lifecycle import Lifecycle
+from services.common.vocabulary import ConsultationKind, MemberStatus, Outcome
 
-# action -> (statuses it may start from, resulting status, event it announces)
-TRANSITIONS = {
-    "admit": ({CANDIDATE}, ACTIVE, "member_admitted"),
-    "reject": ({CANDIDATE}, REJECTED, "member_rejected"),
-    "sign_mou": ({ACTIVE}, ACTIVE, "mou_signed"),
-    "suspend": ({ACTIVE}, SUSPENDED, "member_suspended"),
-    "reinstate": ({SUSPENDED}, ACTIVE, "member_reinstated"),
-    "withdraw": ({ACTIVE, SUSPENDED, CANDIDATE}, WITHDRAWN, "member_withdrawn"),
-}
+Doc = dict[str, Any]
 
-ACTION_WORDS = {
-    "admit": "admitted", "reject": "rejected", "sign_mou": "sign the MoU",
-    "suspend": "suspended", "reinstate": "reinstated", "withdraw": "withdrawn",
-}
+M = MemberStatus
+MEMBER_LIFECYCLE = Lifecycle.table("member", [
+    # action     from                            to           event                it cannot ...   history note
+    ("admit",     {M.CANDIDATE},                  M.ACTIVE,    "member_admitted",   "be admitted",   "Admitted"),
+    ("reject",    {M.CANDIDATE},                  M.REJECTED,  "member_rejected",   "be rejected",   "Rejected"),
+    ("sign_mou",  {M.ACTIVE},                     M.ACTIVE,    "mou_signed",        "sign the MoU",  "MoU signed"),
+    ("suspend",   {M.ACTIVE},                     M.SUSPENDED, "member_suspended",  "be suspended",  "Suspended"),
+    ("reinstate", {M.SUSPENDED},                  M.ACTIVE,    "member_reinstated", "be reinstated", "Reinstated"),
+    ("withdraw",  {M.ACTIVE, M.SUSPENDED, M.CANDIDATE}, M.WITHDRAWN, "member_withdrawn", "be withdrawn",
+     "Withdrew membership"),
+])
+
+# the date an action records on the member, besides its status
+DATED_BY = {"sign_mou": "mou_signed_at", "admit": "joined_at"}
+
+# what an ADOPTED consultation about a member does to it
+ADOPTED_ACTIONS = {ConsultationKind.MEMBERSHIP_ADMISSION: "admit",
+                   ConsultationKind.MEMBER_SUSPENSION: "suspend"}
+
+MAX_REASON_LENGTH = 2000
 
 
-def can_vote(member):
-    return member["status"] == ACTIVE and member.get("mou_signed_at") is not None
+def can_vote(member: Mapping[str, Any]) -> bool:
+    return member["status"] == MemberStatus.ACTIVE and member.get("mou_signed_at") is not None
 
 
-def search_terms(name, acronym):
+def search_terms(name: str, acronym: str | None) -> list[str]:
     """Case-folded words of name and acronym: `search` matches word prefixes."""
     words = f"{name} {acronym or ''}".casefold().split()
     return sorted(set(words))
 
 
-def new_member(data, now, founding):
+def new_member(data: Mapping[str, Any], now: datetime, founding: bool) -> Doc:
     """A member from validated input: ACTIVE with MoU (founding) or CANDIDATE."""
-    status = ACTIVE if founding else CANDIDATE
+    status = MemberStatus.ACTIVE if founding else MemberStatus.CANDIDATE
     note = "Registered as a founding member; MoU signed" if founding else "Applied for membership"
     return {
         **data,
@@ -51,28 +69,55 @@ def new_member(data, now, founding):
     }
 
 
-def transition(member, action, now, note=None):
+def registration_event(founding: bool) -> str:
+    """The event that announces a new member."""
+    return "member_registered" if founding else "membership_applied"
+
+
+def transition(member: Mapping[str, Any], action: str, now: datetime,
+               note: str | None = None) -> tuple[Doc, Doc, str]:
     """Return (changes to $set, history entry, event type) or raise Conflict."""
-    sources, target, event = TRANSITIONS[action]
-    status = member["status"]
-    if status not in sources:
-        raise Conflict(f"This member is {status}; it cannot be {ACTION_WORDS[action]} "
-                       f"(only a member that is {' or '.join(sorted(sources))} can).")
+    step = MEMBER_LIFECYCLE.step(member["status"], action)
     if action == "sign_mou" and member.get("mou_signed_at") is not None:
-        raise Conflict(f"This member is {status} and has already signed the MoU.")
-    changes = {"status": target, "revision": member["revision"] + 1}
-    if action == "sign_mou":
-        changes["mou_signed_at"] = now
-        note = note or "MoU signed"
-    if action == "admit":
-        changes["joined_at"] = now
-    if target == REJECTED:
+        raise Conflict(f"This member is {member['status']} and has already signed the MoU.")
+    changes: Doc = {"status": step.target, "revision": member["revision"] + 1}
+    if action in DATED_BY:
+        changes[DATED_BY[action]] = now
+    if step.target == MemberStatus.REJECTED:
         changes["name_key"] = None  # a rejected name may be used again
-    entry = {"at": now, "status": target, "note": note}
-    return changes, entry, event
+    return changes, Lifecycle.entry(step, now, note), step.event
 
 
-def event_data(member, note=None):
+def withdrawal_note(reason: object) -> str | None:
+    """The history note of a withdrawal: the reason given (None: the
+    transition's own note), or BadUserInput if it is not a short text."""
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH):
+        raise BadUserInput("The reason is not valid.",
+                           {"reason": [f"At most {MAX_REASON_LENGTH} characters."]})
+    return reason or None
+
+
+def after_round_closed(closed: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(action, note) that a closed round causes on the member it is about:
+    an ADOPTED admission admits, an ADOPTED suspension suspends; None for
+    anything else."""
+    action = ADOPTED_ACTIONS.get(closed["kind"])
+    if closed["outcome"] != Outcome.ADOPTED or not closed["subject_id"] or action is None:
+        return None
+    return action, (f"Consultation {closed['consultation_id']} adopted in round "
+                    f"{closed['round']}")
+
+
+def after_cancelled(cancelled: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(action, note) that a cancelled consultation causes: a cancelled
+    admission rejects the candidate; None for anything else."""
+    if cancelled["kind"] != ConsultationKind.MEMBERSHIP_ADMISSION or not cancelled["subject_id"]:
+        return None
+    return "reject", (f"Admission consultation {cancelled['consultation_id']} cancelled: "
+                      f"{cancelled['reason']}")
+
+
+def event_data(member: Mapping[str, Any], note: str | None = None) -> Doc:
     return {
         "member_id": member["_id"],
         "name": member["name"],

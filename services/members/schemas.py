@@ -1,39 +1,28 @@
 """The members service's boundaries: RPC input (camelCase, as the API names
 fields, so errors name the fields the client sent) and RPC output."""
-from marshmallow import RAISE, Schema, fields, post_load, validate
+from marshmallow import Schema, fields, post_load, validate
 
-from services.common.validation import Text, country_code, email_address
-
-ORG_TYPES = ["REGIONAL_NETWORK", "NATIONAL_NETWORK", "COMMUNITY_ORGANISATION", "NGO", "OTHER"]
-CONSTITUENCIES = [
-    "PEOPLE_LIVING_WITH_HIV", "PEOPLE_WHO_USE_DRUGS", "SEX_WORKERS", "MEN_WHO_HAVE_SEX_WITH_MEN",
-    "TRANSGENDER_PEOPLE", "LGBT", "YOUNG_PEOPLE", "WOMEN_AND_GIRLS", "MIGRANTS", "PRISONERS",
-    "REFUGEES_AND_DISPLACED",
-]
-STATUSES = ["CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED"]
+from services.common.validation import StrictSchema, Text, country_code, email_address, one_of
+from services.common.vocabulary import Constituency, MemberStatus, OrgType
 
 
-class FocalPointInput(Schema):
-    class Meta:
-        unknown = RAISE
-
+class FocalPointInput(StrictSchema):
     name = Text(required=True, min_length=1, max_length=200)
     email = Text(required=True, min_length=3, max_length=254, validate=email_address)
     phone = Text(load_default=None, allow_none=True, max_length=40,
                  validate=validate.Regexp(r"^[0-9+()\-. ]*$", error="Only digits, spaces and + ( ) - ."))
 
 
-class MemberInput(Schema):
-    class Meta:
-        unknown = RAISE
-
+class MemberInput(StrictSchema):
     name = Text(required=True, min_length=1, max_length=200)
     acronym = Text(load_default=None, allow_none=True, max_length=30)
-    org_type = fields.String(required=True, data_key="orgType", validate=validate.OneOf(ORG_TYPES))
+    org_type = fields.String(required=True, data_key="orgType",
+                             validate=one_of(OrgType))
     countries = fields.List(Text(validate=country_code), required=True,
                             validate=validate.Length(min=1, max=250, error="Name at least one country."))
     region = Text(load_default=None, allow_none=True, max_length=100)
-    constituencies = fields.List(fields.String(validate=validate.OneOf(CONSTITUENCIES)), required=True,
+    constituencies = fields.List(fields.String(validate=one_of(Constituency)),
+                                 required=True,
                                  validate=validate.Length(min=1, error="Name at least one constituency."))
     focal_point = fields.Nested(FocalPointInput, required=True, data_key="focalPoint")
 
@@ -41,18 +30,15 @@ class MemberInput(Schema):
     def normalise(self, data, **kwargs):
         data["countries"] = list(dict.fromkeys(c.upper() for c in data["countries"]))
         data["constituencies"] = list(dict.fromkeys(data["constituencies"]))
-        if data.get("acronym") == "":
-            data["acronym"] = None
+        data["acronym"] = data.get("acronym") or None
         return data
 
 
-class ListFilter(Schema):
-    class Meta:
-        unknown = RAISE
-
-    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(STATUSES))
+class ListFilter(StrictSchema):
+    status = fields.String(load_default=None, allow_none=True,
+                           validate=one_of(MemberStatus))
     constituency = fields.String(load_default=None, allow_none=True,
-                                 validate=validate.OneOf(CONSTITUENCIES))
+                                 validate=one_of(Constituency))
     country = Text(load_default=None, allow_none=True, validate=country_code)
     search = Text(load_default=None, allow_none=True, max_length=200)
 

@@ -1,11 +1,17 @@
-"""Members service: entrypoints only. Rules live in domain.py."""
+"""Members service: entrypoints only. Rules live in domain.py.
+
+Each mutation writes through one `self.store.transaction(work)` and answers
+from what `work` returns (a repeated or redelivered call gets the kept
+result: services/common/store.py)."""
 import logging
 
 from pymongo.errors import DuplicateKeyError
 
 from services.common import paging
-from services.common.errors import BadUserInput, NotFound
+from services.common.errors import BadUserInput, Conflict, NotFound
 from services.common.handlers import OperatorRpc, consume, rpc
+from services.common import records
+from services.common.queries import RecordQueries, RecordSource
 from services.common.store import utcnow
 from services.common.validation import load
 from services.members import domain
@@ -16,90 +22,73 @@ log = logging.getLogger(__name__)
 _dump = MemberView().dump
 
 
-def view(doc):
+def member_view(doc):
     return _dump({**doc, "can_vote": domain.can_vote(doc)})
 
 
-class MembersService(OperatorRpc):
+class MembersService(RecordQueries, OperatorRpc):
     name = "members"
     store = members_store()
+    records = RecordSource("members", filters=ListFilter, view=member_view, query=list_query,
+                           sequenced=True)
 
     # ---- commands ------------------------------------------------------
 
-    def _create(self, data, founding):
-        member = load(MemberInput(), data)
-        now = utcnow()
-        doc = {"_id": paging.new_id(), **domain.new_member(member, now, founding)}
-        event = "member_registered" if founding else "membership_applied"
-
-        def work(tx):
-            doc["seq"] = paging.next_seq(tx.db, "members", tx.session)
-            tx.db.members.insert_one(doc, session=tx.session)
-            tx.emit(event, domain.event_data(doc, doc["history"][0]["note"]))
-            return doc
-        try:
-            doc = self.store.transaction(work)
-        except DuplicateKeyError:
-            raise BadUserInput("A member with this name already exists.",
-                               {"name": ["A member with this name already exists."]})
-        log.info("member %s created as %s", doc["_id"], doc["status"])
-        return view(doc)
-
     @rpc
     def register_founding_member(self, data):
-        return self._create(data, founding=True)
+        return self._register(load(MemberInput(), data), founding=True)
 
     @rpc
     def apply_for_membership(self, data):
-        return self._create(data, founding=False)
-
-    def _transition(self, member_id, action, note=None, tx=None):
-        member_id = paging.clean_id(member_id)
-
-        def work(tx):
-            member = tx.db.members.find_one({"_id": member_id}, session=tx.session) if member_id else None
-            if member is None:
-                raise NotFound(f"No member with id {member_id!r}.")
-            changes, entry, event = domain.transition(member, action, utcnow(), note)
-            tx.db.members.update_one({"_id": member_id},
-                                     {"$set": changes, "$push": {"history": entry}},
-                                     session=tx.session)
-            member.update(changes)
-            member["history"].append(entry)
-            tx.emit(event, domain.event_data(member, entry["note"]))
-            return member
-
-        member = work(tx) if tx is not None else self.store.transaction(work)
-        log.info("member %s: %s -> %s", member_id, action, member["status"])
-        return view(member)
+        return self._register(load(MemberInput(), data), founding=False)
 
     @rpc
     def sign_mou(self, member_id):
-        return self._transition(member_id, "sign_mou")
+        return self._change(member_id, "sign_mou")
 
     @rpc
     def withdraw_membership(self, member_id, reason=None):
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
-            raise BadUserInput("The reason is not valid.", {"reason": ["At most 2000 characters."]})
-        return self._transition(member_id, "withdraw", reason or "Withdrew membership")
+        return self._change(member_id, "withdraw", domain.withdrawal_note(reason))
 
     @rpc
     def reinstate_member(self, member_id):
-        return self._transition(member_id, "reinstate", "Reinstated")
+        return self._change(member_id, "reinstate")
 
-    # ---- queries -------------------------------------------------------
+    def _register(self, member_in, founding):
+        def work(tx):
+            member = {"_id": paging.new_id(), **domain.new_member(member_in, utcnow(), founding),
+                      "seq": paging.next_seq(tx.db, "members", tx.session)}
+            tx.db.members.insert_one(member, session=tx.session)
+            tx.emit(domain.registration_event(founding),
+                    domain.event_data(member, member["history"][0]["note"]))
+            return member
+        try:
+            member = self.store.transaction(work)
+        except DuplicateKeyError:
+            raise BadUserInput("A member with this name already exists.",
+                               {"name": ["A member with this name already exists."]}) from None
+        log.info("member %s created as %s", member["_id"], member["status"])
+        return member_view(member)
 
-    @rpc
-    def get(self, member_id):
-        member_id = paging.clean_id(member_id)
-        doc = self.store.db.members.find_one({"_id": member_id}) if member_id else None
-        return view(doc) if doc else None
+    def _change(self, member_id, action, note=None):
+        member = self.store.transaction(lambda tx: self._move(tx, member_id, action, note))
+        log.info("member %s: %s -> %s", member["_id"], action, member["status"])
+        return member_view(member)
 
-    @rpc
-    def get_many(self, member_ids):
-        """One round trip for any number of ids; unknown ids are left out."""
-        ids = paging.clean_ids(member_ids)
-        return [view(d) for d in self.store.db.members.find({"_id": {"$in": ids}})] if ids else []
+    def _move(self, tx, member_id, action, note):
+        """Move the member by `action` in `tx` and announce it; return the
+        member as it is now. Conflict if its status does not allow it."""
+        member = records.load(tx, "members", "member", member_id)
+        changes, entry, event = domain.transition(member, action, utcnow(), note)
+        tx.db.members.update_one({"_id": member["_id"]},
+                                 {"$set": changes, "$push": {"history": entry}},
+                                 session=tx.session)
+        member.update(changes)
+        member["history"].append(entry)
+        tx.emit(event, domain.event_data(member, entry["note"]))
+        return member
+
+    # ---- queries (get, get_many and list: RecordQueries) -----------------
 
     @rpc
     def voter_ids(self):
@@ -109,36 +98,24 @@ class MembersService(OperatorRpc):
         (read-your-writes, docs/consistency.md). One indexed range, ids only."""
         return [d["_id"] for d in self.store.db.members.find(voters_query(), {"_id": 1})]
 
-    @rpc
-    def list(self, filters=None, first=50, after=None, count=True):
-        """A page of members in creation order; totalCount only if `count`."""
-        filters = load(ListFilter(), filters or {})
-        return paging.page(self.store.db.members, list_query(filters), first, after, view,
-                           maximum=self.store.config.get("MAX_PAGE_SIZE", 200),
-                           count=count, sequenced=True)
-
     # ---- reactions to consultations --------------------------------------
 
     @consume("consultations", "round_closed")
     def on_round_closed(self, data, tx, envelope):
-        if data["outcome"] != "ADOPTED" or not data["subject_id"]:
-            return
-        action = {"MEMBERSHIP_ADMISSION": "admit", "MEMBER_SUSPENSION": "suspend"}.get(data["kind"])
-        if action:
-            self._apply_outcome(data, action, tx,
-                                f"Consultation {data['consultation_id']} adopted in round {data['round']}")
+        self._apply_outcome(tx, data, domain.after_round_closed(data))
 
     @consume("consultations", "consultation_cancelled")
     def on_consultation_cancelled(self, data, tx, envelope):
-        if data["kind"] == "MEMBERSHIP_ADMISSION" and data["subject_id"]:
-            self._apply_outcome(data, "reject", tx,
-                                f"Admission consultation {data['consultation_id']} cancelled: "
-                                f"{data['reason']}")
+        self._apply_outcome(tx, data, domain.after_cancelled(data))
 
-    def _apply_outcome(self, data, action, tx, note):
+    def _apply_outcome(self, tx, data, decided):
+        """Apply (action, note) `decided` to the consultation's subject, if any."""
+        if decided is None:
+            return
+        action, note = decided
         try:
-            self._transition(data["subject_id"], action, note, tx=tx)
-        except domain.Conflict as exc:
+            member = self._move(tx, data["subject_id"], action, note)
+        except Conflict as exc:
             # the member moved on meanwhile (for example it withdrew): the
             # outcome no longer applies; recorded in the log, not retried
             log.warning("outcome of %s not applied to %s: %s",
@@ -146,3 +123,5 @@ class MembersService(OperatorRpc):
         except NotFound:
             log.warning("outcome of %s names unknown member %s", data["consultation_id"],
                         data["subject_id"])
+        else:
+            log.info("member %s: %s -> %s", member["_id"], action, member["status"])

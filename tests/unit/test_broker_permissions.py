@@ -1,4 +1,4 @@
-"""The broker's permission table (services/common/broker.py), read as RabbitMQ
+"""The broker's permission table (services/common/permissions.py), read as RabbitMQ
 reads it, over every exchange and queue the system uses. The refusals
 themselves are proven on the real broker in
 tests/integration/test_trust_boundaries.py."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common import broker, events
+from services.common import broker, events, permissions
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLY_UUID = "3f2b1c4e-9a7d-4e21-8b3c-0d1e2f3a4b5c"
@@ -26,28 +26,29 @@ def own_queues(service):
 
 
 EXCHANGES = (["nameko-rpc", "amq.default", "amq.topic", "amq.direct", "amq.fanout"]
-             + [broker.event_exchange(s) for s in broker.SERVICES]
-             + [broker.replay_exchange(s) for s in broker.SERVICES])
-REPLY_QUEUES = [f"rpc.reply-{c}-{REPLY_UUID}" for c in broker.SERVICES + ("standalone_rpc_proxy",)]
-QUEUES = all_consumer_queues() + [f"rpc-{s}" for s in broker.SERVICES] + REPLY_QUEUES
+             + [permissions.event_exchange(s) for s in permissions.SERVICES]
+             + [permissions.replay_exchange(s) for s in permissions.SERVICES])
+REPLY_QUEUES = [f"rpc.reply-{c}-{REPLY_UUID}"
+                for c in permissions.SERVICES + ("standalone_rpc_proxy",)]
+QUEUES = all_consumer_queues() + [f"rpc-{s}" for s in permissions.SERVICES] + REPLY_QUEUES
 RESOURCES = EXCHANGES + QUEUES
 
 
 def permitted(process, kind):
-    g = broker.grant(process)
-    return {name for name in RESOURCES if broker.allows(getattr(g, kind), name)}
+    g = permissions.grant(process)
+    return {name for name in RESOURCES if permissions.allows(getattr(g, kind), name)}
 
 
 def topic(process, exchange, kind, key):
-    g = broker.grant(process)
+    g = permissions.grant(process)
     if exchange not in g.topics:
         return None  # no topic permission: RabbitMQ lets any key through
-    return broker.allows(g.topics[exchange][0 if kind == "write" else 1], key)
+    return permissions.allows(g.topics[exchange][0 if kind == "write" else 1], key)
 
 
 def test_every_pattern_is_a_regex():
-    for process in broker.PROCESSES:
-        g = broker.grant(process)
+    for process in permissions.PROCESSES:
+        g = permissions.grant(process)
         for pattern in [g.configure, g.write, g.read] + [p for pair in g.topics.values()
                                                           for p in pair]:
             re.compile(pattern)
@@ -57,7 +58,7 @@ def test_every_pattern_is_a_regex():
 
 def test_nobody_may_write_to_the_default_exchange():
     """Publishing to `amq.default` reaches any queue by its name."""
-    for process in broker.PROCESSES:
+    for process in permissions.PROCESSES:
         assert "amq.default" not in permitted(process, "write"), process
         assert not any(x.startswith("amq.") for x in permitted(process, "write")), process
 
@@ -69,34 +70,35 @@ def test_the_gateway_and_the_cli_publish_no_event_and_read_no_service_queue():
                 "nameko-rpc", f"rpc.reply-standalone_rpc_proxy-{REPLY_UUID}"}, (process, kind)
 
 
-@pytest.mark.parametrize("service", broker.SERVICES)
+@pytest.mark.parametrize("service", permissions.SERVICES)
 def test_a_service_publishes_only_its_own_events(service):
     exchanges = {x for x in permitted(service, "write") if x.endswith(".events")}
-    assert exchanges == {broker.event_exchange(service)}
+    assert exchanges == {permissions.event_exchange(service)}
     for event_type, (source, _) in events.CATALOGUE.items():
-        allowed = topic(service, broker.event_exchange(service), "write", event_type)
+        allowed = topic(service, permissions.event_exchange(service), "write", event_type)
         assert allowed is (source == service), (service, event_type)
 
 
-@pytest.mark.parametrize("service", broker.SERVICES)
+@pytest.mark.parametrize("service", permissions.SERVICES)
 def test_a_service_reads_only_its_own_queues(service):
     queues = {q for q in permitted(service, "read") if q in QUEUES}
     expected = set(own_queues(service)) | {f"rpc-{service}"}
-    if broker.RPC_CALLS.get(service):
+    if permissions.RPC_CALLS.get(service):
         expected.add(f"rpc.reply-{service}-{REPLY_UUID}")
     assert queues == expected
 
 
-@pytest.mark.parametrize("service", broker.SERVICES)
+@pytest.mark.parametrize("service", permissions.SERVICES)
 def test_a_service_configures_only_what_it_declares(service):
     sources = {events.CATALOGUE[e][0] for (s, _), types in events.SUBSCRIPTIONS.items()
                if s == service for e in types}
-    expected = ({"nameko-rpc", f"rpc-{service}", broker.event_exchange(service),
-                 broker.replay_exchange(service)}
+    expected = ({"nameko-rpc", f"rpc-{service}", permissions.event_exchange(service),
+                 permissions.replay_exchange(service)}
                 | {q for _, q in events.consumer_queues(service)}  # its relay declares them
                 | set(own_queues(service))
-                | {broker.event_exchange(s) for s in sources})   # a consumer declares its source
-    if broker.RPC_CALLS.get(service):
+                # a consumer declares its source
+                | {permissions.event_exchange(s) for s in sources})
+    if permissions.RPC_CALLS.get(service):
         expected.add(f"rpc.reply-{service}-{REPLY_UUID}")
     assert permitted(service, "configure") == expected
     # write on a queue is only for binding it; the queues it may bind are those it declares
@@ -104,22 +106,24 @@ def test_a_service_configures_only_what_it_declares(service):
 
 
 def test_rpc_requests_follow_the_calls_table():
-    for process in broker.PROCESSES:
-        for service in broker.SERVICES:
+    for process in permissions.PROCESSES:
+        for service in permissions.SERVICES:
             for method in ("get", "voter_ids", "register_founding_member", "ping")\
-                    + broker.OPERATOR_RPCS:
-                calls = broker.RPC_CALLS.get(process, {}).get(service, ())
-                expected = (method not in broker.OPERATOR_RPCS if calls == broker.ANY_METHOD
+                    + permissions.OPERATOR_RPCS:
+                calls = permissions.RPC_CALLS.get(process, {}).get(service, ())
+                expected = (method not in permissions.OPERATOR_RPCS
+                            if calls == permissions.ANY_METHOD
                             else method in calls)
                 assert topic(process, "nameko-rpc", "write", f"{service}.{method}") is expected, \
                     (process, service, method)
     # answers: a service answers by the caller's uuid; the gateway and the CLI never answer
-    for process in broker.PROCESSES:
-        assert topic(process, "nameko-rpc", "write", REPLY_UUID) is (process in broker.SERVICES)
+    for process in permissions.PROCESSES:
+        assert topic(process, "nameko-rpc", "write", REPLY_UUID) is (
+            process in permissions.SERVICES)
         # a binding: a service's request queue, and a caller's reply queue
         assert topic(process, "nameko-rpc", "read", REPLY_UUID) is bool(
-            broker.RPC_CALLS.get(process))
-        for service in broker.SERVICES:
+            permissions.RPC_CALLS.get(process))
+        for service in permissions.SERVICES:
             assert topic(process, "nameko-rpc", "read", f"{service}.*") is (process == service)
 
 
@@ -138,7 +142,7 @@ def test_the_cli_may_send_every_rpc_its_commands_make():
         if name == "call" and len(args) >= 3 and args[1] and args[2]:
             found.add((args[1], args[2]))
         elif name == "each_service" and len(args) >= 3 and args[2]:
-            found.update((service, args[2]) for service in broker.SERVICES)
+            found.update((service, args[2]) for service in permissions.SERVICES)
     assert found, "no RPC found in services/cli.py"
     for service, method in found:
         assert topic("cli", "nameko-rpc", "write", f"{service}.{method}"), (service, method)
@@ -147,7 +151,7 @@ def test_the_cli_may_send_every_rpc_its_commands_make():
 def test_a_service_may_send_every_rpc_its_code_makes():
     """`x = BoundedRpcProxy("members")` (or RpcProxy) and `self.x.method(...)`
     in a service's code must be in RPC_CALLS, or the broker refuses them."""
-    for service in broker.SERVICES:
+    for service in permissions.SERVICES:
         source = (ROOT / "services" / service / "service.py").read_text()
         proxies = dict(re.findall(r"^\s+(\w+)\s*=\s*(?:Bounded)?RpcProxy\(\s*[\"'](\w+)[\"']",
                                   source, flags=re.M))
@@ -156,7 +160,7 @@ def test_a_service_may_send_every_rpc_its_code_makes():
             assert methods, (service, attribute)
             for method in methods:
                 assert topic(service, "nameko-rpc", "write", f"{target}.{method}"), \
-                    f"{service} calls {target}.{method}: add it to broker.RPC_CALLS"
+                    f"{service} calls {target}.{method}: add it to permissions.RPC_CALLS"
 
 
 def test_password_hash_is_rabbitmqs():
@@ -168,20 +172,21 @@ def test_password_hash_is_rabbitmqs():
 
 
 def test_definitions_hold_hashes_never_passwords():
-    users = {p: (f"u-{p}", f"secret-password-of-{p}-" + "x" * 20) for p in broker.PROCESSES}
+    users = {p: (f"u-{p}", f"secret-password-of-{p}-" + "x" * 20) for p in permissions.PROCESSES}
     data = broker.definitions(users, "v", admin=("admin", "admin-password-" + "y" * 30),
                               include_vhost=True)
     text = json.dumps(data)
     assert "secret-password-of" not in text and "admin-password" not in text
     assert data["vhosts"] == [{"name": "v"}]
-    assert {u["name"] for u in data["users"]} == {f"u-{p}" for p in broker.PROCESSES} | {"admin"}
+    assert {u["name"] for u in data["users"]} == (
+        {f"u-{p}" for p in permissions.PROCESSES} | {"admin"})
     assert {tuple(u["tags"]) for u in data["users"] if u["name"] != "admin"} == {()}
     gateway = [t for t in data["topic_permissions"] if t["user"] == "u-gateway"]
     assert [t["exchange"] for t in gateway] == ["nameko-rpc"]
 
 
 def test_compose_definitions_refuse_placeholders():
-    good = {broker.password_variable(p): "a" * 40 for p in broker.PROCESSES}
+    good = {broker.password_variable(p): "a" * 40 for p in permissions.PROCESSES}
     good[broker.ADMIN_PASSWORD_VARIABLE] = "b" * 40
     assert broker.compose_definitions(good)["users"]
     for bad in ("", "CHANGE_ME", "CHANGE_ME" + "x" * 40, "short", "has space " + "x" * 40,
@@ -192,7 +197,7 @@ def test_compose_definitions_refuse_placeholders():
 
 
 def test_compose_definitions_command(tmp_path, capsys):
-    env = {broker.password_variable(p): "a" * 40 for p in broker.PROCESSES}
+    env = {broker.password_variable(p): "a" * 40 for p in permissions.PROCESSES}
     env[broker.ADMIN_PASSWORD_VARIABLE] = "CHANGE_ME"
     out = tmp_path / "definitions.json"
     import os
@@ -215,3 +220,10 @@ def test_process_uri_keeps_host_port_vhost_and_options():
     assert broker.vhost_of("amqp://u:p@h:5672/") == "/"
     assert broker.vhost_of("amqp://u:p@h") == "/"
     assert broker.vhost_of("amqp://u:p@h/%2F") == "/"
+
+
+def test_the_table_command_prints_every_process(capsys):
+    assert broker.main(["table"]) == 0
+    printed = capsys.readouterr().out
+    for process in permissions.PROCESSES:
+        assert f"{process}:\n  configure {permissions.grant(process).configure}\n" in printed

@@ -5,9 +5,13 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from services.common.vocabulary import DecisionRule, Outcome
 from services.consultations.domain import (
-    ADOPTED, BLOCKED, CONSENSUS, MODIFIED_CONSENSUS, NO_QUORUM, NOT_ADOPTED, Tally, apply_stance,
-    explain, outcome, quorum_reached, required_responses)
+    Tally, apply_stance, explain, outcome, quorum_reached, required_responses)
+
+ADOPTED, BLOCKED, NO_QUORUM, NOT_ADOPTED = (Outcome.ADOPTED, Outcome.BLOCKED, Outcome.NO_QUORUM,
+                                            Outcome.NOT_ADOPTED)
+CONSENSUS, MODIFIED_CONSENSUS = DecisionRule.CONSENSUS, DecisionRule.MODIFIED_CONSENSUS
 
 
 def T(eligible, agree=0, reservations=0, stand_aside=0, block=0):

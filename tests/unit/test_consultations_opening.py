@@ -4,9 +4,12 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, strategies as st
 
+from services.common.vocabulary import ConsultationStatus, Outcome
 from services.consultations.domain import (
-    ADOPTED, CLOSED, NO_QUORUM, OPEN, check_can_cancel, check_can_start_next_round,
-    deadline_passed, late_outcome, snapshot)
+    check_can_cancel, check_can_start_next_round, deadline_passed, late_outcome, snapshot)
+
+ADOPTED, NO_QUORUM = Outcome.ADOPTED, Outcome.NO_QUORUM
+CLOSED, OPEN = ConsultationStatus.CLOSED, ConsultationStatus.OPEN
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
 

@@ -1,6 +1,7 @@
 """Pure grant and allocation rules: transitions, the allocation state
 machine, reactions to members and consultations, refusal messages."""
 from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -8,12 +9,20 @@ from hypothesis import strategies as st
 
 from services.common.errors import BadUserInput, Conflict, NotFound
 from services.common.events import validate_data
+from services.common.records import apply_newer
+from services.common.validation import load
+from services.common.vocabulary import AllocationStatus, GrantStatus, MemberStatus, Outcome
 from services.grants import domain
-from services.grants.domain import ACTIVE, APPROVED, CLOSED, ON_HOLD, PIPELINE, PROPOSED, REJECTED
+from services.grants.schemas import AllocationInput
+
+PIPELINE, ACTIVE, CLOSED = GrantStatus.PIPELINE, GrantStatus.ACTIVE, GrantStatus.CLOSED
+PROPOSED, APPROVED = AllocationStatus.PROPOSED, AllocationStatus.APPROVED
+REJECTED, ON_HOLD = AllocationStatus.REJECTED, AllocationStatus.ON_HOLD
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-MEMBER_STATUSES = ["CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED"]
-OUTCOMES = ["ADOPTED", "BLOCKED", "NO_QUORUM", "NOT_ADOPTED"]
+MEMBER_STATUSES = list(MemberStatus)
+OUTCOMES = list(Outcome)
+ACTIONS = sorted(domain.ALLOCATION_LIFECYCLE.transitions)
 
 
 def grant(**over):
@@ -96,11 +105,36 @@ def test_unknown_member_is_not_found():
         domain.check_member_eligible(None, "m1")
 
 
+class ReadModel:
+    """Just enough of a transaction on one collection for records.apply_newer."""
+
+    def __init__(self, *docs):
+        self.docs = {d["_id"]: dict(d) for d in docs}
+        self.db, self.session = {"members": self}, None
+
+    def update_one(self, query, update, session=None):
+        doc = self.docs.get(query["_id"])
+        matched = doc is not None and doc["revision"] < query["revision"]["$lt"]
+        if matched:
+            doc.update(update["$set"])
+        return SimpleNamespace(matched_count=int(matched))
+
+    def find_one(self, query, projection=None, session=None):
+        return self.docs.get(query["_id"])
+
+    def insert_one(self, doc, session=None):
+        self.docs[doc["_id"]] = doc
+
+
+def newer(stored, revision):
+    return apply_newer(ReadModel(*stored), "members", "m1", revision, {"status": "ACTIVE"})
+
+
 def test_only_newer_revisions_apply():
-    assert domain.is_newer(None, 1)
-    assert domain.is_newer({"revision": 2}, 3)
-    assert not domain.is_newer({"revision": 3}, 3)
-    assert not domain.is_newer({"revision": 3}, 2)
+    assert newer([], 1)
+    assert newer([{"_id": "m1", "revision": 2}], 3)
+    assert not newer([{"_id": "m1", "revision": 3}], 3)
+    assert not newer([{"_id": "m1", "revision": 3}], 2)
 
 
 @pytest.mark.parametrize("status, effect", [
@@ -120,36 +154,37 @@ def test_member_effect(status, effect):
     (ON_HOLD, "release", (APPROVED, "allocation_released")),
 ])
 def test_allowed_steps(status, action, result):
-    assert domain.allocation_step(status, action) == result
+    step = domain.allocation_step(status, action)
+    assert (step.target, step.event) == result
 
 
 ALLOWED = {(PROPOSED, "approve"), (PROPOSED, "reject"), (APPROVED, "hold"), (ON_HOLD, "release")}
 
 
-@pytest.mark.parametrize("status", domain.ALLOCATION_STATUSES)
-@pytest.mark.parametrize("action", sorted(domain.ALLOCATION_TRANSITIONS))
+@pytest.mark.parametrize("status", list(AllocationStatus))
+@pytest.mark.parametrize("action", ACTIONS)
 def test_every_other_step_is_refused_without_raising(status, action):
     if (status, action) not in ALLOWED:
         assert domain.allocation_step(status, action) is None
 
 
 def test_rejected_is_final():
-    assert all(domain.allocation_step(REJECTED, a) is None for a in domain.ALLOCATION_TRANSITIONS)
+    assert all(domain.allocation_step(REJECTED, a) is None for a in ACTIONS)
 
 
 def test_only_rejection_frees_the_reservation():
-    assert {a for a in domain.ALLOCATION_TRANSITIONS if domain.releases_reservation(a)} == {"reject"}
+    assert {a for a in ACTIONS if domain.releases_reservation(a)} == {"reject"}
 
 
-@given(st.lists(st.sampled_from(sorted(domain.ALLOCATION_TRANSITIONS)), max_size=30))
+@given(st.lists(st.sampled_from(ACTIONS), max_size=30))
 def test_any_sequence_of_actions_keeps_a_known_status_and_reservation_is_freed_once(actions):
     status, freed = PROPOSED, 0
     for action in actions:
         step = domain.allocation_step(status, action)
         if step is not None:
-            status = step[0]
+            status = step.target
             freed += domain.releases_reservation(action)
-    assert status in domain.ALLOCATION_STATUSES
+    assert status in list(AllocationStatus)
     assert freed == (1 if status == REJECTED else 0)
     assert (status in domain.RESERVING) == (status != REJECTED)
 
@@ -193,12 +228,16 @@ def test_new_allocation_is_proposed_with_nothing_disbursed():
 
 
 def test_closes_at_must_be_in_the_future():
-    domain.check_closes_at(None, NOW)
-    domain.check_closes_at(NOW + timedelta(seconds=1), NOW)
-    for moment in (NOW, NOW - timedelta(days=1)):
+    """A boundary rule (validation.Deadline), reported with the other fields."""
+    base = {"grantId": "g1", "memberId": "m1", "amount": "10.00", "purpose": "p"}
+    assert AllocationInput().load({**base, "closesAt": None})["closes_at"] is None
+    soon = datetime.now(timezone.utc) + timedelta(minutes=1)
+    assert AllocationInput().load({**base, "closesAt": soon.isoformat()})["closes_at"] == soon
+    for moment in (datetime.now(timezone.utc), NOW - timedelta(days=1)):
         with pytest.raises(BadUserInput) as info:
-            domain.check_closes_at(moment, NOW)
-        assert "closesAt" in info.value.fields
+            load(AllocationInput(), {**base, "purpose": "", "closesAt": moment.isoformat()})
+        assert info.value.fields["closesAt"] == ["Must be in the future."]
+        assert "purpose" in info.value.fields
 
 
 def test_disbursable_only_when_approved_on_an_active_grant():

@@ -1,5 +1,6 @@
 """The common kit without a broker: settings, typed errors over nameko's
 serialisation, the event catalogue and its subscriptions."""
+import ast
 import inspect
 import re
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from nameko.exceptions import deserialize, serialize
 
-from services.common import config, events
+from services.common import config, events, vocabulary
 from services.common.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 
 DOMAIN = Path(__file__).resolve().parents[3] / "shared" / "DOMAIN.md"
@@ -119,3 +120,13 @@ def test_a_real_service_process_exits_with_one_line_naming_the_setting(env, name
                        timeout=60)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and name in r.stderr, r.stderr
+
+
+def test_the_runner_starts_exactly_the_services_of_the_vocabulary():
+    """runner.SERVICES is a literal (the deploy test reads it without importing
+    the runner, which would monkey-patch this process with eventlet)."""
+    runner = Path(config.__file__).with_name("runner.py")
+    table = next(ast.literal_eval(node.value) for node in ast.parse(runner.read_text()).body
+                 if isinstance(node, ast.Assign)
+                 and any(getattr(t, "id", None) == "SERVICES" for t in node.targets))
+    assert tuple(table) == vocabulary.SERVICES

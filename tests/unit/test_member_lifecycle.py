@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from services.common.errors import Conflict
+from services.common.vocabulary import MemberStatus
 from services.members import domain
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -22,7 +23,7 @@ LEGAL = [
     ("SUSPENDED", "withdraw", "WITHDRAWN", "member_withdrawn"),
     ("CANDIDATE", "withdraw", "WITHDRAWN", "member_withdrawn"),
 ]
-STATUSES = ["CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED"]
+STATUSES = list(MemberStatus)
 
 
 def member(status, mou=False):
@@ -49,7 +50,7 @@ def test_legal_transitions(start, action, end, event):
     assert changes["revision"] == 2
 
 
-ILLEGAL = [(s, a) for s in STATUSES for a in domain.TRANSITIONS
+ILLEGAL = [(s, a) for s in STATUSES for a in domain.MEMBER_LIFECYCLE.transitions
            if (s, a) not in {(row[0], row[1]) for row in LEGAL}]
 
 

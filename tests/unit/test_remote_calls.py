@@ -119,13 +119,15 @@ def test_a_service_that_does_not_answer_is_an_outage_never_parked(monkeypatch):
     def handler(self, data, tx, envelope, prepared):
         seen.append(prepared)
 
-    wrapped = handlers._reliable(handler, prepare)
+    consumer = handlers.reliable(handler, prepare)
     service = type("Service", (), {"store": FakeStore()})()
     payload = make_envelope("grant_activated", {"grant_id": "g"}, source="grants")
     # 7 failures, more than HANDLER_MAX_ATTEMPTS (2): waited out, not counted
-    assert wrapped(service, payload) == "applied"
-    assert seen == [["m1", "m2"]]
+    consumer(service, payload)
+    assert seen == [["m1", "m2"]] and service.store.transactions == 1
+    assert list(service.store.db.processed_events.docs) == [
+        f"consultations.handler:{payload['event_id']}"]
     assert service.store.db.dead_letters.docs == {}
     # a redelivery is recognised before `prepare` asks anyone
-    assert wrapped(service, payload) == "duplicate"
-    assert seen == [["m1", "m2"]]
+    consumer(service, payload)
+    assert seen == [["m1", "m2"]] and service.store.transactions == 1

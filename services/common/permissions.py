@@ -1,0 +1,245 @@
+"""Who may do what on the broker: one RabbitMQ user per process, least privilege.
+
+Every process connects as its own user (members, consultations, grants,
+gateway, and the operator's CLI), and RabbitMQ itself refuses what that user
+may not do. The permissions are data, computed here from the event catalogue
+(`events.CATALOGUE`, `events.SUBSCRIPTIONS`) and from `RPC_CALLS`, so they
+follow the code instead of drifting from it. services/common/broker.py turns
+this table into RabbitMQ users (`make up`, the tests, compose's definitions
+file); `python -m services.common.broker table` prints it. What it means in
+words is in docs/operator-guide.md, "Trust boundaries".
+
+The names are nameko 2.14's:
+- RPC: topic exchange `nameko-rpc`; a service consumes `rpc-<service>`, bound
+  with `<service>.*`; a request is published with routing key
+  `<service>.<method>` and `reply_to` the uuid its caller's reply queue
+  `rpc.reply-<caller>-<uuid>` is bound with; the answer is published to
+  `nameko-rpc` with that uuid as routing key. The caller is
+  `standalone_rpc_proxy` for ClusterRpcProxy (gateway, CLI).
+- Events: topic exchange `<source>.events`, routing key the event type; a
+  consumer's durable queue `evt-<source>-<event>--<service>.<method>`. The
+  outbox relay of the source also declares and binds its subscribers' queues
+  (services/common/outbox.py), and a consumer declares the source's exchange.
+- Dead-letter replay: a service sends a parked message back to its own queue
+  through its own direct exchange `<service>.replay`
+  (`broker.replay_to_own_queue`), never through the default exchange, which
+  would let it write to any queue.
+
+Per resource RabbitMQ checks: declare = configure; publish = write on the
+exchange (topic permission `write` on the routing key for a topic exchange);
+queue.bind = write on the queue, read on the exchange (topic permission
+`read` on the binding key); consume = read on the queue.
+
+Invariant: every pattern is anchored (`^...$`) and names exactly the
+resources listed, so a process may touch nothing this table does not name.
+"""
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from services.common import events
+from services.common.vocabulary import SERVICES
+
+PROCESSES: Final = SERVICES + ("gateway", "cli")
+
+RPC_EXCHANGE: Final = "nameko-rpc"               # nameko's default exchange name
+STANDALONE_CALLER: Final = "standalone_rpc_proxy"  # ClusterRpcProxy's name in reply queues
+OPERATOR_RPCS: Final = ("dead_letters", "replay_dead_letters", "outbox_status")
+ANY_METHOD: Final = "*"  # any method but the operator RPCs
+
+# caller -> {service: methods}: every RPC a process may send.
+RPC_CALLS: Final[Mapping[str, Mapping[str, str | tuple[str, ...]]]] = {
+    # the gateway answers GraphQL: any of the services' methods (ping for
+    # /readyz included), never the operator ones
+    "gateway": {service: ANY_METHOD for service in SERVICES},
+    # opening a round takes the snapshot from the members service's answer,
+    # and a suspension is proposed about the member as members has it now
+    "consultations": {"members": ("get", "voter_ids")},
+    # the operator's CLI: dead letters, outbox lag, the export
+    "cli": {
+        "members": OPERATOR_RPCS + ("get_many",),
+        "consultations": OPERATOR_RPCS + ("get", "stance_audit"),
+        "grants": OPERATOR_RPCS,
+    },
+}
+
+_UUID = "[0-9a-f]+-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"  # a reply queue's routing key
+_METHOD = "[A-Za-z_][A-Za-z0-9_]*"
+NOTHING: Final = "^$"  # matches no exchange or queue name (the default exchange is `amq.default`)
+
+
+def _lit(name: str) -> str:
+    return re.escape(name)
+
+
+def _one_of(patterns: Iterable[str]) -> str:
+    """A regex matching exactly one of the (already escaped) patterns."""
+    unique = sorted(set(patterns))
+    return "^(" + "|".join(unique) + ")$" if unique else NOTHING
+
+
+def event_exchange(service: str) -> str:
+    return f"{service}.events"
+
+
+def replay_exchange(service: str) -> str:
+    return f"{service}.replay"
+
+
+def rpc_queue(service: str) -> str:
+    return f"rpc-{service}"
+
+
+def reply_queue_pattern(caller: str) -> str:
+    return _lit(f"rpc.reply-{caller}-") + _UUID
+
+
+def _reply_caller(process: str) -> str:
+    return STANDALONE_CALLER if process in ("gateway", "cli") else process
+
+
+def own_event_types(service: str) -> list[str]:
+    return sorted(e for e, (source, _) in events.CATALOGUE.items() if source == service)
+
+
+def subscriptions_of(service: str) -> tuple[dict[str, list[str]], list[str]]:
+    """{source: sorted event types} and [queue names] of the service's consumers."""
+    sources: dict[str, set[str]] = {}
+    queues = []
+    for (consumer, method), event_types in events.SUBSCRIPTIONS.items():
+        if consumer != service:
+            continue
+        for event_type in event_types:
+            source = events.CATALOGUE[event_type][0]
+            sources.setdefault(source, set()).add(event_type)
+            queues.append(events.queue_name(source, event_type, consumer, method))
+    return {s: sorted(e) for s, e in sources.items()}, sorted(queues)
+
+
+def _call_keys(calls: Mapping[str, str | tuple[str, ...]]) -> list[str]:
+    keys = []
+    for service, methods in sorted(calls.items()):
+        if methods == ANY_METHOD:
+            keys.append(f"{_lit(service)}\\.(?!({'|'.join(OPERATOR_RPCS)})$){_METHOD}")
+        else:
+            keys.append(f"{_lit(service)}\\.({'|'.join(sorted(methods))})")
+    return keys
+
+
+@dataclass
+class Grant:
+    """One process's permissions on the vhost: regexes for configure, write and
+    read, and per topic exchange (write, read) regexes on routing keys."""
+    configure: str
+    write: str
+    read: str
+    topics: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Permits:
+    """The escaped names a process may configure, write and read, and per
+    topic exchange the routing keys it may write and bind (read) with."""
+    configure: list[str] = field(default_factory=list)
+    write: list[str] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)
+    topic_write: dict[str, list[str]] = field(default_factory=dict)
+    topic_read: dict[str, list[str]] = field(default_factory=dict)
+
+    def allow(self, names: Iterable[str], *, configure: bool = False, write: bool = False,
+              read: bool = False) -> None:
+        for name in names:
+            for wanted, permitted in ((configure, self.configure), (write, self.write),
+                                      (read, self.read)):
+                if wanted:
+                    permitted.append(name)
+
+    def topic(self, exchange: str, *, write: Iterable[str] = (),
+              read: Iterable[str] = ()) -> None:
+        self.topic_write.setdefault(exchange, []).extend(write)
+        self.topic_read.setdefault(exchange, []).extend(read)
+
+    def grant(self) -> Grant:
+        topics = {x: (_one_of(self.topic_write[x]), _one_of(self.topic_read[x]))
+                  for x in sorted(self.topic_write)}  # topic() names each exchange in both
+        return Grant(_one_of(self.configure), _one_of(self.write), _one_of(self.read), topics)
+
+
+def _rpc_server(permits: _Permits, service: str) -> None:
+    """Its request queue, bound with `<service>.*`; it answers by the caller's uuid."""
+    queue = _lit(rpc_queue(service))
+    permits.allow([queue], configure=True, write=True, read=True)
+    permits.allow([_lit(RPC_EXCHANGE)], write=True)
+    permits.topic(RPC_EXCHANGE, write=[_UUID], read=[_lit(f"{service}.*")])
+
+
+def _event_publisher(permits: _Permits, service: str) -> None:
+    """Publisher of its own events; its relay declares and binds the
+    subscribers' queues, so that an event waits for a consumer that never ran."""
+    exchange = event_exchange(service)
+    subscribers = events.consumer_queues(service)
+    subscriber_queues = [_lit(q) for _, q in subscribers]
+    permits.allow([_lit(exchange)], configure=True, write=True, read=True)
+    permits.allow(subscriber_queues, configure=True, write=True)
+    permits.topic(exchange, write=[_lit(e) for e in own_event_types(service)],
+                  read=[_lit(e) for e, _ in subscribers])
+
+
+def _event_consumer(permits: _Permits, service: str) -> None:
+    """Its own queues, bound to the sources' exchanges (which a consumer
+    declares too: configure, never write)."""
+    sources, own_queues = subscriptions_of(service)
+    permits.allow([_lit(q) for q in own_queues], configure=True, write=True, read=True)
+    for source, event_types in sources.items():
+        permits.allow([_lit(event_exchange(source))], configure=True, read=True)
+        permits.topic(event_exchange(source), read=[_lit(e) for e in event_types])
+
+
+def _dead_letter_replay(permits: _Permits, service: str) -> None:
+    """Its own replay exchange, through which it reaches its own queues only."""
+    permits.allow([_lit(replay_exchange(service))], configure=True, write=True, read=True)
+
+
+def _rpc_client(permits: _Permits, process: str,
+                calls: Mapping[str, str | tuple[str, ...]]) -> None:
+    """Its reply queues, and only the calls it makes."""
+    reply = reply_queue_pattern(_reply_caller(process))
+    permits.allow([reply], configure=True, write=True, read=True)
+    permits.allow([_lit(RPC_EXCHANGE)], write=True)
+    permits.topic(RPC_EXCHANGE, write=_call_keys(calls), read=[_UUID])
+
+
+def grant(process: str) -> Grant:
+    """The permissions of `process` (one of PROCESSES)."""
+    if process not in PROCESSES:
+        raise ValueError(f"unknown process {process!r}")
+    permits = _Permits()
+    calls = RPC_CALLS.get(process, {})
+    if process in SERVICES or calls:  # every RPC party declares the RPC exchange
+        permits.allow([_lit(RPC_EXCHANGE)], configure=True, read=True)
+    if process in SERVICES:
+        _rpc_server(permits, process)
+        _event_publisher(permits, process)
+        _event_consumer(permits, process)
+        _dead_letter_replay(permits, process)
+    if calls:
+        _rpc_client(permits, process, calls)
+    return permits.grant()
+
+
+def allows(pattern: str, name: str) -> bool:
+    """Whether a permission regex lets `name` through (RabbitMQ: a regex search)."""
+    return re.search(pattern, name) is not None
+
+
+def table() -> str:
+    """Every process's permissions, as `python -m services.common.broker table` prints them."""
+    lines = []
+    for process in PROCESSES:
+        g = grant(process)
+        lines += [f"{process}:", f"  configure {g.configure}", f"  write     {g.write}",
+                  f"  read      {g.read}"]
+        for exchange, (write, read) in g.topics.items():
+            lines += [f"  topic {exchange}: write {write}", f"  topic {exchange}: read  {read}"]
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""The coalition's words, written once: every value list, the names of the
+services and the defaults of a consultation.
+
+Every service, the gateway's GraphQL enums, the CLI and the tests import
+them from here. They are `StrEnum`s whose every member's value is its name
+(written as one tuple, names then values): a member equals its text
+(`MemberStatus.ACTIVE == "ACTIVE"`), so it goes unchanged into the store,
+JSON, RPC payloads and marshmallow, and text read back compares equal to it.
+The GraphQL names are the enum class names (shared/api/schema.graphql);
+tests/unit/test_schema_contract.py checks the values against the contract.
+
+Rules about these words (which status may follow which, who may vote) live
+in the services' domain modules; this module only names them.
+"""
+from enum import StrEnum
+from typing import Final
+
+
+class Role(StrEnum):
+    ADMIN, MEMBER, ANONYMOUS = "ADMIN", "MEMBER", "ANONYMOUS"
+
+
+class MemberStatus(StrEnum):
+    CANDIDATE, ACTIVE, SUSPENDED, WITHDRAWN, REJECTED = (
+        "CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED")
+
+
+class OrgType(StrEnum):
+    REGIONAL_NETWORK, NATIONAL_NETWORK, COMMUNITY_ORGANISATION, NGO, OTHER = (
+        "REGIONAL_NETWORK", "NATIONAL_NETWORK", "COMMUNITY_ORGANISATION", "NGO", "OTHER")
+
+
+class Constituency(StrEnum):
+    (PEOPLE_LIVING_WITH_HIV, PEOPLE_WHO_USE_DRUGS, SEX_WORKERS, MEN_WHO_HAVE_SEX_WITH_MEN,
+     TRANSGENDER_PEOPLE, LGBT, YOUNG_PEOPLE, WOMEN_AND_GIRLS, MIGRANTS, PRISONERS,
+     REFUGEES_AND_DISPLACED) = (
+        "PEOPLE_LIVING_WITH_HIV", "PEOPLE_WHO_USE_DRUGS", "SEX_WORKERS",
+        "MEN_WHO_HAVE_SEX_WITH_MEN", "TRANSGENDER_PEOPLE", "LGBT", "YOUNG_PEOPLE",
+        "WOMEN_AND_GIRLS", "MIGRANTS", "PRISONERS", "REFUGEES_AND_DISPLACED")
+
+
+class ConsultationKind(StrEnum):
+    GENERAL, MEMBERSHIP_ADMISSION, MEMBER_SUSPENSION, GRANT_ALLOCATION = (
+        "GENERAL", "MEMBERSHIP_ADMISSION", "MEMBER_SUSPENSION", "GRANT_ALLOCATION")
+
+
+class ConsultationStatus(StrEnum):
+    OPEN, CLOSED, CANCELLED = "OPEN", "CLOSED", "CANCELLED"
+
+
+class DecisionRule(StrEnum):
+    CONSENSUS, MODIFIED_CONSENSUS = "CONSENSUS", "MODIFIED_CONSENSUS"
+
+
+class StanceValue(StrEnum):
+    AGREE, RESERVATIONS, STAND_ASIDE, BLOCK = "AGREE", "RESERVATIONS", "STAND_ASIDE", "BLOCK"
+
+
+class Outcome(StrEnum):
+    ADOPTED, BLOCKED, NO_QUORUM, NOT_ADOPTED = "ADOPTED", "BLOCKED", "NO_QUORUM", "NOT_ADOPTED"
+
+
+class GrantStatus(StrEnum):
+    PIPELINE, ACTIVE, CLOSED = "PIPELINE", "ACTIVE", "CLOSED"
+
+
+class AllocationStatus(StrEnum):
+    PROPOSED, APPROVED, REJECTED, ON_HOLD = "PROPOSED", "APPROVED", "REJECTED", "ON_HOLD"
+
+
+# The enums the public API shows, in the order of shared/api/schema.graphql.
+API_ENUMS: Final = (Role, MemberStatus, OrgType, Constituency, ConsultationKind,
+                    ConsultationStatus, DecisionRule, StanceValue, Outcome, GrantStatus,
+                    AllocationStatus)
+
+# The services that own data (each its own database and RPC queue); the
+# gateway is a process of its own but owns no data.
+SERVICES: Final = ("members", "consultations", "grants")
+
+# A consultation opened without saying otherwise (DOMAIN.md section 2). The
+# quorum is a fraction of the eligible members, a Float in the API; the
+# consensus arithmetic turns it into an exact Fraction (consultations/domain.py).
+DEFAULT_RULE: Final = DecisionRule.CONSENSUS
+DEFAULT_QUORUM: Final = 0.5
