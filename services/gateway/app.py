@@ -14,60 +14,55 @@ Every answer carries X-Content-Type-Options; HTML answers a strict CSP.
 import asyncio
 import collections
 import inspect
-import json
 import logging
+import os
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
-from graphql import execute
+from graphql import ExecutionResult, execute
 from graphql.language import ast
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
+                               generate_latest, multiprocess)
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import safe_join
 from werkzeug.wrappers import Request, Response
 
 from services.common import config as settings_module
-from services.common.errors import DomainError
+from services.common.errors import (BadUserInput, DomainError, TooManyRequests, Unauthenticated,
+                                    Unavailable)
+from services.common.vocabulary import SERVICES, Role
 from services.gateway import idempotency
-from services.gateway.auth import ANONYMOUS, MemberStatuses, viewer_from_header
-from services.gateway.errors import code_of, format_error, is_request_error
+from services.gateway.auth import MemberStatuses, Viewer, viewer_from_header
+from services.gateway.errors import (INTERNAL_SERVER_ERROR, code_of, format_error,
+                                     is_request_error, refusal_status)
 from services.gateway.limits import (ClientAddress, RequestRefused, check_cost, check_page_sizes,
                                      json_body, mutation_fields, prepare, read_body)
 from services.gateway.loaders import Loaders
+from services.gateway.responses import (COMMON_HEADERS, ERRORS, HTML_HEADERS, Answered,
+                                        error_codes, error_response, json_response, refused)
 from services.gateway.rpc import RpcPool, ServiceUnavailable
 from services.gateway.schema import schema
 from services.gateway.store import GatewayStore, RateLimits
 
 log = logging.getLogger("coalition.gateway")
 STATIC = Path(__file__).parent / "static" / "graphiql"
-SERVICES = ("members", "consultations", "grants")
 
 REQUESTS = Counter("coalition_gateway_requests_total", "GraphQL requests", ["operation"])
 LATENCY = Histogram("coalition_gateway_request_seconds", "GraphQL request latency")
-ERRORS = Counter("coalition_gateway_errors_total", "GraphQL errors by code", ["code"])
 RPC_CALLS = Counter("coalition_gateway_rpc_calls_total", "RPC calls made", ["service", "method"])
 STATUS_LOOKUPS = Counter("coalition_gateway_member_status_lookups_total",
                          "Member statuses read from the members service (cache misses and casts)")
 
 
-# Every answer; HTML answers (GraphiQL) also get HTML_HEADERS. GraphiQL's
-# React renders style attributes, hence 'unsafe-inline' for styles only.
-COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-HTML_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; "
-                               "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                               "font-src 'self' data:; connect-src 'self'; base-uri 'none'; "
-                               "form-action 'none'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-}
-
-
 class Context:
     """What resolvers see as info.context."""
 
-    def __init__(self, viewer, gateway, request_id, client, work_id=None):
+    def __init__(self, viewer: Viewer, gateway: "Gateway", request_id: str, client: str,
+                 work_id: str | None = None) -> None:
         """`work_id` names the work of this request: its Idempotency-Key's
         record when it has one (so a repeat names its calls the same), else
         a new name. Every call is named `<work_id>:<service>.<method>:<n>`,
@@ -81,10 +76,10 @@ class Context:
         self.request_id = request_id
         self.work_id = work_id or uuid.uuid4().hex
         self.rpc_calls = 0
-        self.calls_of = collections.Counter()
+        self.calls_of: collections.Counter[tuple[str, str]] = collections.Counter()
         self.loaders = Loaders(self)
 
-    def call(self, service, method, *args):
+    def call(self, service: str, method: str, *args: Any) -> Any:
         self.rpc_calls += 1
         self.calls_of[service, method] += 1
         RPC_CALLS.labels(service, method).inc()
@@ -92,52 +87,36 @@ class Context:
         return self.pool.call(service, method, *args, request=name)
 
 
-def json_response(body, status=200, headers=None):
-    return Response(json.dumps(body), status=status, headers=headers,
-                    content_type="application/json")
+@dataclass(frozen=True)
+class Admitted:
+    """A request that may run: who asks and from where, its validated
+    document, and its Idempotency-Key's record (None without a key, and for
+    a query). `work_id` names its calls (see Context)."""
+    request_id: str
+    client: str
+    viewer: Viewer
+    document: ast.DocumentNode
+    kind: str
+    record: str | None
+    work_id: str | None
 
 
-def error_response(message, status=400, code="BAD_REQUEST", **extensions):
-    ERRORS.labels(code).inc()
-    return json_response({"errors": [{"message": message,
-                                      "extensions": {"code": code, **extensions}}]}, status)
-
-
-def refused(refusal):
-    return error_response(refusal.message, refusal.status, refusal.code, **refusal.extensions)
-
-
-class Answered(Exception):
-    """A request answered before its query runs (refused, or replayed)."""
-
-    def __init__(self, response):
-        super().__init__(response.status)
-        self.response = response
-
-
-def error_codes(out):
-    return {e["extensions"]["code"] for e in out.get("errors", [])}
-
-
-def operation_kind(document, operation):
+def operation_kind(document: ast.DocumentNode, operation: str | None) -> str:
     """'query' or 'mutation': the kind of the operation that will run."""
     return next((d.operation.value for d in document.definitions
                  if isinstance(d, ast.OperationDefinitionNode)
                  and (operation is None or (d.name and d.name.value == operation))), "query")
 
 
-# HTTP status of a refusal made before a query runs
-STATUS_OF_CODE = {"UNAUTHENTICATED": 401, "SERVICE_UNAVAILABLE": 503}
-
-
-async def run(document, variables, operation, context):
+async def run(document: ast.DocumentNode, variables: dict | None, operation: str | None,
+              context: Context) -> ExecutionResult:
     result = execute(schema.graphql_schema, document, variable_values=variables,
                      operation_name=operation, context_value=context)
     return await result if inspect.isawaitable(result) else result
 
 
 class Gateway:
-    def __init__(self, settings):
+    def __init__(self, settings: dict) -> None:
         self.settings = settings
         config = settings_module.nameko_config(settings)
         self.pool = RpcPool(config, size=settings["GATEWAY_RPC_POOL_SIZE"],
@@ -159,13 +138,13 @@ class Gateway:
             Rule("/", endpoint="root", methods=["GET"]),
         ])
 
-    def status_lookup(self, service, method, *args):
+    def status_lookup(self, service: str, method: str, *args: Any) -> Any:
         STATUS_LOOKUPS.inc()
         return self.pool.call(service, method, *args)
 
     # ---- GraphQL ---------------------------------------------------------------
 
-    def graphql(self, request):
+    def graphql(self, request: Request) -> Response:
         if request.method == "GET" and "text/html" in request.headers.get("Accept", "") \
                 and "query" not in request.args:
             if not self.settings["GRAPHIQL"]:
@@ -185,7 +164,7 @@ class Gateway:
             return error_response("operationName must be a string.")
         return self.execute(request, query, variables, operation)
 
-    def request_body(self, request):
+    def request_body(self, request: Request) -> dict:
         """{query, variables, operationName} of a POST (JSON, within the size
         limit) or a GET (query string); RequestRefused otherwise."""
         if request.method == "POST":
@@ -201,28 +180,70 @@ class Gateway:
                                  "The request body must be a JSON object {query, variables}.")
         return body
 
-    def authenticate(self, request):
+    def execute(self, request: Request, query: str, variables: dict | None,
+                operation: str | None) -> Response:
+        """Admit the request, run it, answer it and keep the answer under its
+        Idempotency-Key; a request refused or replayed is answered unrun."""
+        started = time.perf_counter()
+        try:
+            admitted = self.admit(request, query, variables, operation)
+        except Answered as answered:
+            return answered.response
+        REQUESTS.labels(admitted.kind).inc()
+        context = Context(admitted.viewer, self, admitted.request_id, admitted.client,
+                          work_id=admitted.work_id)
+        result = asyncio.run(run(admitted.document, variables, operation, context))
+        out, status, headers = self.answer(result, admitted.request_id)
+        headers["X-RPC-Calls"] = str(context.rpc_calls)
+        LATENCY.observe(time.perf_counter() - started)
+        self.finish(admitted.record, status, out)
+        return json_response(out, status, headers=headers)
+
+    def admit(self, request: Request, query: str, variables: dict | None,
+              operation: str | None) -> Admitted:
+        """The request, authenticated, within every limit and recorded under
+        its Idempotency-Key; Answered if it is refused or replayed."""
+        request_id = uuid.uuid4().hex[:12]
+        client = self.client_address(request.environ)
+        viewer = self.authenticate(request)
+        document = self.validated(query, request_id)
+        self.check_limits(document, variables, operation, viewer)
+        kind = operation_kind(document, operation)
+        if request.method == "GET" and kind != "query":
+            raise Answered(error_response("Mutations need POST.", 405))
+        record = (self.idempotency_record(request, viewer, client, query, variables, operation)
+                  if kind == "mutation" else None)
+        work_id = (f"{record}.{idempotency.fingerprint(query, variables, operation)[:24]}"
+                   if record else None)
+        return Admitted(request_id, client, viewer, document, kind, record, work_id)
+
+    def authenticate(self, request: Request) -> Viewer:
         """The Viewer of the request: a valid token whose member still acts."""
         try:
             viewer = viewer_from_header(request.headers.get("Authorization"),
                                         self.settings["COALITION_JWT_SECRET"])
             self.members.check(viewer)
-        except (DomainError, ServiceUnavailable) as exc:
-            code = code_of(exc) or "INTERNAL_SERVER_ERROR"
-            raise Answered(error_response(str(exc), STATUS_OF_CODE.get(code, 500), code))
+        except DomainError as exc:
+            code = code_of(exc) or INTERNAL_SERVER_ERROR
+            raise Answered(error_response(str(exc), refusal_status(exc), code))
         return viewer
 
-    def admit(self, request, query, variables, operation, viewer, request_id):
-        """(document, operation kind) of a request within every limit."""
+    def validated(self, query: str, request_id: str) -> ast.DocumentNode:
+        """The parsed document of a query that validates within MAX_QUERY_DEPTH."""
         document, errors = prepare(query, self.settings["MAX_QUERY_DEPTH"])
         if document is None:
             raise Answered(error_response(errors[0].message, 400, "GRAPHQL_PARSE_FAILED"))
         if errors:
             raise Answered(json_response(
                 {"errors": [format_error(e, request_id) for e in errors]}, 400))
+        return document
+
+    def check_limits(self, document: ast.DocumentNode, variables: dict | None,
+                     operation: str | None, viewer: Viewer) -> None:
+        """Page sizes, the query's cost, and one mutation for an anonymous request."""
         too_big = check_page_sizes(document, variables, self.settings["MAX_PAGE_SIZE"])
         if too_big:
-            raise Answered(error_response(too_big[0], 400, "BAD_USER_INPUT",
+            raise Answered(error_response(too_big[0], 400, BadUserInput.code,
                                           fields={"first": too_big}))
         errors = check_cost(schema.graphql_schema, document, variables, operation,
                             self.settings["UNPAGED_LIST_ESTIMATE"], self.settings["MAX_QUERY_COST"])
@@ -230,16 +251,13 @@ class Gateway:
             raise Answered(error_response(errors[0].message, 400, "QUERY_TOO_COMPLEX",
                                           cost=errors[0].extensions["cost"],
                                           limit=errors[0].extensions["limit"]))
-        if viewer.role == ANONYMOUS and len(mutation_fields(document, operation)) > 1:
+        if viewer.role == Role.ANONYMOUS and len(mutation_fields(document, operation)) > 1:
             raise Answered(error_response(
                 "An anonymous request may hold one mutation; sign in, or send them one "
-                "request at a time.", 401, "UNAUTHENTICATED"))
-        kind = operation_kind(document, operation)
-        if request.method == "GET" and kind != "query":
-            raise Answered(error_response("Mutations need POST.", 405))
-        return document, kind
+                "request at a time.", 401, Unauthenticated.code))
 
-    def idempotency_record(self, request, viewer, client, query, variables, operation):
+    def idempotency_record(self, request: Request, viewer: Viewer, client: str, query: str,
+                           variables: dict | None, operation: str | None) -> str | None:
         """The record of this mutation's Idempotency-Key (None without one);
         Answered with the kept answer if it ran before."""
         key = request.headers.get(idempotency.HEADER)
@@ -255,31 +273,9 @@ class Gateway:
             raise Answered(json_response(kept[1], kept[0], headers={"Idempotent-Replay": "true"}))
         return record
 
-    def execute(self, request, query, variables, operation):
-        request_id, started = uuid.uuid4().hex[:12], time.perf_counter()
-        client = self.client_address(request.environ)
-        try:
-            viewer = self.authenticate(request)
-            document, kind = self.admit(request, query, variables, operation, viewer, request_id)
-            record = (self.idempotency_record(request, viewer, client, query, variables, operation)
-                      if kind == "mutation" else None)
-        except Answered as answered:
-            return answered.response
-        REQUESTS.labels(kind).inc()
-        work_id = record and f"{record}.{idempotency.fingerprint(query, variables, operation)[:24]}"
-        context = Context(viewer, self, request_id, client, work_id=work_id)
-        result = asyncio.run(run(document, variables, operation, context))
-        out, status, headers = self.answer(result, request_id)
-        headers["X-RPC-Calls"] = str(context.rpc_calls)
-        LATENCY.observe(time.perf_counter() - started)
-        if record:
-            unknown = {"SERVICE_UNAVAILABLE", "INTERNAL_SERVER_ERROR"} & error_codes(out)
-            self.keys.finish(record, status, out, outcome_known=not unknown)
-        return json_response(out, status, headers=headers)
-
-    def answer(self, result, request_id):
+    def answer(self, result: ExecutionResult, request_id: str) -> tuple[dict, int, dict]:
         """(body, HTTP status, headers) of an executed query."""
-        out = {"data": result.data}
+        out: dict[str, Any] = {"data": result.data}
         if result.errors:
             out["errors"] = [format_error(e, request_id) for e in result.errors]
         for error in out.get("errors", []):
@@ -288,14 +284,22 @@ class Gateway:
         status = 200
         if result.data is None and result.errors and all(map(is_request_error, result.errors)):
             status = 400  # variables that do not coerce: the request itself is wrong
-        elif "TOO_MANY_REQUESTS" in error_codes(out):
+        elif TooManyRequests.code in error_codes(out):
             status = 429
             headers["Retry-After"] = str(self.limits.retry_after())
         return out, status, headers
 
+    def finish(self, record: str | None, status: int, out: dict) -> None:
+        """Keep the answer under the request's Idempotency-Key. Its outcome
+        is unknown if a service did not answer or the gateway failed: a
+        repeat then runs again (under the same names, see idempotency.py)."""
+        if record:
+            unknown = {Unavailable.code, INTERNAL_SERVER_ERROR} & error_codes(out)
+            self.keys.finish(record, status, out, outcome_known=not unknown)
+
     # ---- the rest ----------------------------------------------------------------
 
-    def static(self, request, name):
+    def static(self, request: Request, name: str) -> Response:
         path = safe_join(str(STATIC), name)
         if path is None or not Path(path).is_file():
             raise NotFound()
@@ -305,49 +309,53 @@ class Gateway:
                         content_type=types.get(Path(path).suffix, "application/octet-stream"),
                         headers={"Cache-Control": "public, max-age=86400"})
 
-    def healthz(self, request):
+    def healthz(self, request: Request) -> Response:
         """Liveness: this process answers. Nothing else is touched."""
         return json_response({"status": "ok"})
 
-    def readyz(self, request):
+    def readyz(self, request: Request) -> Response:
         """Readiness: the broker, each service (and through it, its store)
         and the gateway's own store answer within READY_TIMEOUT_SECONDS,
         through long-lived pooled clients. Errors are named, never quoted."""
-        checks = {}
-        for service in SERVICES:
-            try:
-                self.ready_pool.call(service, "ping")
-                checks[service] = {"ok": True}
-            except ServiceUnavailable as exc:
-                checks[service] = {"ok": False, "error": exc.kind}
-            except DomainError:  # the service answered: its store did not
-                checks[service] = {"ok": False, "error": "store unreachable"}
-            except Exception:
-                checks[service] = {"ok": False, "error": "unexpected"}
+        checks = {service: self.service_check(service) for service in SERVICES}
         checks["broker"] = {"ok": not any(c.get("error") == "broker unreachable"
                                           for c in checks.values())}
-        try:
-            self.store.ping()
-            checks["store"] = {"ok": True}
-        except Exception:
-            checks["store"] = {"ok": False, "error": "store unreachable"}
+        checks["store"] = self.store_check()
         ok = all(c["ok"] for c in checks.values())
         return json_response({"status": "ok" if ok else "unavailable", "checks": checks},
                              200 if ok else 503)
 
-    def metrics(self, request):
-        from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
-        import os
+    def service_check(self, service: str) -> dict[str, Any]:
+        """{"ok": True} if the service and its store answer, else the failure's kind."""
+        try:
+            self.ready_pool.call(service, "ping")
+            return {"ok": True}
+        except ServiceUnavailable as exc:
+            return {"ok": False, "error": exc.kind}
+        except DomainError:  # the service answered: its store did not
+            return {"ok": False, "error": "store unreachable"}
+        except Exception:
+            return {"ok": False, "error": "unexpected"}
+
+    def store_check(self) -> dict[str, Any]:
+        """{"ok": True} if the gateway's own store answers."""
+        try:
+            self.store.ping()
+            return {"ok": True}
+        except Exception:
+            return {"ok": False, "error": "store unreachable"}
+
+    def metrics(self, request: Request) -> Response:
         registry = REGISTRY
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
-    def root(self, request):
+    def root(self, request: Request) -> Response:
         return Response("coalition gateway: GraphQL at /graphql\n", content_type="text/plain")
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
@@ -358,7 +366,7 @@ class Gateway:
             request_id = uuid.uuid4().hex[:12]
             log.exception("request %s failed", request_id)
             response = error_response(f"Something went wrong on our side (request {request_id}).",
-                                      500, "INTERNAL_SERVER_ERROR", requestId=request_id)
+                                      500, INTERNAL_SERVER_ERROR, requestId=request_id)
         if isinstance(response, HTTPException):
             response = response.get_response(environ)
         response.headers.update(COMMON_HEADERS)
@@ -367,7 +375,7 @@ class Gateway:
         return response(environ, start_response)
 
 
-def create_app(environ=None):
+def create_app(environ: dict | None = None) -> Gateway:
     settings = settings_module.load_or_exit(environ, program="gateway")
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s gateway %(levelname)s %(name)s: %(message)s")

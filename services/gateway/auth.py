@@ -9,46 +9,50 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 import jwt
 
 from services.common.errors import Forbidden, Unauthenticated
+from services.common.vocabulary import MemberStatus, Role
 
-ADMIN, MEMBER, ANONYMOUS = "ADMIN", "MEMBER", "ANONYMOUS"
+# The roles a token can carry; a request without one is ANONYMOUS.
+TOKEN_ROLES = (Role.ADMIN, Role.MEMBER)  # a tuple: a claim need not be hashable
 
 
 @dataclass(frozen=True)
 class Viewer:
-    role: str = ANONYMOUS
-    member_id: str = None
-    sub: str = None
+    role: str = Role.ANONYMOUS
+    member_id: str | None = None
+    sub: str | None = None
 
     @property
-    def actor(self):
+    def actor(self) -> dict:
+        """Who acts, as the services take it (RPC argument `actor`)."""
         return {"role": self.role, "member_id": self.member_id, "sub": self.sub}
 
-    def is_admin(self):
-        return self.role == ADMIN
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
 
-    def is_member(self, member_id):
-        return self.role == MEMBER and self.member_id == member_id
+    def is_member(self, member_id: str) -> bool:
+        return self.role == Role.MEMBER and self.member_id == member_id
 
-    def require_token(self):
-        if self.role == ANONYMOUS:
+    def require_token(self) -> None:
+        if self.role == Role.ANONYMOUS:
             raise Unauthenticated("Sign in: this needs a token (Authorization: Bearer ...).")
 
-    def require_admin(self):
+    def require_admin(self) -> None:
         self.require_token()
-        if self.role != ADMIN:
+        if self.role != Role.ADMIN:
             raise Forbidden("Only the secretariat (ADMIN) can do this.")
 
-    def require_admin_or_member(self, member_id):
+    def require_admin_or_member(self, member_id: str) -> None:
         self.require_token()
         if not (self.is_admin() or self.is_member(member_id)):
             raise Forbidden("Only the secretariat (ADMIN) or the member itself can do this.")
 
 
-def viewer_from_header(header, secret):
+def viewer_from_header(header: str | None, secret: str) -> Viewer:
     if header is None:
         return Viewer()
     scheme, _, token = header.partition(" ")
@@ -62,15 +66,17 @@ def viewer_from_header(header, secret):
     except jwt.InvalidTokenError:
         raise Unauthenticated("The token is not valid.")
     role = claims.get("role")
-    if role not in (ADMIN, MEMBER):
+    if role not in TOKEN_ROLES:
         raise Unauthenticated("The token's role is not ADMIN or MEMBER.")
     member_id = claims.get("member_id")
-    if role == MEMBER and (not isinstance(member_id, str) or not member_id):
+    if role == Role.MEMBER and (not isinstance(member_id, str) or not member_id):
         raise Unauthenticated("A MEMBER token must name its member_id.")
-    return Viewer(role=role, member_id=member_id if role == MEMBER else None, sub=str(claims["sub"]))
+    return Viewer(role=role, member_id=member_id if role == Role.MEMBER else None,
+                  sub=str(claims["sub"]))
 
 
-def issue_token(secret, role, sub, member_id=None, ttl=timedelta(hours=12)):
+def issue_token(secret: str, role: str, sub: str, member_id: str | None = None,
+                ttl: timedelta = timedelta(hours=12)) -> str:
     now = datetime.now(timezone.utc)
     claims = {"sub": sub, "role": role, "iat": now, "exp": now + ttl}
     if member_id:
@@ -93,16 +99,17 @@ class MemberStatuses:
     must hold at the moment of the cast.
     """
 
-    ACTING = {"CANDIDATE", "ACTIVE", "SUSPENDED"}
+    ACTING = frozenset({MemberStatus.CANDIDATE, MemberStatus.ACTIVE, MemberStatus.SUSPENDED})
 
-    def __init__(self, call, ttl, size=10000):
+    def __init__(self, call: Callable[..., Any], ttl: float, size: int = 10000) -> None:
         self.call = call  # call(service, method, *args): an RPC
         self.ttl = ttl
         self.size = size
-        self._cache = OrderedDict()
+        # member id -> (when it was read, its status or None if there is none, can_vote)
+        self._cache: OrderedDict[str | None, tuple[float, str | None, bool]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, member):
+    def remember(self, member: dict | None) -> None:
         """Keep what a service just answered about a member (a view dict)."""
         if not member or "status" not in member:
             return
@@ -113,14 +120,14 @@ class MemberStatuses:
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
 
-    def _known(self, member_id):
+    def _known(self, member_id: str | None) -> tuple[str | None, bool] | None:
         with self._lock:
             entry = self._cache.get(member_id)
         if entry and time.monotonic() - entry[0] < self.ttl:
             return entry[1], entry[2]
         return None
 
-    def status(self, member_id, fresh=False):
+    def status(self, member_id: str | None, fresh: bool = False) -> tuple[str | None, bool]:
         """(status, can_vote) of a member, or (None, False) if there is none."""
         known = None if fresh else self._known(member_id)
         if known:
@@ -133,21 +140,25 @@ class MemberStatuses:
         self.remember(found[0])
         return found[0]["status"], bool(found[0].get("can_vote"))
 
-    def check(self, viewer, fresh=False):
-        """UNAUTHENTICATED unless the viewer's member may still act; returns
-        (status, can_vote) for a MEMBER, None for other roles."""
-        if viewer.role != MEMBER:
-            return None
-        status, can_vote = self.status(viewer.member_id, fresh)
-        if status not in self.ACTING:
+    def check(self, viewer: Viewer) -> None:
+        """UNAUTHENTICATED unless the viewer's member may still act (a
+        MEMBER's; other roles have no member to check)."""
+        if viewer.role == Role.MEMBER:
+            self.acting(viewer.member_id)
+
+    def acting(self, member_id: str | None, fresh: bool = False) -> tuple[str, bool]:
+        """(status, can_vote) of a member that may still act; UNAUTHENTICATED
+        if it does not exist or its status is not ACTING."""
+        status, can_vote = self.status(member_id, fresh)
+        if status is None or status not in self.ACTING:
             raise Unauthenticated(
                 "This token's member organisation "
                 + ("does not exist." if status is None else f"is {status}; its tokens no longer work."))
         return status, can_vote
 
-    def require_can_vote(self, viewer):
+    def require_can_vote(self, viewer: Viewer) -> None:
         """FORBIDDEN unless the viewer's member can vote right now (read fresh)."""
-        status, can_vote = self.check(viewer, fresh=True)
+        status, can_vote = self.acting(viewer.member_id, fresh=True)
         if not can_vote:
             raise Forbidden(f"Your organisation cannot vote now: it is {status}"
-                            + ("" if status != "ACTIVE" else " and has not signed the MoU") + ".")
+                            + ("" if status != MemberStatus.ACTIVE else " and has not signed the MoU") + ".")

@@ -27,10 +27,13 @@ A kept answer is replayed only after the request was authenticated again.
 import hashlib
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from services.common.errors import Unavailable
+from services.common.errors import BadUserInput, Conflict, Unavailable
+from services.common.vocabulary import Role
+from services.gateway.auth import Viewer
 
 HEADER = "Idempotency-Key"
 KEEP_HOURS = 24  # the TTL index in services/gateway/store.py
@@ -43,29 +46,37 @@ RUNNING_LIMIT_SECONDS = 30
 class Refusal(Exception):
     """The request cannot run under this key: (HTTP status, code, message)."""
 
-    def __init__(self, status, code, message):
+    def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
 
-def check_key(key):
+def keys_unavailable() -> Refusal:
+    """The gateway's store did not answer: a key is never silently ignored."""
+    return Refusal(503, Unavailable.code,
+                   "Idempotency keys cannot be checked right now; try again shortly.")
+
+
+def check_key(key: str) -> str:
+    """The key, if it is 1 to 200 printable characters; Refusal otherwise."""
     if not (1 <= len(key) <= 200 and key.isprintable()):
-        raise Refusal(400, "BAD_USER_INPUT",
+        raise Refusal(400, BadUserInput.code,
                       f"{HEADER} must be 1 to 200 printable characters.")
     return key
 
 
-def fingerprint(query, variables, operation):
+def fingerprint(query: str, variables: dict | None, operation: str | None) -> str:
+    """What makes two requests the same request (hex SHA-256)."""
     text = json.dumps([query, variables, operation], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def owner(viewer, client):
+def owner(viewer: Viewer, client: str) -> str:
     """Whose key it is: the token's role, subject and member; an anonymous
     caller's keys are also its client address's, so two anonymous clients
     never see each other's answers."""
     parts = [viewer.role, viewer.sub or "", viewer.member_id or ""]
-    if viewer.role == "ANONYMOUS":
+    if viewer.role == Role.ANONYMOUS:
         parts.append(client)
     return "\0".join(parts)
 
@@ -73,14 +84,15 @@ def owner(viewer, client):
 class Keys:
     """The kept keys, in the gateway's own database (services/gateway/store.py)."""
 
-    def __init__(self, store):
+    def __init__(self, store: Any) -> None:
         self.store = store
 
     @property
-    def collection(self):
+    def collection(self) -> Any:
         return self.store.db.idempotency
 
-    def begin(self, owner_id, key, request_print):
+    def begin(self, owner_id: str, key: str,
+              request_print: str) -> tuple[str, tuple[int, dict] | None]:
         """(record id, the kept (status, body) to replay or None); None means
         the key is now recorded as running and the request may run. The
         caller has authenticated the request again (token, member status)
@@ -96,8 +108,7 @@ class Keys:
             except DuplicateKeyError:
                 kept = self.collection.find_one({"_id": doc_id})
         except (PyMongoError, Unavailable):
-            raise Refusal(503, "SERVICE_UNAVAILABLE",
-                          "Idempotency keys cannot be checked right now; try again shortly.")
+            raise keys_unavailable()
         if kept is None:  # expired in between: start again
             return self.begin(owner_id, key, request_print)
         if kept["request"] != request_print:
@@ -107,22 +118,23 @@ class Keys:
             return doc_id, (kept["status"], json.loads(kept["body"]))
         started = kept.get("started_at", kept["created_at"])
         if kept["state"] == RUNNING and (now - started).total_seconds() < RUNNING_LIMIT_SECONDS:
-            raise Refusal(409, "CONFLICT",
+            raise Refusal(409, Conflict.code,
                           f"The request with this {HEADER} is still running; repeat it with the "
                           "same key in a moment.")
         self._restart(doc_id, now)
         return doc_id, None
 
-    def _restart(self, doc_id, now):
+    def _restart(self, doc_id: str, now: datetime) -> None:
         """Run a request whose outcome is unknown again, under the same key."""
         try:
             self.collection.update_one({"_id": doc_id, "state": {"$ne": DONE}},
                                        {"$set": {"state": RUNNING, "started_at": now}})
         except (PyMongoError, Unavailable):
-            raise Refusal(503, "SERVICE_UNAVAILABLE",
-                          "Idempotency keys cannot be checked right now; try again shortly.")
+            raise keys_unavailable()
 
-    def finish(self, doc_id, status, body, outcome_known):
+    def finish(self, doc_id: str, status: int, body: dict, outcome_known: bool) -> None:
+        """Keep the answer (replayed to a repeat) or, if its outcome is
+        unknown, mark the key so that a repeat runs again."""
         try:
             self.collection.update_one({"_id": doc_id}, {"$set": {
                 "state": DONE if outcome_known else UNKNOWN, "status": status,

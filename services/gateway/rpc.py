@@ -7,24 +7,23 @@ reply would otherwise sit in its reply queue) and replaced lazily.
 A call may carry a name (`request=`), sent in nameko's context data: the
 service does each change of a named call once (services/common/store.py).
 """
-import logging
 import queue
 import threading
+from typing import Any, NamedTuple
 
 from kombu.exceptions import OperationalError
 from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
-import services.common.errors  # noqa: F401  (registers typed errors for deserialisation)
+from services.common.errors import Unavailable  # importing it registers the typed errors
 from services.common.store import REQUEST_CONTEXT_KEY
 
-log = logging.getLogger(__name__)
 
+class ServiceUnavailable(Unavailable):
+    """A service did not answer in time, or the broker is unreachable
+    (SERVICE_UNAVAILABLE, like any `Unavailable`)."""
 
-class ServiceUnavailable(Exception):
-    """A service did not answer in time, or the broker is unreachable."""
-
-    def __init__(self, service, kind, detail=""):
+    def __init__(self, service: str, kind: str, detail: str = "") -> None:
         """`kind`: a few fixed words ('no reply', 'broker unreachable', ...)
         that health checks may show; `detail` adds figures for people."""
         super().__init__(f"The {service} service did not answer ({kind}{detail}). "
@@ -33,24 +32,31 @@ class ServiceUnavailable(Exception):
         self.kind = kind
 
 
+class PooledClient(NamedTuple):
+    """A started RPC proxy: `services.<name>.<method>(...)` calls; the proxy
+    sends a copy of `context` (nameko's context data) with every call."""
+    proxy: ClusterRpcProxy
+    services: Any
+    context: dict
+
+
 class RpcPool:
-    def __init__(self, config, size=8, timeout=10.0):
+    def __init__(self, config: dict, size: int = 8, timeout: float = 10.0) -> None:
         self.config = config
         self.size = size
         self.timeout = timeout
-        self._idle = queue.LifoQueue()
+        self._idle: queue.LifoQueue[PooledClient] = queue.LifoQueue()
         self._created = 0
         self._lock = threading.Lock()
-        self.calls = 0  # every call made by this process (tests, metrics)
 
-    def _new_client(self, timeout):
-        """(proxy, its services, its context data): the proxy keeps the dict
-        it is given and sends a copy of it with every call."""
-        context = {}
+    def _new_client(self, timeout: float) -> PooledClient:
+        """The proxy keeps the context dict it is given and sends a copy of
+        it with every call."""
+        context: dict = {}
         proxy = ClusterRpcProxy(self.config, context_data=context, timeout=timeout)
-        return proxy, proxy.start(), context
+        return PooledClient(proxy, proxy.start(), context)
 
-    def _acquire(self):
+    def _acquire(self) -> PooledClient:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
@@ -65,28 +71,34 @@ class RpcPool:
                     raise
         return self._idle.get(timeout=self.timeout)
 
-    def _discard(self, client):
+    def _discard(self, client: PooledClient) -> None:
         with self._lock:
             self._created -= 1
         try:
-            client[0].stop()
+            client.proxy.stop()
         except Exception:
             pass
 
-    def call(self, service, method, *args, request=None, **kwargs):
-        with self._lock:
-            self.calls += 1
+    def _take(self, service: str) -> PooledClient:
+        """An idle or new client; ServiceUnavailable if none comes in time."""
         try:
-            client = self._acquire()
+            return self._acquire()
         except queue.Empty:
             raise ServiceUnavailable(service, "gateway busy")
         except (OperationalError, OSError) as exc:
             raise ServiceUnavailable(service, "broker unreachable") from exc
-        client[2].clear()
+
+    def call(self, service: str, method: str, *args: Any, request: str | None = None,
+             **kwargs: Any) -> Any:
+        """`service.method(*args, **kwargs)` over RPC, named `request` if
+        given; ServiceUnavailable if it does not answer, the service's own
+        error if it refuses."""
+        client = self._take(service)
+        client.context.clear()
         if request is not None:
-            client[2][REQUEST_CONTEXT_KEY] = request
+            client.context[REQUEST_CONTEXT_KEY] = request
         try:
-            result = getattr(getattr(client[1], service), method)(*args, **kwargs)
+            result = getattr(getattr(client.services, service), method)(*args, **kwargs)
         except RpcTimeout as exc:
             self._discard(client)
             raise ServiceUnavailable(service, "no reply", f" within {self.timeout}s") from exc
@@ -102,7 +114,7 @@ class RpcPool:
         self._idle.put(client)
         return result
 
-    def close(self):
+    def close(self) -> None:
         while True:
             try:
                 self._discard(self._idle.get_nowait())

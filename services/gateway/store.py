@@ -8,42 +8,50 @@ the request that needed it (`Unavailable`), never a silently skipped check.
 """
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from pymongo import ASCENDING, IndexModel, MongoClient, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.common.errors import Unavailable
+from services.common.store import database_name, make_client
+from services.gateway.idempotency import KEEP_HOURS
 
 # collection -> its indexes; documents carry their own expiry (TTL indexes)
 INDEXES = {
-    "idempotency": [IndexModel([("created_at", ASCENDING)], expireAfterSeconds=24 * 3600)],
+    "idempotency": [IndexModel([("created_at", ASCENDING)], expireAfterSeconds=KEEP_HOURS * 3600)],
     "rate_limits": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
 }
 
 
+def store_unavailable() -> Unavailable:
+    return Unavailable("The gateway's store did not answer; try again shortly.")
+
+
 class GatewayStore:
-    def __init__(self, settings, timeout_ms=3000):
+    def __init__(self, settings: dict) -> None:
         self.settings = settings
-        self.timeout_ms = timeout_ms
-        self._db = None
+        self._db: Any = None
         self._lock = threading.Lock()
 
     @property
-    def db(self):
+    def db(self) -> Any:
+        """The database, with its indexes, made on first use (Unavailable if
+        the store does not answer)."""
         with self._lock:
             if self._db is None:
                 try:
-                    client = MongoClient(self.settings["MONGO_URI"], tz_aware=True,
-                                         serverSelectionTimeoutMS=self.timeout_ms)
-                    db = client[f"{self.settings['MONGO_DB_PREFIX']}_gateway"]
+                    # a request waits at most 3 s for a store that is down, then 503
+                    client = make_client(self.settings, serverSelectionTimeoutMS=3000)
+                    db = client[database_name(self.settings, "gateway")]
                     for name, indexes in INDEXES.items():
                         db[name].create_indexes(indexes)
                 except PyMongoError:
-                    raise Unavailable("The gateway's store did not answer; try again shortly.")
+                    raise store_unavailable()
                 self._db = db
             return self._db
 
-    def ping(self):
+    def ping(self) -> None:
         self.db.command("ping")
 
 
@@ -51,36 +59,42 @@ class RateLimits:
     """Counters per (action, client address) in fixed clock windows, shared
     by every worker and instance: one round trip to take, one to give back."""
 
-    def __init__(self, store, window=timedelta(hours=1)):
+    def __init__(self, store: GatewayStore, window: timedelta = timedelta(hours=1)) -> None:
         self.store = store
         self.window = window
 
-    def _window(self):
+    def _window(self) -> tuple[int, int]:
         """(start, end) of the current window, in whole seconds since the epoch."""
         seconds = int(self.window.total_seconds())
         start = int(datetime.now(timezone.utc).timestamp()) // seconds * seconds
         return start, start + seconds
 
-    def _id(self, action, client):
+    def _id(self, action: str, client: str) -> tuple[str, datetime]:
         start, end = self._window()
         return f"{action}|{client}|{start}", datetime.fromtimestamp(end, timezone.utc)
 
-    def take(self, action, client, limit):
+    def take(self, action: str, client: str, limit: int) -> bool:
         """True if this use is within `limit` per window (and counted)."""
         doc_id, ends = self._id(action, client)
-        for attempt in range(2):
-            try:
-                doc = self.store.db.rate_limits.find_one_and_update(
-                    {"_id": doc_id}, {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": ends}},
-                    upsert=True, return_document=ReturnDocument.AFTER)
-                return doc["count"] <= limit
-            except DuplicateKeyError:  # two first uses at once: the other inserted
-                if attempt:
-                    raise
-            except PyMongoError:
-                raise Unavailable("The gateway's store did not answer; try again shortly.")
+        try:
+            count = self._count(doc_id, ends)
+        except DuplicateKeyError:  # two first uses at once: the other inserted
+            count = self._count(doc_id, ends)
+        return count <= limit
 
-    def give_back(self, action, client):
+    def _count(self, doc_id: str, ends: datetime) -> int:
+        """Count one use (the window's document made by its first use)."""
+        try:
+            doc = self.store.db.rate_limits.find_one_and_update(
+                {"_id": doc_id}, {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": ends}},
+                upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            raise  # the caller counts again: the document exists now
+        except PyMongoError:
+            raise store_unavailable()
+        return doc["count"]
+
+    def give_back(self, action: str, client: str) -> None:
         """Undo a `take` whose request was refused for its content."""
         doc_id, _ = self._id(action, client)
         try:
@@ -89,6 +103,6 @@ class RateLimits:
         except PyMongoError:
             pass  # the use stays counted: the safe side
 
-    def retry_after(self):
+    def retry_after(self) -> int:
         """Seconds until the current window ends."""
         return self._window()[1] - int(datetime.now(timezone.utc).timestamp())

@@ -1,0 +1,276 @@
+"""The Mutation root: each mutation is one RPC to the service that owns the
+change (the services check every rule of DOMAIN.md).
+
+Who may call which mutation is the table `MAY_CALL`, checked before the
+resolver runs; a mutation missing from it does not import. The gateway adds
+only what needs the request: the member statuses it caches (a mutation that
+returns a member refreshes it), the limit on anonymous applications, and
+waiting until a closed consultation's outcome reached its subject
+(`applied`).
+"""
+import logging
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from graphene import ID, Argument, Field, ObjectType, String
+from graphql import GraphQLResolveInfo
+
+from services.common.errors import BadUserInput, Conflict, TooManyRequests
+from services.common.vocabulary import (AllocationStatus, ConsultationKind, ConsultationStatus,
+                                        MemberStatus, Outcome, Role)
+from services.gateway.inputs import (AllocationInput, ConsultationInput, DisbursementInput,
+                                     GrantInput, MemberInput, plain, wire)
+from services.gateway.scalars import DateTime
+from services.gateway.types import (Allocation, Consultation, Disbursement, Grant, Member, Stance,
+                                    StanceValue, req)
+
+log = logging.getLogger("coalition.gateway")
+
+
+# ---- who may call which mutation (DOMAIN.md section 5) -----------------------------
+
+def anyone(ctx: Any, args: dict) -> None:
+    """No token needed."""
+
+
+def admin(ctx: Any, args: dict) -> None:
+    """The secretariat only."""
+    ctx.viewer.require_admin()
+
+
+def admin_or_the_member(ctx: Any, args: dict) -> None:
+    """The secretariat, or the member the mutation is about (`memberId`)."""
+    ctx.viewer.require_admin_or_member(args["member_id"])
+
+
+def voter(ctx: Any, args: dict) -> None:
+    """A token; for a MEMBER, canVote at the moment of the cast (DOMAIN.md
+    section 5), so the member's status is read fresh from the members
+    service, not from the cache. Being in the round's snapshot is checked by
+    consultations."""
+    ctx.viewer.require_token()
+    if ctx.viewer.role == Role.MEMBER:
+        ctx.members.require_can_vote(ctx.viewer)
+
+
+MAY_CALL: dict[str, Callable[[Any, dict], None]] = {
+    "register_founding_member": admin,
+    "apply_for_membership": anyone,
+    "sign_mou": admin_or_the_member,
+    "withdraw_membership": admin_or_the_member,
+    "reinstate_member": admin,
+    "propose_suspension": admin,
+    "open_consultation": admin,
+    "cast_stance": voter,
+    "close_consultation": admin,
+    "start_next_round": admin,
+    "cancel_consultation": admin,
+    "create_grant": admin,
+    "activate_grant": admin,
+    "propose_allocation": admin,
+    "record_disbursement": admin,
+}
+
+
+def mutation(returns: Any, resolve: Callable, **args: Any) -> Field:
+    """The field of a mutation: `MAY_CALL[its name]` first, then `resolve`."""
+    may_call = MAY_CALL[resolve.__name__]
+
+    def checked(root: Any, info: GraphQLResolveInfo, **given: Any) -> Any:
+        may_call(info.context, given)
+        return resolve(root, info, **given)
+    return Field(req(returns), resolver=checked, **args)
+
+
+# ---- members ---------------------------------------------------------------------------
+
+def changed_member(ctx: Any, method: str, *args: Any) -> dict:
+    """A members mutation; the member it returns has a known status from now on."""
+    member = ctx.call("members", method, *args)
+    ctx.members.remember(member)
+    return member
+
+
+APPLICATIONS = "applyForMembership"  # the rate limit's name (services/gateway/store.py)
+
+
+@contextmanager
+def counted_application(ctx: Any) -> Iterator[None]:
+    """Anonymous applications are limited per client address (DOMAIN.md
+    section 6). An application refused for its content (BAD_USER_INPUT,
+    CONFLICT) is given back: the limit counts applications made."""
+    if ctx.viewer.role != Role.ANONYMOUS:
+        yield
+        return
+    if not ctx.limits.take(APPLICATIONS, ctx.client,
+                           ctx.settings["ANONYMOUS_APPLICATIONS_PER_HOUR"]):
+        raise TooManyRequests(
+            "Too many applications from your address this hour; try again later, or ask the "
+            "secretariat to register your organisation.")
+    try:
+        yield
+    except (BadUserInput, Conflict):
+        ctx.limits.give_back(APPLICATIONS, ctx.client)
+        raise
+
+
+def register_founding_member(root: Any, info: GraphQLResolveInfo, input: dict) -> dict:
+    return changed_member(info.context, "register_founding_member", wire(input))
+
+
+def apply_for_membership(root: Any, info: GraphQLResolveInfo, input: dict) -> dict:
+    with counted_application(info.context):
+        return changed_member(info.context, "apply_for_membership", wire(input))
+
+
+def sign_mou(root: Any, info: GraphQLResolveInfo, member_id: str) -> dict:
+    return changed_member(info.context, "sign_mou", member_id)
+
+
+def withdraw_membership(root: Any, info: GraphQLResolveInfo, member_id: str,
+                        reason: str | None = None) -> dict:
+    return changed_member(info.context, "withdraw_membership", member_id, reason)
+
+
+def reinstate_member(root: Any, info: GraphQLResolveInfo, member_id: str) -> dict:
+    return changed_member(info.context, "reinstate_member", member_id)
+
+
+# ---- consultations -----------------------------------------------------------------------
+
+# Outcomes another service applies to the subject (DOMAIN.md section 4), and
+# how the gateway sees that they were: (service, bulk RPC, applied(subject)).
+# Keyed by (kind, outcome of a CLOSED consultation or its status otherwise).
+Applies = tuple[str, str, Callable[[dict], bool]]
+APPLIED_BY: dict[tuple[str, str | None], Applies] = {
+    (ConsultationKind.MEMBERSHIP_ADMISSION, Outcome.ADOPTED):
+        ("members", "get_many", lambda m: m["status"] != MemberStatus.CANDIDATE),
+    (ConsultationKind.MEMBERSHIP_ADMISSION, ConsultationStatus.CANCELLED):
+        ("members", "get_many", lambda m: m["status"] != MemberStatus.CANDIDATE),
+    (ConsultationKind.MEMBER_SUSPENSION, Outcome.ADOPTED):
+        ("members", "get_many", lambda m: m["status"] != MemberStatus.ACTIVE),
+    (ConsultationKind.GRANT_ALLOCATION, Outcome.ADOPTED):
+        ("grants", "get_allocations", lambda a: a["status"] != AllocationStatus.PROPOSED),
+    (ConsultationKind.GRANT_ALLOCATION, ConsultationStatus.CANCELLED):
+        ("grants", "get_allocations", lambda a: a["status"] != AllocationStatus.PROPOSED),
+}
+OUTCOME_WAIT_SECONDS = 5.0
+
+
+def subject_applies(consultation: dict) -> Applies | None:
+    """The APPLIED_BY rule of a consultation that ended, or None when no
+    other service applies its outcome to a subject."""
+    ended = (consultation.get("outcome") if consultation["status"] == ConsultationStatus.CLOSED
+             else consultation["status"])
+    rule = APPLIED_BY.get((consultation["kind"], ended))
+    return rule if rule is not None and consultation.get("subject_id") else None
+
+
+def reached(ctx: Any, rule: Applies, subject_id: str) -> bool:
+    """Whether the subject shows the outcome (or is gone)."""
+    service, method, done = rule
+    found = ctx.call(service, method, [subject_id])
+    if service == "members" and found:
+        ctx.members.remember(found[0])
+    return not found or done(found[0])
+
+
+def applied(ctx: Any, consultation: dict) -> dict:
+    """Return once the consultation's outcome has reached its subject.
+
+    Read your writes (DOMAIN.md section 5): after closeConsultation returned
+    an adopted admission, the new member's signMou must find it ACTIVE, but
+    members applies the outcome from the round_closed event a moment later.
+    So the mutation waits until it has, at most OUTCOME_WAIT_SECONDS
+    (then it answers anyway: the outcome is decided and will be applied)."""
+    rule = subject_applies(consultation)
+    if rule is None:
+        return consultation
+    deadline = time.monotonic() + OUTCOME_WAIT_SECONDS
+    while not reached(ctx, rule, consultation["subject_id"]):
+        if time.monotonic() > deadline:
+            log.warning("outcome of consultation %s not yet applied after %.0fs",
+                        consultation["id"], OUTCOME_WAIT_SECONDS)
+            break
+        time.sleep(0.05)
+    return consultation
+
+
+def propose_suspension(root: Any, info: GraphQLResolveInfo, member_id: str, reason: str,
+                       closes_at: str | None = None) -> dict:
+    return info.context.call("consultations", "propose_suspension",
+                             {"memberId": member_id, "reason": reason, "closesAt": closes_at},
+                             info.context.viewer.sub)
+
+
+def open_consultation(root: Any, info: GraphQLResolveInfo, input: dict) -> dict:
+    return info.context.call("consultations", "open_consultation", wire(input),
+                             info.context.viewer.sub)
+
+
+def cast_stance(root: Any, info: GraphQLResolveInfo, consultation_id: str, value: str,
+                reason: str | None = None) -> dict:
+    return info.context.call("consultations", "cast_stance", info.context.viewer.actor,
+                             consultation_id, plain(value), reason)
+
+
+def close_consultation(root: Any, info: GraphQLResolveInfo, id: str) -> dict:
+    return applied(info.context, info.context.call("consultations", "close_consultation", id))
+
+
+def start_next_round(root: Any, info: GraphQLResolveInfo, id: str, proposal: str,
+                     closes_at: str) -> dict:
+    return info.context.call("consultations", "start_next_round", id,
+                             {"proposal": proposal, "closesAt": closes_at})
+
+
+def cancel_consultation(root: Any, info: GraphQLResolveInfo, id: str, reason: str) -> dict:
+    return applied(info.context,
+                   info.context.call("consultations", "cancel_consultation", id, reason))
+
+
+# ---- grants ------------------------------------------------------------------------------
+
+def create_grant(root: Any, info: GraphQLResolveInfo, input: dict) -> dict:
+    return info.context.call("grants", "create_grant", wire(input))
+
+
+def activate_grant(root: Any, info: GraphQLResolveInfo, id: str) -> dict:
+    return info.context.call("grants", "activate_grant", id)
+
+
+def propose_allocation(root: Any, info: GraphQLResolveInfo, input: dict) -> dict:
+    return info.context.call("grants", "propose_allocation", wire(input))
+
+
+def record_disbursement(root: Any, info: GraphQLResolveInfo, input: dict) -> dict:
+    return info.context.call("grants", "record_disbursement", wire(input))
+
+
+class Mutation(ObjectType):
+    register_founding_member = mutation(Member, register_founding_member,
+                                        input=Argument(req(MemberInput)))
+    apply_for_membership = mutation(Member, apply_for_membership,
+                                    input=Argument(req(MemberInput)))
+    sign_mou = mutation(Member, sign_mou, member_id=ID(required=True))
+    withdraw_membership = mutation(Member, withdraw_membership, member_id=ID(required=True),
+                                   reason=String())
+    reinstate_member = mutation(Member, reinstate_member, member_id=ID(required=True))
+    propose_suspension = mutation(Consultation, propose_suspension, member_id=ID(required=True),
+                                  reason=String(required=True), closes_at=DateTime())
+    open_consultation = mutation(Consultation, open_consultation,
+                                 input=Argument(req(ConsultationInput)))
+    cast_stance = mutation(Stance, cast_stance, consultation_id=ID(required=True),
+                           value=StanceValue(required=True), reason=String())
+    close_consultation = mutation(Consultation, close_consultation, id=ID(required=True))
+    start_next_round = mutation(Consultation, start_next_round, id=ID(required=True),
+                                proposal=String(required=True), closes_at=DateTime(required=True))
+    cancel_consultation = mutation(Consultation, cancel_consultation, id=ID(required=True),
+                                   reason=String(required=True))
+    create_grant = mutation(Grant, create_grant, input=Argument(req(GrantInput)))
+    activate_grant = mutation(Grant, activate_grant, id=ID(required=True))
+    propose_allocation = mutation(Allocation, propose_allocation,
+                                  input=Argument(req(AllocationInput)))
+    record_disbursement = mutation(Disbursement, record_disbursement,
+                                   input=Argument(req(DisbursementInput)))

@@ -1,0 +1,84 @@
+"""The Query root: one thing by id through the request's DataLoader, or a
+page of a list through one `list` RPC.
+
+A page's nodes are primed into the loader of their type, so the same object
+asked again in the query costs no RPC. The service counts a list only when
+the query selects `totalCount` (`asks_total`): a count costs more than a page.
+"""
+from typing import Any, Callable
+
+from graphene import ID, Field, Int, ObjectType, String
+from graphql import (FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode,
+                     SelectionSetNode)
+
+from services.gateway.inputs import plain
+from services.gateway.types import (Consultation, ConsultationConnection, ConsultationKind,
+                                    ConsultationStatus, Constituency, Grant, GrantConnection,
+                                    GrantStatus, Member, MemberConnection, MemberStatus, Viewer,
+                                    req)
+
+DEFAULT_PAGE_SIZE = 50  # a list asked for without `first`
+
+
+def selects(info: GraphQLResolveInfo, selection_set: SelectionSetNode | None, name: str) -> bool:
+    """Whether a selection set asks for field `name`, directly or in fragments."""
+    for node in selection_set.selections if selection_set else ():
+        if isinstance(node, FragmentSpreadNode):
+            found = selects(info, info.fragments[node.name.value].selection_set, name)
+        elif isinstance(node, InlineFragmentNode):
+            found = selects(info, node.selection_set, name)
+        elif isinstance(node, FieldNode):
+            found = node.name.value == name
+        if found:
+            return True
+    return False
+
+
+def asks_total(info: GraphQLResolveInfo) -> bool:
+    """Whether the field being resolved selects its `totalCount`."""
+    return any(selects(info, node.selection_set, "totalCount") for node in info.field_nodes)
+
+
+def one(loader: str) -> Callable:
+    """Resolver of `thing(id:)`: through the request's DataLoader (null if unknown)."""
+    async def resolve(root: Any, info: GraphQLResolveInfo, id: str) -> dict | None:
+        return await getattr(info.context.loaders, loader).load(id)
+    return resolve
+
+
+def _prime(loader: Any, page: dict) -> dict:
+    for edge in page["edges"]:
+        loader.prime(edge["node"]["id"], edge["node"])
+    return page
+
+
+def page_of(service: str, loader: str) -> Callable:
+    """Resolver of a list: one `list` RPC; its nodes primed into the loader.
+    The service counts only if the query selects totalCount."""
+    def resolve(root: Any, info: GraphQLResolveInfo, first: int = DEFAULT_PAGE_SIZE,
+                after: str | None = None, **filters: Any) -> dict:
+        page = info.context.call(service, "list", plain(filters), first, after, asks_total(info))
+        return _prime(getattr(info.context.loaders, loader), page)
+    return resolve
+
+
+def paged(connection: Any, service: str, loader: str, **filters: Any) -> Field:
+    """A list field: its filters, then `first` and `after` (services/common/paging.py)."""
+    return Field(req(connection), **filters, first=Int(default_value=DEFAULT_PAGE_SIZE),
+                 after=String(), resolver=page_of(service, loader))
+
+
+class Query(ObjectType):
+    viewer = Field(req(Viewer))
+    member = Field(Member, id=ID(required=True), resolver=one("member"))
+    members = paged(MemberConnection, "members", "member", status=MemberStatus(),
+                    constituency=Constituency(), country=String(), search=String())
+    consultation = Field(Consultation, id=ID(required=True), resolver=one("consultation"))
+    consultations = paged(ConsultationConnection, "consultations", "consultation",
+                          status=ConsultationStatus(), kind=ConsultationKind())
+    grant = Field(Grant, id=ID(required=True), resolver=one("grant"))
+    grants = paged(GrantConnection, "grants", "grant", status=GrantStatus())
+
+    @staticmethod
+    def resolve_viewer(root: Any, info: GraphQLResolveInfo) -> Any:
+        return info.context.viewer

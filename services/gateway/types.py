@@ -1,0 +1,257 @@
+"""The object types of ../shared/api/schema.graphql, and its enums.
+
+Every GraphQL enum is the vocabulary's enum of the same name
+(services/common/vocabulary.py), made by `api_enum`: a resolver gets the
+vocabulary's member for an enum argument, and a view's plain text
+serialises as the value it equals. Every list of the API that is paged has
+a `<Node>Connection` of `<Node>Edge`s made by `connection`.
+
+Types resolve from the services' RPC views (plain dicts with snake_case
+keys); nested lists go through the per-request DataLoaders
+(services/gateway/loaders.py), so a list level costs one RPC whatever its
+length.
+"""
+from enum import StrEnum
+from typing import Any, Awaitable, Callable
+
+import graphene
+from graphene import ID, Boolean, Field, Float, Int, List, NonNull, ObjectType, String
+from graphql import GraphQLResolveInfo
+
+from services.common import vocabulary
+from services.gateway.scalars import Date, DateTime, Decimal
+
+
+def api_enum(values: type[StrEnum]) -> type[graphene.Enum]:
+    """The GraphQL enum of a vocabulary enum: same name, same values."""
+    return graphene.Enum.from_enum(values)
+
+
+ENUMS = {values.__name__: api_enum(values) for values in vocabulary.API_ENUMS}
+Role = ENUMS["Role"]
+MemberStatus = ENUMS["MemberStatus"]
+OrgType = ENUMS["OrgType"]
+Constituency = ENUMS["Constituency"]
+ConsultationKind = ENUMS["ConsultationKind"]
+ConsultationStatus = ENUMS["ConsultationStatus"]
+DecisionRule = ENUMS["DecisionRule"]
+StanceValue = ENUMS["StanceValue"]
+Outcome = ENUMS["Outcome"]
+GrantStatus = ENUMS["GrantStatus"]
+AllocationStatus = ENUMS["AllocationStatus"]
+
+
+def req(of: Any) -> NonNull:
+    """`of!`"""
+    return NonNull(of)
+
+
+def req_list(of: Any, **options: Any) -> List:
+    """`[of!]!`"""
+    return List(NonNull(of), required=True, **options)
+
+
+class PageInfo(ObjectType):
+    has_next_page = Boolean(required=True)
+    end_cursor = String()
+
+
+def _page_info(page: dict, info: GraphQLResolveInfo) -> dict:
+    return {"has_next_page": page["has_next_page"], "end_cursor": page["end_cursor"]}
+
+
+def connection(node: type[ObjectType]) -> type[ObjectType]:
+    """`<Node>Connection { edges: [<Node>Edge!]! pageInfo totalCount }` of a
+    page as the services' `list` RPC answers it (services/common/paging.py)."""
+    edge = type(f"{node.__name__}Edge", (ObjectType,), {
+        "cursor": String(required=True),
+        "node": Field(req(node)),
+    })
+    return type(f"{node.__name__}Connection", (ObjectType,), {
+        "edges": req_list(edge),
+        "page_info": Field(req(PageInfo)),
+        "total_count": Int(required=True),
+        "resolve_page_info": staticmethod(_page_info),
+    })
+
+
+def loaded(loader: str, key: str = "id") -> Callable[[dict, GraphQLResolveInfo], Awaitable]:
+    """Resolver of a field one of the request's DataLoaders gives
+    (services/gateway/loaders.py), asked with the view's `key`."""
+    async def resolve(view: dict, info: GraphQLResolveInfo) -> Any:
+        return await getattr(info.context.loaders, loader).load(view[key])
+    return resolve
+
+
+# Fields an object type shares with the input that creates it (inputs.py).
+# graphene lists a type's fields base by base, from the last base listed to
+# the class itself: in `Grant(GrantTerms, Identified, ObjectType)`, `id`
+# comes first, then the terms, then Grant's own fields.
+
+class Identified:
+    id = ID(required=True)
+
+
+class FocalPointFields:
+    name = String(required=True)
+    email = String(required=True)
+    phone = String()
+
+
+class GrantTerms:
+    title = String(required=True)
+    donor = String(required=True)
+    currency = String(required=True)
+    amount = Decimal(required=True)
+    start_date = Date(required=True)
+    end_date = Date(required=True)
+
+
+class DisbursementRecord:
+    amount = Decimal(required=True)
+    paid_on = Date(required=True)
+    reference = String()
+
+
+# No docstrings on the types below: graphene would publish them as descriptions.
+
+class MemberChange(ObjectType):
+    at = DateTime(required=True)
+    status = Field(req(MemberStatus))
+    note = String()
+
+
+class FocalPoint(FocalPointFields, ObjectType):
+    pass
+
+
+class Member(ObjectType):
+    id = ID(required=True)
+    name = String(required=True)
+    acronym = String()
+    org_type = Field(req(OrgType))
+    countries = req_list(String)
+    region = String()
+    constituencies = req_list(Constituency)
+    status = Field(req(MemberStatus))
+    mou_signed_at = DateTime()
+    can_vote = Boolean(required=True)
+    joined_at = DateTime()
+    focal_point = Field(FocalPoint)
+    allocations = req_list(lambda: Allocation, resolver=loaded("allocations_by_member"))
+    history = req_list(MemberChange)
+
+    @staticmethod
+    def resolve_focal_point(member: dict, info: GraphQLResolveInfo) -> dict | None:
+        """Shown only to the secretariat and to the member itself."""
+        viewer = info.context.viewer
+        if viewer.is_admin() or viewer.is_member(member["id"]):
+            return member.get("focal_point")
+        return None
+
+
+class Tally(ObjectType):
+    eligible = Int(required=True)
+    responded = Int(required=True)
+    # nullable: hidden while a HIDDEN_UNTIL_CLOSED round is open (DOMAIN.md section 9)
+    agree = Int()
+    reservations = Int()
+    stand_aside = Int()
+    block = Int()
+    quorum_reached = Boolean(required=True)
+
+
+class Stance(ObjectType):
+    member = Field(req(Member), resolver=loaded("member", "member_id"))
+    value = Field(req(StanceValue))
+    reason = String()
+    cast_at = DateTime(required=True)
+
+
+class Round(ObjectType):
+    number = Int(required=True)
+    proposal = String(required=True)
+    outcome = Field(req(Outcome))
+    tally = Field(req(Tally))
+    closed_at = DateTime(required=True)
+    explanation = String(description="Why the round ended as it did, in one sentence.")
+
+
+class Consultation(ObjectType):
+    id = ID(required=True)
+    kind = Field(req(ConsultationKind))
+    title = String(required=True)
+    proposal = String(required=True)
+    subject_id = ID()
+    status = Field(req(ConsultationStatus))
+    round = Int(required=True)
+    rule = Field(req(DecisionRule))
+    quorum = Float(required=True)
+    threshold = Float()
+    opened_at = DateTime(required=True)
+    closes_at = DateTime(required=True)
+    closed_at = DateTime()
+    eligible_members = req_list(Member)
+    tally = Field(req(Tally))
+    stances = req_list(Stance)
+    my_stance = Field(Stance)
+    outcome = Field(Outcome)
+    rounds = req_list(Round)
+
+    @staticmethod
+    async def resolve_eligible_members(consultation: dict, info: GraphQLResolveInfo) -> list:
+        ids = await info.context.loaders.eligible.load(consultation["id"])
+        members = await info.context.loaders.member.load_many(ids)
+        return [m for m in members if m is not None]
+
+    @staticmethod
+    async def resolve_stances(consultation: dict, info: GraphQLResolveInfo) -> list:
+        """Shown to signed-in viewers only."""
+        if info.context.viewer.role == vocabulary.Role.ANONYMOUS:
+            return []
+        return await info.context.loaders.stances.load(consultation["id"])
+
+    @staticmethod
+    async def resolve_my_stance(consultation: dict, info: GraphQLResolveInfo) -> dict | None:
+        loader = info.context.loaders.my_stance
+        return await loader.load(consultation["id"]) if loader else None
+
+
+class Disbursement(DisbursementRecord, Identified, ObjectType):
+    pass
+
+
+class Allocation(ObjectType):
+    id = ID(required=True)
+    grant = Field(req(lambda: Grant), resolver=loaded("grant", "grant_id"))
+    member = Field(req(Member), resolver=loaded("member", "member_id"))
+    amount = Decimal(required=True)
+    purpose = String(required=True)
+    status = Field(req(AllocationStatus))
+    consultation = Field(Consultation, resolver=loaded("consultation_by_subject"))
+    disbursements = req_list(Disbursement, resolver=loaded("disbursements"))
+    disbursed = Decimal(required=True)
+
+
+class Grant(GrantTerms, Identified, ObjectType):
+    status = Field(req(GrantStatus))
+    allocations = req_list(Allocation, resolver=loaded("allocations_by_grant"))
+    allocated = Decimal(required=True)
+    disbursed = Decimal(required=True)
+    available = Decimal(required=True)
+
+
+class Viewer(ObjectType):
+    role = Field(req(Role))
+    member = Field(Member)
+
+    @staticmethod
+    async def resolve_member(viewer: Any, info: GraphQLResolveInfo) -> dict | None:
+        if not viewer.member_id:
+            return None
+        return await info.context.loaders.member.load(viewer.member_id)
+
+
+MemberConnection = connection(Member)
+ConsultationConnection = connection(Consultation)
+GrantConnection = connection(Grant)
