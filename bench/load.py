@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from bench import data
 from bench.harness import log
-from services.consultations import dependencies as layout
+from services.consultations import dependencies
 from services.consultations.domain import STANCE_COUNTERS
 
 
@@ -202,7 +202,7 @@ def fill_stances_direct(bench, consultation_id, member_ids, value="AGREE", batch
     shards = collections.defaultdict(collections.Counter)
     for st in db.stances.find({"consultation_id": consultation_id, "round": 1},
                               {"member_id": 1, "value": 1}):
-        shards[layout.shard_key(consultation_id, 1, st["member_id"])][
+        shards[dependencies.shard_key(consultation_id, 1, st["member_id"])][
             STANCE_COUNTERS[st["value"]]] += 1
     for key, counts in shards.items():
         db.tally_shards.update_one({"_id": key}, {"$set": dict(counts)})

@@ -251,8 +251,8 @@ def gateway_cpu(stance_reply, samples=300):
     uncached as before the cache), execute with a canned RPC reply."""
     import asyncio
     from graphql import execute
-    from services.gateway.app import prepare
-    from services.gateway.auth import issue_token, viewer_from_header
+    from services.gateway.limits import prepare  # not app: importing it starts a gateway
+    from services.gateway.auth import MemberStatuses, issue_token, viewer_from_header
     from services.gateway.loaders import Loaders
     from services.gateway.schema import schema
     from tests.support import SECRET
@@ -260,14 +260,20 @@ def gateway_cpu(stance_reply, samples=300):
     token = "Bearer " + issue_token(SECRET, "MEMBER", "member-x", stance_reply["member_id"])
     variables = {"c": stance_reply["consultation_id"], "v": "AGREE"}
 
+    voter = {"id": stance_reply["member_id"], "status": "ACTIVE", "can_vote": True}
+
     class Ctx:
+        """The gateway's context with canned RPC replies: the stance, and the
+        voter's status for the fresh can-vote check (a real MemberStatuses)."""
+
         def __init__(self, viewer):
             self.viewer, self.rpc_calls = viewer, 0
             self.loaders = Loaders(self)
+            self.members = MemberStatuses(self.call, ttl=2)
 
         def call(self, service, method, *args):
             self.rpc_calls += 1
-            return stance_reply
+            return [voter] if method == "get_many" else stance_reply
 
     async def run(document, ctx):
         result = execute(schema.graphql_schema, document, variable_values=variables, context_value=ctx)

@@ -1,12 +1,15 @@
 """Test support: the real stack (SecantusDB, RabbitMQ vhost, the three
 services and the gunicorn gateway under supervisor) on free ports, plus
-small clients for GraphQL, RPC and the store."""
+small clients for GraphQL, RPC and the store, and the members a test builds
+its coalition from. Helpers by subject are in tests/helpers/."""
 import os
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 import pymongo
@@ -19,8 +22,19 @@ from services.common import config as settings_module
 from services.gateway.auth import issue_token
 from services.stack import Stack, free_port, port_open
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 SECRET = "test-secret-" + "x" * 40
 RPC_TIMEOUT = 20  # the gateway's, in tests: generous, the machine is shared and small
+
+
+def broker_uri():
+    """The broker the tests use: the environment's AMQP_URI, or the local one as guest."""
+    return os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def vhost_uri(vhost):
+    """The URI of `vhost` on that broker, as its administrator."""
+    return f"{broker_uri().rstrip('/')}/{quote(vhost, safe='')}"
 
 
 def make_vhost():
@@ -50,9 +64,8 @@ def make_users(vhost):
     if not vhost:
         return None
     users = {p: (f"{vhost}-{p}", secrets.token_urlsafe(32)) for p in broker.PROCESSES}
-    base = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/").rstrip("/")
     try:
-        broker.provision(vhost, users, amqp_uri=f"{base}/{quote(vhost, safe='')}")
+        broker.provision(vhost, users, amqp_uri=vhost_uri(vhost))
     except broker.ProvisionError:
         drop_users(users)
         return None
@@ -64,9 +77,16 @@ def drop_users(users):
         broker.delete_users(name for name, _ in users.values())
 
 
+def drop_databases(client, prefix):
+    """Drop every database of the store named `<prefix>_<service>`."""
+    for name in client.list_database_names():
+        if name.startswith(prefix + "_"):
+            client.drop_database(name)
+
+
 def start_store(path, port):
     proc = subprocess.Popen(
-        [os.sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
          "--storage-path", str(path), "--log-level", "WARNING"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
@@ -81,9 +101,8 @@ class StackHandle:
     """A running stack and the ways tests talk to it."""
 
     def __init__(self, tmp, extra_env=None):
-        base = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
         self.vhost = make_vhost() if not os.environ.get("AMQP_URI") else None
-        self.amqp_uri = base.rstrip("/") + "/" + quote(self.vhost, safe="") if self.vhost else base
+        self.amqp_uri = vhost_uri(self.vhost) if self.vhost else broker_uri()
         # each process of the stack connects as its own user, as in production;
         # the tests' own clients (rpc(), config) stay the vhost's administrator
         self.users = make_users(self.vhost)
@@ -122,11 +141,8 @@ class StackHandle:
 
     def stop(self):
         try:  # drop our databases while the store still runs
-            client = self.mongo()
-            for name in client.list_database_names():
-                if name.startswith(self.prefix + "_"):
-                    client.drop_database(name)
-            client.close()
+            drop_databases(self.mongo(), self.prefix)
+            self.mongo().close()
         except Exception:
             pass
         self.stack.stop()
@@ -197,6 +213,38 @@ class StackHandle:
         body = r.json()
         assert body.get("errors"), body
         return body["errors"][0]["extensions"]["code"], body["errors"][0]
+
+
+def refusal(body):
+    """(code, message, fields) of the first error of a refused request's body."""
+    assert body.get("errors"), body
+    error = body["errors"][0]
+    assert "Traceback" not in error["message"], error
+    return error["extensions"]["code"], error["message"], error["extensions"].get("fields")
+
+
+def post_raw(url, data, headers=None):
+    """POST `data` as it is (bytes, text, chunks) to the GraphQL endpoint of
+    the gateway at `url`, as JSON unless `headers` say otherwise."""
+    return requests.post(url + "/graphql", data=data,
+                         headers={"Content-Type": "application/json", **(headers or {})}, timeout=60)
+
+
+def start_service(stack, target, log_path, **env):
+    """One more service process beside the stack's (`target` as
+    `python -m services.common.runner` takes it), with the stack's settings
+    and `env`, its output in `log_path`. The caller stops it."""
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "services.common.runner", target],
+                                cwd=ROOT, env={**os.environ, **stack.env, **env},
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def announced(db, event_type, **data):
+    """The envelopes of `event_type` whose data has these values, in the
+    outbox of the service database `db`, oldest first."""
+    query = {"event_type": event_type, **{f"envelope.data.{k}": v for k, v in data.items()}}
+    return [doc["envelope"] for doc in db.outbox.find(query).sort("created_at", 1)]
 
 
 def wait_for(predicate, timeout=20, interval=0.1, message="condition"):

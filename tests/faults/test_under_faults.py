@@ -10,13 +10,13 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
 from services.common.events import SUBSCRIPTIONS
 from services.consultations.dependencies import eligible_many, tallies
+from tests.helpers.consultations import later
 from tests.support import founders, member_input, wait_for
 
 pytestmark = pytest.mark.faults
@@ -95,10 +95,6 @@ def faults(stack, log):
     log.append("restarted the store")
 
 
-def later(days=30):
-    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat()
-
-
 def test_acknowledged_work_survives_every_fault(fault_stack, report):
     stack = fault_stack
     started = time.time()
@@ -111,7 +107,7 @@ def test_acknowledged_work_survives_every_fault(fault_stack, report):
                                          "startDate": "2027-01-01", "endDate": "2029-12-31"})
         rpc.grants.activate_grant(grant["id"])
     consultations = [stack.gql(OPEN, {"i": {"title": f"Decision {i}", "proposal": "p",
-                                            "closesAt": later()}}, admin)["openConsultation"]["id"]
+                                            "closesAt": later(30 * 24 * 3600)}}, admin)["openConsultation"]["id"]
                      for i in range(CONSULTATIONS)]
     client = Client(stack)
     wanted = {}

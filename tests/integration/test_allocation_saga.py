@@ -8,11 +8,13 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from tests.integration.test_grants_e2e import (
-    DISBURSE, approve, assert_books_balance, cast, close, create_grant, disburse_body,
-    get_allocation, get_grant, grants_snapshot, propose, propose_body, refusal, wait_allocation,
+from tests.helpers.consultations import cast, close
+from tests.helpers.grants import (
+    DISBURSE, PROPOSE_ONLY, approve, assert_books_balance, create_grant, disburse_body,
+    get_allocation, get_grant, grants_snapshot, propose, propose_body, wait_allocation,
     wait_consultation)
-from tests.support import founders, isolate_voters, member_input, wait_for, wait_read_models
+from tests.support import (
+    announced, founders, isolate_voters, member_input, refusal, wait_for, wait_read_models)
 
 CANCEL = """mutation($id: ID!, $r: String!) { cancelConsultation(id: $id, reason: $r) {
     id status outcome } }"""
@@ -21,9 +23,6 @@ SUSPEND = """mutation($m: ID!, $r: String!) { proposeSuspension(memberId: $m, re
 REINSTATE = "mutation($m: ID!) { reinstateMember(memberId: $m) { id status } }"
 APPLY = "mutation($i: MemberInput!) { applyForMembership(input: $i) { id status } }"
 MEMBER = "query($id: ID!) { member(id: $id) { id status canVote } }"
-# no `consultation` in the answer: the gateway would ask consultations for it
-PROPOSE_ONLY = """mutation($i: AllocationInput!) { proposeAllocation(input: $i) {
-    id status grant { allocated available } } }"""
 
 
 def coalition(stack, n=4):
@@ -35,10 +34,10 @@ def coalition(stack, n=4):
 
 def wait_round_closed_seen_by_grants(stack, consultation_id):
     """Until grants has handled the round_closed event of the consultation."""
-    event = wait_for(lambda: stack.db("consultations").outbox.find_one(
-        {"event_type": "round_closed", "envelope.data.consultation_id": consultation_id}),
-        20, 0.1, "round_closed in the outbox")
-    marker = f"grants.on_round_closed:{event['_id']}"
+    event = wait_for(lambda: announced(stack.db("consultations"), "round_closed",
+                                       consultation_id=consultation_id),
+                     20, 0.1, "round_closed in the outbox")[0]
+    marker = f"grants.on_round_closed:{event['event_id']}"
     wait_for(lambda: stack.db("grants").processed_events.find_one({"_id": marker}), 20, 0.1,
              "grants handled round_closed")
 
@@ -88,9 +87,7 @@ def test_adopted_consultation_approves_and_money_can_flow(stack):
     seen = get_grant(stack, g["id"])
     assert (seen["allocated"], seen["disbursed"], seen["available"]) == ("2500.00", "1000.00", "7500.00")
     assert get_allocation(stack, g["id"], a["id"])["disbursed"] == "1000.00"
-    outbox = stack.db("grants").outbox
-    assert outbox.count_documents({"event_type": "allocation_approved",
-                                   "envelope.data.allocation_id": a["id"]}) == 1
+    assert len(announced(stack.db("grants"), "allocation_approved", allocation_id=a["id"])) == 1
     assert stack.db("consultations").consultations.count_documents(
         {"kind": "GRANT_ALLOCATION", "subject_id": a["id"]}) == 1
     assert_books_balance(stack, g["id"])
@@ -131,8 +128,7 @@ def test_blocked_then_cancelled_rejects_and_frees_the_reservation(stack):
     # the freed money can be proposed again, in full
     again = propose(stack, g["id"], beneficiary, "5000")
     assert again["grant"]["available"] == "0.00"
-    assert stack.db("grants").outbox.count_documents(
-        {"event_type": "allocation_rejected", "envelope.data.allocation_id": a["id"]}) == 1
+    assert len(announced(stack.db("grants"), "allocation_rejected", allocation_id=a["id"])) == 1
     assert_books_balance(stack, g["id"])
 
 
@@ -175,10 +171,8 @@ def test_suspension_holds_and_reinstatement_releases(stack):
     assert code == "CONFLICT" and "0.00 USD" in message
     final = get_allocation(stack, g["id"], a["id"])
     assert final["disbursed"] == "4000.00" and len(final["disbursements"]) == 2
-    outbox = stack.db("grants").outbox
     for event in ("allocation_held", "allocation_released"):
-        assert outbox.count_documents({"event_type": event,
-                                       "envelope.data.allocation_id": a["id"]}) == 1, event
+        assert len(announced(stack.db("grants"), event, allocation_id=a["id"])) == 1, event
     assert_books_balance(stack, g["id"])
 
 

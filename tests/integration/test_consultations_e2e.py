@@ -1,47 +1,16 @@
 """The consensus engine through the gateway: outcomes, refusals, deadlines,
 rounds, audit trail, several instances, and concurrent casts."""
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from tests.support import founders, isolate_voters, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-C_FIELDS = """id kind title proposal subjectId status round rule quorum threshold openedAt closesAt
-              closedAt outcome tally { eligible responded agree reservations standAside block quorumReached }
-              rounds { number proposal outcome closedAt tally { eligible responded agree block } }"""
-OPEN = f"mutation($i: ConsultationInput!) {{ openConsultation(input: $i) {{ {C_FIELDS} }} }}"
-GET = f"query($id: ID!) {{ consultation(id: $id) {{ {C_FIELDS} }} }}"
-CAST = """mutation($c: ID!, $v: StanceValue!, $r: String) { castStance(consultationId: $c, value: $v,
-          reason: $r) { value reason castAt member { id name } } }"""
-CLOSE = f"mutation($id: ID!) {{ closeConsultation(id: $id) {{ {C_FIELDS} }} }}"
-
-
-def later(seconds=3600):
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()
-
-
-def open_consultation(stack, **overrides):
-    data = {"title": "Strategy 2027", "proposal": "Adopt the 2027 strategy", "closesAt": later()}
-    data.update(overrides)
-    return stack.gql(OPEN, {"i": data}, stack.admin())["openConsultation"]
-
-
-def cast(stack, consultation_id, member_id, value="AGREE", reason=None, token=None):
-    return stack.post(CAST, {"c": consultation_id, "v": value, "r": reason},
-                      token or stack.member_token(member_id)).json()
-
-
-def close(stack, consultation_id):
-    return stack.gql(CLOSE, {"id": consultation_id}, stack.admin())["closeConsultation"]
+from tests.helpers.consultations import (
+    CAST, CLOSE, CONSULTATION_FIELDS, GET, OPEN, cast, close, later, open_consultation)
+from tests.support import (
+    announced, founders, isolate_voters, refusal, start_service, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +46,9 @@ def test_every_outcome(stack, five, values, rule, extra, outcome):
     closed = close(stack, c["id"])
     assert closed["status"] == "CLOSED" and closed["outcome"] == outcome
     assert closed["rounds"][0]["outcome"] == outcome and closed["rounds"][0]["tally"]["responded"] == len(values)
-    event = stack.db("consultations").outbox.find_one({"event_type": "round_closed",
-                                                       "envelope.data.consultation_id": c["id"]})
-    assert event["envelope"]["data"]["outcome"] == outcome
-    assert event["envelope"]["data"]["kind"] == "GENERAL"
+    event = announced(stack.db("consultations"), "round_closed",
+                      consultation_id=c["id"])[0]
+    assert (event["data"]["outcome"], event["data"]["kind"]) == (outcome, "GENERAL")
 
 
 def test_replaced_stance_is_kept_in_the_audit_trail(stack, five):
@@ -104,21 +72,20 @@ def test_replaced_stance_is_kept_in_the_audit_trail(stack, five):
 def test_refusals(stack, five):
     c = open_consultation(stack)
     outsider = founders(stack, 1)[0]["id"]  # joined after the snapshot: next round only
-    code = lambda body: body["errors"][0]["extensions"]["code"]  # noqa: E731
-    assert code(cast(stack, c["id"], outsider)) == "FORBIDDEN"
-    assert code(cast(stack, c["id"], five[0], token=stack.admin())) == "FORBIDDEN"
+    assert refusal(cast(stack, c["id"], outsider))[0] == "FORBIDDEN"
+    assert refusal(cast(stack, c["id"], five[0], token=stack.admin()))[0] == "FORBIDDEN"
     r = stack.post(CAST, {"c": c["id"], "v": "AGREE"})
     assert r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     body = cast(stack, c["id"], five[0], "BLOCK")
-    assert code(body) == "BAD_USER_INPUT" and "reason" in body["errors"][0]["extensions"]["fields"]
+    assert refusal(body)[0] == "BAD_USER_INPUT" and "reason" in body["errors"][0]["extensions"]["fields"]
     body = cast(stack, c["id"], five[0], "BLOCK", "   ")
-    assert code(body) == "BAD_USER_INPUT"
+    assert refusal(body)[0] == "BAD_USER_INPUT"
     assert stack.db("consultations").stances.count_documents({"consultation_id": c["id"]}) == 0
-    assert code(cast(stack, "no-such-consultation", five[0])) == "NOT_FOUND"
+    assert refusal(cast(stack, "no-such-consultation", five[0]))[0] == "NOT_FOUND"
     r = stack.post(CAST, {"c": c["id"], "v": "AGREE"}, headers={"Authorization": "Bearer forged.token.x"})
     assert r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     close(stack, c["id"])
-    assert code(cast(stack, c["id"], five[1])) == "CONFLICT"
+    assert refusal(cast(stack, c["id"], five[1]))[0] == "CONFLICT"
     r = stack.post(CLOSE, {"id": c["id"]}, stack.admin())
     assert r.json()["errors"][0]["extensions"]["code"] == "CONFLICT"
     r = stack.post(CLOSE, {"id": c["id"]}, stack.member_token(five[0]))
@@ -172,7 +139,7 @@ def test_next_round_and_cancel(stack, five):
     assert close(stack, c["id"])["outcome"] == "BLOCKED"
     newcomer = founders(stack, 1)[0]["id"]
     q = f"""mutation($id: ID!, $p: String!, $at: DateTime!) {{ startNextRound(id: $id, proposal: $p,
-            closesAt: $at) {{ {C_FIELDS} eligibleMembers {{ id }} }} }}"""
+            closesAt: $at) {{ {CONSULTATION_FIELDS} eligibleMembers {{ id }} }} }}"""
     nxt = stack.gql(q, {"id": c["id"], "p": "Amended strategy", "at": later()}, stack.admin())["startNextRound"]
     assert nxt["round"] == 2 and nxt["status"] == "OPEN" and nxt["proposal"] == "Amended strategy"
     voters = stack.db("consultations").voters.count_documents({"can_vote": True})
@@ -216,9 +183,7 @@ def test_consultations_list_filters_and_pages(stack, five):
 
 
 def test_two_instances_close_each_round_once(stack, five, tmp_path):
-    second = subprocess.Popen([sys.executable, "-m", "services.common.runner", "consultations"],
-                              cwd=ROOT, env={**os.environ, **stack.env},
-                              stdout=open(tmp_path / "second.log", "w"), stderr=subprocess.STDOUT)
+    second = start_service(stack, "consultations", tmp_path / "second.log")
     try:
         time.sleep(3)  # let it start its timer
         ids = [open_consultation(stack, closesAt=later(2), title=f"Race {i}")["id"] for i in range(8)]
@@ -227,8 +192,7 @@ def test_two_instances_close_each_round_once(stack, five, tmp_path):
                  20, 0.2, "every round closed")
         time.sleep(2 * 0.5 + 1)  # more timer ticks of both instances
         for cid in ids:
-            assert db.outbox.count_documents({"event_type": "round_closed",
-                                              "envelope.data.consultation_id": cid}) == 1
+            assert len(announced(db, "round_closed", consultation_id=cid)) == 1
             assert len(db.consultations.find_one({"_id": cid})["rounds"]) == 1
     finally:
         second.terminate()

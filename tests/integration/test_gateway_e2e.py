@@ -12,14 +12,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.support import RPC_TIMEOUT, SECRET, founders, member_input, wait_for, wait_read_models
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def post_raw(stack, data, content_type="application/json"):
-    return stack.http.post(stack.url + "/graphql", data=data, headers={"Content-Type": content_type},
-                           timeout=30)
+from tests.support import (
+    ROOT, RPC_TIMEOUT, SECRET, founders, member_input, post_raw, wait_for, wait_read_models)
 
 
 @pytest.mark.parametrize("data,content_type", [
@@ -33,7 +27,7 @@ def post_raw(stack, data, content_type="application/json"):
     ("query=1", "application/x-www-form-urlencoded"),
 ])
 def test_malformed_requests_are_4xx_with_errors(stack, data, content_type):
-    r = post_raw(stack, data, content_type)
+    r = post_raw(stack.url, data, {"Content-Type": content_type})
     assert 400 <= r.status_code < 500
     body = r.json()
     assert body["errors"] and body["errors"][0]["message"]

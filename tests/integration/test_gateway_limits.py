@@ -15,15 +15,9 @@ import pytest
 import requests
 
 from services.stack import free_port
-from tests.support import member_input, wait_for
+from tests.support import ROOT, member_input, post_raw, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 APPLY = "mutation($i: MemberInput!) { applyForMembership(input: $i) { id } }"
-
-
-def post_raw(url, data, headers=None):
-    return requests.post(url + "/graphql", data=data,
-                         headers={"Content-Type": "application/json", **(headers or {})}, timeout=60)
 
 
 @contextmanager

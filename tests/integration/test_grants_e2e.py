@@ -1,163 +1,23 @@
 """Grants through the gateway, as a client sends them: creation, activation,
 validation of exact money, access, NOT_FOUND for ids of any shape,
 pagination, totals, nested fields, and every CONFLICT on disbursements, each
-refusal checked to leave nothing half-done behind.
-
-The helpers here (grant_input, create_grant, propose, disburse, approve, ...)
-are also used by test_allocation_saga.py and test_grants_concurrency.py."""
+refusal checked to leave nothing half-done behind."""
 import re
-import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.support import founders, isolate_voters, wait_for
+from tests.helpers.grants import (
+    ACTIVATE, CREATE, DISBURSE, GET_GRANT, PROPOSE, approve, assert_books_balance, create_grant,
+    disburse_body, get_allocation, get_grant, grant_input, grants_snapshot, propose, propose_body)
+from tests.support import announced, founders, isolate_voters, refusal
 
-GRANT_FIELDS = "id title donor currency amount startDate endDate status allocated disbursed available"
-CREATE = f"mutation($i: GrantInput!) {{ createGrant(input: $i) {{ {GRANT_FIELDS} }} }}"
-ACTIVATE = f"mutation($id: ID!) {{ activateGrant(id: $id) {{ {GRANT_FIELDS} }} }}"
-ALLOCATION_FIELDS = """id amount purpose status disbursed
-    grant { id status allocated disbursed available }
-    member { id name status }
-    disbursements { id amount paidOn reference }
-    consultation { id kind status subjectId title eligibleMembers { id } outcome }"""
-PROPOSE = f"mutation($i: AllocationInput!) {{ proposeAllocation(input: $i) {{ {ALLOCATION_FIELDS} }} }}"
-DISBURSE = "mutation($i: DisbursementInput!) { recordDisbursement(input: $i) { id amount paidOn reference } }"
-GET_GRANT = f"query($id: ID!) {{ grant(id: $id) {{ {GRANT_FIELDS} allocations {{ {ALLOCATION_FIELDS} }} }} }}"
 LIST = """query($s: GrantStatus, $f: Int, $a: String) { grants(status: $s, first: $f, after: $a) {
     totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id status title } } } }"""
-CAST = """mutation($c: ID!, $v: StanceValue!, $r: String) {
-    castStance(consultationId: $c, value: $v, reason: $r) { value member { id } } }"""
-CLOSE = "mutation($id: ID!) { closeConsultation(id: $id) { id status outcome } }"
 MEMBER_ALLOCATIONS = "query($id: ID!) { member(id: $id) { id status allocations { id status amount grant { id } } } }"
 
 ODD_ID = '{"$gt": ""}'
 AMOUNT_IN_MESSAGE = re.compile(r"Only ([0-9]+\.[0-9]{2}) ([A-Z]{3})")
-
-
-# ---- helpers (shared with the saga and concurrency tests) -------------------------
-
-def grant_input(**overrides):
-    data = {"title": f"Robert Carr Fund {uuid.uuid4().hex[:8]}", "donor": "Robert Carr Fund",
-            "currency": "EUR", "amount": "1455000", "startDate": "2026-01-01",
-            "endDate": "2027-12-31"}
-    data.update(overrides)
-    return data
-
-
-def create_grant(stack, activate=False, **overrides):
-    g = stack.gql(CREATE, {"i": grant_input(**overrides)}, stack.admin())["createGrant"]
-    if activate:
-        g = stack.gql(ACTIVATE, {"id": g["id"]}, stack.admin())["activateGrant"]
-    return g
-
-
-def propose_body(stack, grant_id, member_id, amount, purpose="Community-led monitoring",
-                 token="admin", **extra):
-    token = stack.admin() if token == "admin" else token
-    data = {"grantId": grant_id, "memberId": member_id, "amount": amount, "purpose": purpose, **extra}
-    return stack.post(PROPOSE, {"i": data}, token).json()
-
-
-def propose(stack, grant_id, member_id, amount, **extra):
-    body = propose_body(stack, grant_id, member_id, amount, **extra)
-    assert not body.get("errors"), body
-    return body["data"]["proposeAllocation"]
-
-
-def disburse_body(stack, allocation_id, amount, paid_on="2026-03-01", reference=None,
-                  token="admin"):
-    token = stack.admin() if token == "admin" else token
-    data = {"allocationId": allocation_id, "amount": amount, "paidOn": paid_on,
-            "reference": reference}
-    return stack.post(DISBURSE, {"i": data}, token).json()
-
-
-def refusal(body):
-    """(code, message, fields) of the first error of a refused request."""
-    assert body.get("errors"), body
-    error = body["errors"][0]
-    assert "Traceback" not in error["message"], error
-    return error["extensions"]["code"], error["message"], error["extensions"].get("fields")
-
-
-def get_grant(stack, grant_id, token=None):
-    return stack.gql(GET_GRANT, {"id": grant_id}, token)["grant"]
-
-
-def get_allocation(stack, grant_id, allocation_id, token=None):
-    for a in get_grant(stack, grant_id, token)["allocations"]:
-        if a["id"] == allocation_id:
-            return a
-    raise AssertionError(f"allocation {allocation_id} not in grant {grant_id}")
-
-
-def wait_allocation(stack, grant_id, allocation_id, status, timeout=20):
-    def reached():
-        a = get_allocation(stack, grant_id, allocation_id)
-        return a if a["status"] == status else False
-    return wait_for(reached, timeout, 0.1, f"allocation {allocation_id} {status}")
-
-
-def wait_consultation(stack, grant_id, allocation_id, timeout=20):
-    """The GRANT_ALLOCATION consultation the allocation opened (polled until it exists)."""
-    def opened():
-        return get_allocation(stack, grant_id, allocation_id)["consultation"]
-    return wait_for(opened, timeout, 0.1, f"consultation of allocation {allocation_id}")
-
-
-def cast(stack, consultation_id, member_id, value="AGREE", reason=None, token=None):
-    return stack.post(CAST, {"c": consultation_id, "v": value, "r": reason},
-                      token or stack.member_token(member_id)).json()
-
-
-def close(stack, consultation_id):
-    return stack.gql(CLOSE, {"id": consultation_id}, stack.admin())["closeConsultation"]
-
-
-def approve(stack, grant_id, allocation_id):
-    """The real way: every eligible member agrees, the facilitator closes, the
-    consultations service announces ADOPTED and grants approves."""
-    c = wait_consultation(stack, grant_id, allocation_id)
-    assert c["eligibleMembers"], f"nobody may vote on {c}"
-    for m in c["eligibleMembers"]:
-        body = cast(stack, c["id"], m["id"])
-        assert not body.get("errors"), body
-    assert close(stack, c["id"])["outcome"] == "ADOPTED"
-    return wait_allocation(stack, grant_id, allocation_id, "APPROVED")
-
-
-def cents(text):
-    whole, _, fraction = text.partition(".")
-    assert len(fraction) == 2, text
-    return int(whole) * 100 + int(fraction)
-
-
-def grants_snapshot(stack, grant_id=None):
-    """What a refused request must leave exactly as it was."""
-    db = stack.db("grants")
-    snap = {name: db[name].count_documents({}) for name in
-            ("grants", "allocations", "disbursements", "outbox")}
-    if grant_id:
-        g = db.grants.find_one({"_id": grant_id})
-        snap["grant"] = {k: g[k] for k in ("status", "allocated_cents", "disbursed_cents")}
-    return snap
-
-
-def assert_books_balance(stack, grant_id):
-    """The grant's counters equal the sums of the stored documents."""
-    db = stack.db("grants")
-    g = db.grants.find_one({"_id": grant_id})
-    allocations = list(db.allocations.find({"grant_id": grant_id}))
-    reserving = sum(a["amount_cents"] for a in allocations
-                    if a["status"] in ("PROPOSED", "APPROVED", "ON_HOLD"))
-    disbursements = list(db.disbursements.find({"grant_id": grant_id}))
-    assert g["allocated_cents"] == reserving <= g["amount_cents"], (g, allocations)
-    assert g["disbursed_cents"] == sum(d["amount_cents"] for d in disbursements)
-    for a in allocations:
-        paid = sum(d["amount_cents"] for d in disbursements if d["allocation_id"] == a["_id"])
-        assert a["disbursed_cents"] == paid <= a["amount_cents"], a
-    return g, allocations, disbursements
 
 
 # ---- fixtures ------------------------------------------------------------------
@@ -180,8 +40,7 @@ def test_create_grant_is_pipeline_with_exact_amounts(stack):
     assert (g["startDate"], g["endDate"]) == ("2026-01-01", "2027-12-31")
     stored = stack.db("grants").grants.find_one({"_id": g["id"]})
     assert stored["amount_cents"] == 145500000 and isinstance(stored["amount_cents"], int)
-    assert stack.db("grants").outbox.count_documents(
-        {"event_type": "grant_created", "envelope.data.grant_id": g["id"]}) == 1
+    assert len(announced(stack.db("grants"), "grant_created", grant_id=g["id"])) == 1
     assert grants_snapshot(stack)["grants"] == before["grants"] + 1
     # anyone, also anonymous, may read it, with the same exact strings
     seen = get_grant(stack, g["id"])
@@ -205,8 +64,7 @@ def test_activate_grant_then_again_is_conflict(stack):
     code, message, _ = refusal(stack.post(ACTIVATE, {"id": g["id"]}, stack.admin()).json())
     assert code == "CONFLICT" and "ACTIVE" in message
     assert grants_snapshot(stack, g["id"]) == before
-    assert stack.db("grants").outbox.count_documents(
-        {"event_type": "grant_activated", "envelope.data.grant_id": g["id"]}) == 1
+    assert len(announced(stack.db("grants"), "grant_activated", grant_id=g["id"])) == 1
 
 
 # ---- validation ------------------------------------------------------------------------
@@ -447,8 +305,7 @@ def test_totals_and_nested_fields(stack, people):
     assert a["id"] in {x["id"] for x in mine} and b["id"] not in {x["id"] for x in mine}
     assert {x["grant"]["id"] for x in mine if x["id"] == a["id"]} == {g["id"]}
     assert_books_balance(stack, g["id"])
-    assert stack.db("grants").outbox.count_documents(
-        {"event_type": "disbursement_recorded", "envelope.data.allocation_id": a["id"]}) == 2
+    assert len(announced(stack.db("grants"), "disbursement_recorded", allocation_id=a["id"])) == 2
 
 
 def test_reservations_beyond_the_grant_are_conflict(stack, people):

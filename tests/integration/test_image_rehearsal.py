@@ -27,9 +27,9 @@ import pytest
 import requests
 
 from services.stack import free_port
-from tests.support import drop_vhost, make_vhost, wait_for
-from tests.unit.test_deploy_files import (
-    ROOT, app_services, command_argv, dockerfile_instructions)
+from tests.helpers.deploy import app_services, command_argv, dockerfile_instructions
+from tests.support import ROOT, drop_databases, drop_vhost, make_vhost, vhost_uri, wait_for
+
 
 def build_stage():
     """The instructions of the first stage (up to the second FROM)."""
@@ -109,11 +109,10 @@ def test_the_image_runs_the_stack_compose_describes(stack, image):
     vhost = make_vhost()
     if vhost is None:
         pytest.skip("rabbitmqctl is needed for a vhost of the rehearsal's own")
-    base = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/").rstrip("/")
     port = free_port()
     env = {
         "PATH": f"{venv_bin}:/usr/bin:/bin", "HOME": "/nonexistent", "TMPDIR": "/tmp",
-        "AMQP_URI": f"{base}/{vhost}", "MONGO_URI": stack.mongo_uri,
+        "AMQP_URI": vhost_uri(vhost), "MONGO_URI": stack.mongo_uri,
         "MONGO_DB_PREFIX": "img" + uuid.uuid4().hex[:8], "COALITION_ENV": "production",
         "COALITION_JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
     }
@@ -168,7 +167,5 @@ def test_the_image_runs_the_stack_compose_describes(stack, image):
                 proc.kill()
         for fh in logs.values():
             fh.close()
-        for name in stack.mongo().list_database_names():
-            if name.startswith(env["MONGO_DB_PREFIX"] + "_"):
-                stack.mongo().drop_database(name)
+        drop_databases(stack.mongo(), env["MONGO_DB_PREFIX"])
         drop_vhost(vhost)

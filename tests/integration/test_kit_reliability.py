@@ -1,33 +1,21 @@
 """The platform's delivery guarantees through real RabbitMQ and the real
 store: outbox survives crashes, handlers are idempotent, failures are
 retried then dead-lettered and replayable."""
-import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
-from services.common.events import make_envelope
-from tests.support import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.events import member_event
+from tests.support import start_service, wait_for
 
 
 def founding(name):
     return {"name": name, "orgType": "NGO", "countries": ["KG"],
             "constituencies": ["SEX_WORKERS"],
             "focalPoint": {"name": "Focal", "email": "focal@example.org"}}
-
-
-def start_service(stack, target, log, **env):
-    return subprocess.Popen([sys.executable, "-m", "services.common.runner", target],
-                            cwd=ROOT, env={**os.environ, **stack.env, **env},
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
 
 def wait_rpc(stack, service, timeout=30):
@@ -56,24 +44,23 @@ def publish(stack, envelope):
         routing_key=envelope["event_type"])
 
 
-def member_event(name):
-    return make_envelope("member_registered", {
-        # a member that cannot vote, so the real read models it also reaches
-        # never count it among the eligible of other tests' consultations
-        "member_id": uuid.uuid4().hex, "name": name, "status": "WITHDRAWN", "mou_signed": True,
-        "can_vote": False, "revision": 1, "note": None}, source="members")
+def probe_event(name):
+    """A member_registered event the probe reacts to by `name`: of a WITHDRAWN
+    member, who cannot vote, so the real read models it also reaches never
+    count it among the eligible of other tests' consultations."""
+    return member_event("member_registered", status="WITHDRAWN", name=name)
 
 
 def test_same_event_again_is_skipped_before_the_handler(stack, probe):
     """A redelivery after the first copy was applied never reaches the handler."""
     name = f"dup-{uuid.uuid4().hex[:8]}"
-    envelope = member_event(name)
+    envelope = probe_event(name)
     publish(stack, envelope)
     wait_for(lambda: probe.processed_events.count_documents(
         {"_id": f"probe.on_member_registered:{envelope['event_id']}"}) == 1)
     publish(stack, envelope)
     sentinel = f"sentinel-{uuid.uuid4().hex[:8]}"
-    publish(stack, member_event(sentinel))  # one queue, one consumer: after the duplicate
+    publish(stack, probe_event(sentinel))  # one queue, one consumer: after the duplicate
     wait_for(lambda: probe.effects.find_one({"_id": sentinel}), message="sentinel applied")
     time.sleep(1.0)
     assert probe.effects.find_one({"_id": name})["applied"] == 1
@@ -85,11 +72,11 @@ def test_same_event_twice_at_once_applies_once(stack, probe):
     runs several workers), but the marker insert makes one transaction lose:
     its effects roll back, so the effect is applied once."""
     name = f"dup-{uuid.uuid4().hex[:8]}"
-    envelope = member_event(name)
+    envelope = probe_event(name)
     publish(stack, envelope)
     publish(stack, envelope)
     sentinel = f"sentinel-{uuid.uuid4().hex[:8]}"
-    publish(stack, member_event(sentinel))
+    publish(stack, probe_event(sentinel))
     wait_for(lambda: probe.effects.find_one({"_id": sentinel}), message="sentinel applied")
     wait_for(lambda: probe.processed_events.count_documents(
         {"_id": f"probe.on_member_registered:{envelope['event_id']}"}) == 1)
@@ -102,9 +89,8 @@ def test_same_event_twice_opens_one_admission(stack):
     """The same with a real service: membership_applied twice -> one consultation."""
     with stack.rpc() as rpc:
         applicant = rpc.members.apply_for_membership(founding(f"Twice {uuid.uuid4().hex[:6]}"))
-    data = {"member_id": applicant["id"], "name": applicant["name"], "status": "CANDIDATE",
-            "mou_signed": False, "can_vote": False, "revision": 1, "note": None}
-    envelope = make_envelope("membership_applied", data, source="members")
+    envelope = member_event("membership_applied", applicant["id"], status="CANDIDATE",
+                            mou_signed=False, name=applicant["name"])
     publish(stack, envelope)
     publish(stack, envelope)
     db = stack.db("consultations")

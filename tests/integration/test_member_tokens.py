@@ -6,18 +6,14 @@ import uuid
 
 import requests
 
-from tests.integration.test_consultations_e2e import CAST, open_consultation
-from tests.support import founders, isolate_voters, member_input, wait_for
+from tests.helpers.consultations import CAST, admission_of, open_consultation
+from tests.support import founders, isolate_voters, member_input, refusal, wait_for
 
 VIEWER = "{ viewer { role member { id status } } }"
 WITHDRAW = "mutation($m: ID!) { withdrawMembership(memberId: $m) { id status } }"
 SUSPEND = "mutation($m: ID!, $r: String!) { proposeSuspension(memberId: $m, reason: $r) { id } }"
 APPLY = "mutation($i: MemberInput!) { applyForMembership(input: $i) { id } }"
 TALLY = "query($id: ID!) { consultation(id: $id) { tally { responded } } }"
-
-
-def code(response):
-    return response.json()["errors"][0]["extensions"]["code"]
 
 
 def responded(stack, consultation_id):
@@ -32,13 +28,13 @@ def test_a_member_that_withdrew_cannot_cast_with_its_old_token(stack):
     assert stack.post(WITHDRAW, {"m": voter["id"]}, token).status_code == 200
     # at once, on whichever worker: the cast reads the status fresh
     r = stack.post(CAST, {"c": consultation["id"], "v": "AGREE"}, token)
-    assert code(r) in ("UNAUTHENTICATED", "FORBIDDEN"), r.text
+    assert refusal(r.json())[0] in ("UNAUTHENTICATED", "FORBIDDEN"), r.text
     assert responded(stack, consultation["id"]) == 0
     # and within the cache's lifetime (2 s) every request with that token is refused
     wait_for(lambda: stack.post(VIEWER, token=token).status_code == 401, 5, 0.2, "token refused")
     for _ in range(6):  # on every worker
         r = stack.post(VIEWER, token=token)
-        assert r.status_code == 401 and code(r) == "UNAUTHENTICATED"
+        assert r.status_code == 401 and refusal(r.json())[0] == "UNAUTHENTICATED"
         assert "WITHDRAWN" in r.json()["errors"][0]["message"]
     # the other member still votes
     assert not stack.post(CAST, {"c": consultation["id"], "v": "AGREE"},
@@ -64,7 +60,8 @@ def test_a_member_suspended_mid_round_cannot_cast_again(stack):
     # closeConsultation returned once the suspension was applied
     assert stack.db("members").members.find_one({"_id": subject["id"]})["status"] == "SUSPENDED"
     r = stack.post(CAST, {"c": consultation["id"], "v": "BLOCK", "r": "no"}, token)
-    assert code(r) == "FORBIDDEN" and "SUSPENDED" in r.json()["errors"][0]["message"]
+    code, message, _ = refusal(r.json())
+    assert code == "FORBIDDEN" and "SUSPENDED" in message
     # a suspended member still reads with its token; its earlier stance stays counted
     assert stack.post(VIEWER, token=token).status_code == 200
     assert responded(stack, consultation["id"]) == 1
@@ -73,11 +70,10 @@ def test_a_member_suspended_mid_round_cannot_cast_again(stack):
 def test_tokens_of_members_that_are_not_there_are_unauthenticated(stack):
     for member_id in (uuid.uuid4().hex, "not-an-id"):
         r = stack.post(VIEWER, token=stack.member_token(member_id))
-        assert r.status_code == 401 and code(r) == "UNAUTHENTICATED"
+        assert r.status_code == 401 and refusal(r.json())[0] == "UNAUTHENTICATED"
     # a REJECTED member: its admission consultation was cancelled
     applicant = stack.gql(APPLY, {"i": member_input()})["applyForMembership"]
-    consultation = wait_for(lambda: stack.db("consultations").consultations.find_one(
-        {"subject_id": applicant["id"]}), 20, 0.1, "admission consultation")
+    consultation = admission_of(stack, applicant["id"])
     token = stack.member_token(applicant["id"])
     assert stack.post(VIEWER, token=token).status_code == 200  # a CANDIDATE acts
     stack.gql("mutation($id: ID!) { closeConsultation(id: $id) { outcome } }",
@@ -91,7 +87,7 @@ def test_an_empty_authorization_header_is_not_anonymous(stack):
     for header in ("", "Bearer", "Basic abc"):
         r = requests.post(stack.url + "/graphql", json={"query": VIEWER},
                           headers={"Authorization": header}, timeout=10)
-        assert r.status_code == 401 and code(r) == "UNAUTHENTICATED", (header, r.text)
+        assert r.status_code == 401 and refusal(r.json())[0] == "UNAUTHENTICATED", (header, r.text)
 
 
 def test_status_checks_are_cached_not_one_rpc_per_request(stack):
@@ -121,7 +117,7 @@ def test_an_idempotency_key_replays_only_for_its_own_token(stack):
     intruder = stack.token("MEMBER", member["id"], sub="shared-sub")
     r = stack.post(q, variables, intruder, headers={"Idempotency-Key": key})
     assert "Idempotent-Replay" not in r.headers
-    assert code(r) == "FORBIDDEN" and "focal" not in r.text.lower()
+    assert refusal(r.json())[0] == "FORBIDDEN" and "focal" not in r.text.lower()
     # the ADMIN's repeat is still replayed
     again = stack.post(q, variables, admin, headers={"Idempotency-Key": key})
     assert again.headers.get("Idempotent-Replay") == "true" and again.json() == first.json()

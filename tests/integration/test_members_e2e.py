@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from services.consultations.dependencies import eligible_many
+from tests.helpers.consultations import admission_of, cast, close
 from tests.support import founders, isolate_voters, member_input, wait_for, wait_read_models
 
 MEMBER_FIELDS = """id name acronym orgType countries region constituencies status mouSignedAt
@@ -206,24 +206,7 @@ def test_focal_point_never_logged(stack):
 
 # ---- the admission saga -------------------------------------------------------------
 
-CONSULTATION = """query($id: ID!) { member(id: $id) { status canVote } }"""
-
-
-def admission_of(stack, member_id):
-    return wait_for(lambda: stack.db("consultations").consultations.find_one(
-        {"subject_id": member_id, "kind": "MEMBERSHIP_ADMISSION"}), 20, 0.1, "admission consultation")
-
-
-def cast(stack, consultation_id, member_id, value="AGREE", reason=None):
-    q = """mutation($c: ID!, $v: StanceValue!, $r: String) { castStance(consultationId: $c, value: $v,
-           reason: $r) { value member { id } } }"""
-    return stack.post(q, {"c": consultation_id, "v": value, "r": reason},
-                      stack.member_token(member_id)).json()
-
-
-def close(stack, consultation_id):
-    q = "mutation($id: ID!) { closeConsultation(id: $id) { status outcome } }"
-    return stack.gql(q, {"id": consultation_id}, stack.admin())["closeConsultation"]
+MEMBER_STATUS = """query($id: ID!) { member(id: $id) { status canVote } }"""
 
 
 def test_admission_adopted_then_mou_then_eligible_next_round(stack):
@@ -231,17 +214,19 @@ def test_admission_adopted_then_mou_then_eligible_next_round(stack):
     voters = founders(stack, 3)
     candidate = apply(stack)
     admission = admission_of(stack, candidate["id"])
-    eligible = eligible_many(stack.db("consultations"), [admission])[admission["_id"]]
+    with stack.rpc() as rpc:
+        eligible = rpc.consultations.eligible_many([admission["_id"]])[admission["_id"]]
     assert candidate["id"] not in eligible
     assert eligible == sorted(v["id"] for v in voters)
     body = cast(stack, admission["_id"], candidate["id"])  # no one decides their own case
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     for v in voters:
         assert not cast(stack, admission["_id"], v["id"]).get("errors")
-    assert close(stack, admission["_id"]) == {"status": "CLOSED", "outcome": "ADOPTED"}
-    wait_for(lambda: stack.gql(CONSULTATION, {"id": candidate["id"]})["member"]["status"] == "ACTIVE",
+    closed = close(stack, admission["_id"])
+    assert (closed["status"], closed["outcome"]) == ("CLOSED", "ADOPTED")
+    wait_for(lambda: stack.gql(MEMBER_STATUS, {"id": candidate["id"]})["member"]["status"] == "ACTIVE",
              message="candidate admitted")
-    assert stack.gql(CONSULTATION, {"id": candidate["id"]})["member"]["canVote"] is False
+    assert stack.gql(MEMBER_STATUS, {"id": candidate["id"]})["member"]["canVote"] is False
     signed = mutate(stack, "signMou", candidate["id"], stack.member_token(candidate["id"]))
     assert signed["data"]["signMou"]["canVote"] is True
     history = [h["status"] for h in signed["data"]["signMou"]["history"]]
@@ -264,7 +249,7 @@ def test_admission_cancelled_rejects_and_frees_the_name(stack):
     assert close(stack, admission["_id"])["outcome"] == "BLOCKED"
     q = 'mutation($id: ID!) { cancelConsultation(id: $id, reason: "No consensus") { status } }'
     assert stack.gql(q, {"id": admission["_id"]}, stack.admin())["cancelConsultation"]["status"] == "CANCELLED"
-    wait_for(lambda: stack.gql(CONSULTATION, {"id": candidate["id"]})["member"]["status"] == "REJECTED",
+    wait_for(lambda: stack.gql(MEMBER_STATUS, {"id": candidate["id"]})["member"]["status"] == "REJECTED",
              message="candidate rejected")
     again = apply(stack, name=name)  # the name is free again
     assert again["status"] == "CANDIDATE"

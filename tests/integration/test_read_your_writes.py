@@ -10,13 +10,13 @@ import os
 import signal
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
 
-from tests.integration.test_allocation_saga import PROPOSE_ONLY
-from tests.integration.test_grants_e2e import create_grant, wait_consultation
+from tests.helpers.consultations import admission_of, cast, close, later
+from tests.helpers.grants import PROPOSE_ONLY, create_grant, wait_consultation
 from tests.support import RPC_TIMEOUT, isolate_voters, member_input, wait_for, wait_read_models
 
 TRIES = 20
+ONE_DAY = 24 * 3600  # seconds: the rounds opened here stay open
 
 REGISTER = "mutation($i: MemberInput!) { registerFoundingMember(input: $i) { id canVote } }"
 APPLY = "mutation($i: MemberInput!) { applyForMembership(input: $i) { id status } }"
@@ -25,8 +25,6 @@ WITHDRAW = "mutation($m: ID!) { withdrawMembership(memberId: $m, reason: \"test\
 STATUS = "query($id: ID!) { member(id: $id) { status canVote } }"
 OPEN = """mutation($i: ConsultationInput!) { openConsultation(input: $i) {
     id tally { eligible } eligibleMembers { id } } }"""
-CAST = """mutation($c: ID!) { castStance(consultationId: $c, value: AGREE) { value } }"""
-CLOSE = "mutation($id: ID!) { closeConsultation(id: $id) { status outcome } }"
 
 
 def unique_member(**overrides):
@@ -44,7 +42,7 @@ class Rounds:
         self.seconds = []
 
     def open(self):
-        closes_at = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+        closes_at = later(ONE_DAY)
         started = time.monotonic()
         c = self.stack.gql(OPEN, {"i": {"title": "RYW", "proposal": "Read your writes",
                                         "closesAt": closes_at}},
@@ -68,12 +66,10 @@ def admit(stack, voter_id):
     who may vote), ACTIVE and without the MoU."""
     # with an ADMIN token: anonymous applications are limited per address
     candidate = stack.gql(APPLY, {"i": unique_member()}, stack.admin())["applyForMembership"]
-    admission = wait_for(lambda: stack.db("consultations").consultations.find_one(
-        {"subject_id": candidate["id"], "kind": "MEMBERSHIP_ADMISSION"}), 20, 0.05,
-        "the admission consultation")
-    stack.gql(CAST, {"c": admission["_id"]}, stack.member_token(voter_id))
-    closed = stack.gql(CLOSE, {"id": admission["_id"]}, stack.admin())["closeConsultation"]
-    assert closed == {"status": "CLOSED", "outcome": "ADOPTED"}
+    admission = admission_of(stack, candidate["id"], interval=0.05)
+    assert not cast(stack, admission["_id"], voter_id).get("errors")
+    closed = close(stack, admission["_id"])
+    assert (closed["status"], closed["outcome"]) == ("CLOSED", "ADOPTED")
     # closeConsultation returns once members has applied the admission
     # (read your writes): the member is ACTIVE at once, no waiting here
     assert stack.gql(STATUS, {"id": candidate["id"]})["member"]["status"] == "ACTIVE"
@@ -160,7 +156,7 @@ def test_when_members_does_not_answer_an_open_is_unavailable_and_an_automatic_on
         assert not body.get("errors"), body
         allocation = body["data"]["proposeAllocation"]
         started = time.monotonic()
-        closes_at = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+        closes_at = later(ONE_DAY)
         r = stack.post(OPEN, {"i": {"title": title, "proposal": "p", "closesAt": closes_at}},
                        stack.admin())
         took = time.monotonic() - started

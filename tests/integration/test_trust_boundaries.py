@@ -18,6 +18,7 @@ from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
 from services.common import broker, events
+from tests.helpers.events import round_closed
 from tests.support import drop_users, drop_vhost, make_users, make_vhost, member_input, wait_for
 
 
@@ -30,7 +31,7 @@ def users_stack(stack):
     return stack
 
 
-def refusal(uri, action):
+def broker_refusal(uri, action):
     """The broker's refusal (an AMQP error) of action(channel), run as `uri`'s
     user on a fresh connection, or None if the broker allowed it."""
     with Connection(uri, connect_timeout=10) as conn:
@@ -44,7 +45,7 @@ def refusal(uri, action):
 
 
 def refused(uri, action):
-    exc = refusal(uri, action)
+    exc = broker_refusal(uri, action)
     assert exc is not None, "the broker allowed it"
     assert exc.reply_code == 403 and "ACCESS_REFUSED" in str(exc), exc
     return True
@@ -60,15 +61,6 @@ def publish(exchange, routing_key, body=b"{}"):
 
 def consume(queue):
     return lambda channel: channel.basic_consume(queue, callback=lambda message: None)
-
-
-def forged_round_closed(consultation_id, member_id):
-    """A full, valid envelope: ADOPTED admission of `member_id`."""
-    return events.make_envelope("round_closed", {
-        "consultation_id": consultation_id, "kind": "MEMBERSHIP_ADMISSION",
-        "subject_id": member_id, "round": 1, "outcome": "ADOPTED",
-        "tally": {"eligible": 1, "responded": 1, "agree": 1, "reservations": 0,
-                  "stand_aside": 0, "block": 0}}, source="consultations")
 
 
 def status(stack, member_id):
@@ -101,7 +93,7 @@ def test_the_gateway_cannot_publish_round_closed_and_no_service_acts(users_stack
         {"subject_id": member["id"], "kind": "MEMBERSHIP_ADMISSION"}), 30,
         message="the admission consultation")
     assert status(stack, member["id"]) == "CANDIDATE"
-    envelope = forged_round_closed(consultation["_id"], member["id"])
+    envelope = round_closed("MEMBERSHIP_ADMISSION", member["id"], "ADOPTED", consultation["_id"])
     gateway = stack.process_uri("gateway")
 
     # as nameko's own publisher would send it, the outbox relay's way
@@ -123,7 +115,7 @@ def test_the_gateway_cannot_publish_round_closed_and_no_service_acts(users_stack
 
     # the control: the same announcement from its publisher's user is obeyed
     # (so the forgery was valid, and the check above can see an effect)
-    genuine = forged_round_closed(consultation["_id"], member["id"])
+    genuine = round_closed("MEMBERSHIP_ADMISSION", member["id"], "ADOPTED", consultation["_id"])
     Publisher(stack.process_uri("consultations"), use_confirms=True, serializer="json").publish(
         genuine, exchange=get_event_exchange("consultations", {}), routing_key="round_closed")
     wait_for(lambda: status(stack, member["id"]) == "ACTIVE", 30, 0.2, "the genuine admission")

@@ -19,47 +19,24 @@ import yaml
 
 from services.common import broker
 from services.common import config as settings
+from tests.helpers.deploy import (
+    COMPOSE, DOCKERFILE, INFRA, ONE_SHOT, app_services, command_argv, dockerfile_instructions,
+    load_compose, services)
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker-compose.yml"
-DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 RABBITMQ_CONF = ROOT / "deploy" / "rabbitmq" / "coalition.conf"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-INFRA = {"rabbitmq", "mongo"}
-# run on demand, not kept running: the broker's definitions (once per `up`)
-# and the operator's CLI (`docker compose run --rm cli coalition ...`)
-ONE_SHOT = {"rabbitmq-definitions", "cli"}
 APPS = {"members", "consultations", "grants", "gateway"}
 RUNNER_MODULE = "services.common.runner"
 
 
 # --- helpers -----------------------------------------------------------------
 
-def load_compose():
-    with COMPOSE.open() as fh:
-        return yaml.safe_load(fh)  # safe_load resolves the `<<: *anchor` merge keys
-
-
-def services():
-    return load_compose()["services"]
-
-
-def app_services():
-    """The four long-running processes of the application."""
-    return {name: svc for name, svc in services().items() if name not in INFRA | ONE_SHOT}
-
-
 def image_services():
     """Every container of our image: the applications, the CLI, the definitions."""
     return {name: svc for name, svc in services().items() if name not in INFRA}
-
-
-def command_argv(svc):
-    command = svc.get("command")
-    assert command, "an app service must set its command (the image's CMD is only usage)"
-    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
 
 
 def environment(svc):
@@ -102,18 +79,6 @@ def top_level_names(path):
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
     return names
-
-
-def dockerfile_instructions():
-    """(INSTRUCTION, arguments) pairs, with continuation lines joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
 
 
 def env_example():

@@ -1,0 +1,12 @@
+import pytest
+
+from tests.service.host import ServiceHost
+
+
+@pytest.fixture(scope="module")
+def host(stack, request, tmp_path_factory):
+    """The services the test module names in HOSTED, running in their nameko
+    containers (see tests/service/host.py) for the module's tests."""
+    log_path = tmp_path_factory.mktemp("service-host") / "host.log"
+    with ServiceHost(stack, request.module.HOSTED, log_path) as running:
+        yield running
