@@ -75,12 +75,15 @@ class Context:
         self.client = client            # the client's address (limits.ClientAddress)
         self.request_id = request_id
         self.work_id = work_id or uuid.uuid4().hex
-        self.rpc_calls = 0
         self.calls_of: collections.Counter[tuple[str, str]] = collections.Counter()
         self.loaders = Loaders(self)
 
+    @property
+    def rpc_calls(self) -> int:
+        """Every call this request made (the X-RPC-Calls header)."""
+        return sum(self.calls_of.values())
+
     def call(self, service: str, method: str, *args: Any) -> Any:
-        self.rpc_calls += 1
         self.calls_of[service, method] += 1
         RPC_CALLS.labels(service, method).inc()
         name = f"{self.work_id}:{service}.{method}:{self.calls_of[service, method]}"
@@ -211,10 +214,11 @@ class Gateway:
         kind = operation_kind(document, operation)
         if request.method == "GET" and kind != "query":
             raise Answered(error_response("Mutations need POST.", 405))
-        record = (self.idempotency_record(request, viewer, client, query, variables, operation)
-                  if kind == "mutation" else None)
-        work_id = (f"{record}.{idempotency.fingerprint(query, variables, operation)[:24]}"
-                   if record else None)
+        record, work_id = None, None
+        if kind == "mutation" and idempotency.HEADER in request.headers:
+            request_print = idempotency.fingerprint(query, variables, operation)
+            record = self.idempotency_record(request, viewer, client, request_print)
+            work_id = f"{record}.{request_print[:24]}"
         return Admitted(request_id, client, viewer, document, kind, record, work_id)
 
     def authenticate(self, request: Request) -> Viewer:
@@ -256,17 +260,14 @@ class Gateway:
                 "An anonymous request may hold one mutation; sign in, or send them one "
                 "request at a time.", 401, Unauthenticated.code))
 
-    def idempotency_record(self, request: Request, viewer: Viewer, client: str, query: str,
-                           variables: dict | None, operation: str | None) -> str | None:
-        """The record of this mutation's Idempotency-Key (None without one);
-        Answered with the kept answer if it ran before."""
-        key = request.headers.get(idempotency.HEADER)
-        if key is None:
-            return None
+    def idempotency_record(self, request: Request, viewer: Viewer, client: str,
+                           request_print: str) -> str:
+        """The record of this mutation's Idempotency-Key; Answered with the
+        kept answer if it ran before."""
+        key = request.headers[idempotency.HEADER]
         try:
             record, kept = self.keys.begin(idempotency.owner(viewer, client),
-                                           idempotency.check_key(key),
-                                           idempotency.fingerprint(query, variables, operation))
+                                           idempotency.check_key(key), request_print)
         except idempotency.Refusal as refusal:
             raise Answered(error_response(refusal.message, refusal.status, refusal.code))
         if kept:
