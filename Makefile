@@ -16,14 +16,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 up: $(STAMP)
-	$(PY) -m services.stack up
+	$(PY) -m services.local up
 
 down:
-	@test -x $(PY) && $(PY) -m services.stack down || echo "nothing to stop (no .venv)"
+	@test -x $(PY) && $(PY) -m services.local down || echo "nothing to stop (no .venv)"
 
 test: $(STAMP)
 	$(PY) -m mypy services
-	$(PY) -m services.stack ensure-broker
+	$(PY) -m services.local ensure-broker
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

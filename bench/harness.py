@@ -117,7 +117,7 @@ class Bench:
         supervisord = self.handle.stack.running_pid()
         if supervisord:
             out["supervisord"] = supervisord
-        for name in ("store", "members", "consultations", "grants", "gateway"):
+        for name in ("store", "members", "consultations", "grants", "notifications", "gateway"):
             pid = self.handle.stack.pid(name)
             if pid:
                 out["gateway-master" if name == "gateway" else name] = pid

@@ -38,9 +38,14 @@ def member_count(bench):
     return bench.db("members").members.count_documents({})
 
 
+def read_model_count(bench, service):
+    """Members in the `members` read model of grants or notifications."""
+    return bench.db(service).members.count_documents({})
+
+
 def load_founders(bench, target_voters, tag, threads=24, timeout=1200):
     """Founding members by RPC until `target_voters` can vote; waits for the
-    read models of consultations (voters) and grants (members).
+    read models of consultations (voters), grants and notifications (members).
     Returns {registered, register_s, register_per_s, read_models_s, per_s}."""
     have = voters(bench)
     need = max(0, target_voters - have)
@@ -76,10 +81,12 @@ def load_founders(bench, target_voters, tag, threads=24, timeout=1200):
     registered_s = time.monotonic() - started
     total = member_count(bench)
     wait_until(lambda: voters(bench) >= target_voters
-               and bench.db("grants").members.count_documents({}) >= total,
+               and read_model_count(bench, "grants") >= total
+               and read_model_count(bench, "notifications") >= total,
                min(timeout, max(30, bench.budget.left())), 0.5, f"{target_voters} voters in the read models",
                progress=lambda: f"  read models: consultations {voters(bench)} voters, grants "
-                                f"{bench.db('grants').members.count_documents({})}/{total} members")
+                                f"{read_model_count(bench, 'grants')}/{total}, notifications "
+                                f"{read_model_count(bench, 'notifications')}/{total} members")
     all_s = time.monotonic() - started
     log(f"  {need} members in {registered_s:.1f}s ({need / registered_s if registered_s else 0:.0f}/s); "
         f"read models caught up after {all_s:.1f}s")
@@ -215,13 +222,16 @@ def load_founders_direct(bench, target_voters, tag, batch=500):
     member_registered event: the members document (built by the members
     service's own schema and domain code, its `seq` taken from the counter
     in the same transaction), a sent outbox event, the voter in
-    consultations' read model, the member in grants' read model. Seconds
-    instead of minutes for 10,000 members; `--load fast` only."""
+    consultations' read model, the member in the read models of grants and
+    notifications (services/notifications/dependencies.py: {name, status,
+    language, revision}, as its on_member_event's apply_newer writes it).
+    Seconds instead of minutes for 10,000 members; `--load fast` only."""
     from services.common import paging
     from services.common.events import make_envelope
     from services.common.store import utcnow
     from services.members import domain
     from services.members.schemas import MemberInput
+    from services.notifications.domain import language_of
 
     need = max(0, target_voters - voters(bench))
     start_index = member_count(bench)
@@ -229,7 +239,7 @@ def load_founders_direct(bench, target_voters, tag, batch=500):
     started = time.monotonic()
     for i in range(0, need, batch):
         now = utcnow()
-        members, events, voter_docs, grant_docs = [], [], [], []
+        members, events, voter_docs, grant_docs, notification_docs = [], [], [], [], []
         for k in range(i, min(need, i + batch)):
             doc = {"_id": paging.new_id(),
                    **domain.new_member(schema.load(data.member_input(tag, start_index + k)), now, True)}
@@ -242,6 +252,9 @@ def load_founders_direct(bench, target_voters, tag, batch=500):
                                "can_vote": True, "revision": doc["revision"]})
             grant_docs.append({"_id": doc["_id"], "status": doc["status"], "revision": doc["revision"],
                                "updated_at": now})
+            notification_docs.append({"_id": doc["_id"], "name": doc["name"], "status": doc["status"],
+                                      "language": str(language_of(doc.get("language"))),
+                                      "revision": doc["revision"]})
         store = bench.db("members")
 
         def write(session):  # one transaction, as register_founding_member's
@@ -254,6 +267,7 @@ def load_founders_direct(bench, target_voters, tag, batch=500):
             session.with_transaction(write)
         bench.db("consultations").voters.insert_many(voter_docs)
         bench.db("grants").members.insert_many(grant_docs)
+        bench.db("notifications").members.insert_many(notification_docs)
     elapsed = time.monotonic() - started
     log(f"  {need} members written straight into the stores in {elapsed:.1f}s")
     return {"written_direct": need, "s": round(elapsed, 1)}

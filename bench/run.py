@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import data, load, measure
+from bench import data, fanout, load, measure
 from bench.harness import Bench, Budget, CpuMeter, OutOfTime, log, machine, proc_status
 from bench.stats import ratio, summary
 from services.consultations.dependencies import eligible_many, tallies
@@ -28,18 +28,19 @@ SIZES = {
     "full": dict(small=100, large=10_000, page=50, query_samples=200, warmup=10, saga_samples=20,
                  open_reps=3, clients=32, cast_window_s=30, cast_max=3000, small_cast_window_s=60,
                  serial_casts=20, raw_count=3000, raw_serial=1000, stance_rpc_budget_s=90,
-                 replay_samples=40, rpc_members=1000, budget_s=20 * 60),
+                 replay_samples=40, rpc_members=1000, fanout_small=1000, budget_s=25 * 60),
     "quick": dict(small=100, large=1000, page=50, query_samples=50, warmup=5, saga_samples=3,
                   open_reps=2, clients=32, cast_window_s=10, cast_max=1000, small_cast_window_s=20,
                   serial_casts=10, raw_count=1000, raw_serial=500, stance_rpc_budget_s=10,
-                  replay_samples=20, rpc_members=200, budget_s=5 * 60),
+                  replay_samples=20, rpc_members=200, fanout_small=100, budget_s=6 * 60),
 }
 
 MEMBER_STATUS = "query($id: ID!) { member(id: $id) { id status } }"
 MEMBER_ALLOCATIONS = "query($id: ID!) { member(id: $id) { id allocations { id status } } }"
 
 GOALS = {"stack_efficiency": (">=", 0.5), "flatness_tally": ("<=", 1.3),
-         "flatness_members_nested": ("<=", 1.3)}
+         "flatness_members_nested": ("<=", 1.3),
+         "fanout_mails_per_s": (">=", fanout.GOAL_MAILS_PER_S)}
 
 
 # ---- phases ---------------------------------------------------------------------------
@@ -169,11 +170,17 @@ def sagas(bench, cfg, st):
     st["serial"]["small"]["rpc_cast_stance"] = summary(cast_lat)
 
 
+def load_mid(bench, cfg, st):
+    """Members by RPC up to the smaller fan-out round (cfg["fanout_small"] voters)."""
+    st["load"]["mid"] = load.load_founders(bench, cfg["fanout_small"], st["tag"])
+
+
 def load_large(bench, cfg, st, args):
     if args.load != "fast":
         st["load"]["large"] = load.load_founders(bench, cfg["large"], st["tag"])
         return
-    target = min(cfg["large"], load.voters(bench) + cfg["rpc_members"])
+    # the first rpc_members voters by RPC (load_mid registered most of them)
+    target = min(cfg["large"], max(load.voters(bench), cfg["rpc_members"]))
     st["load"]["large_rpc"] = load.load_founders(bench, target, st["tag"])
     st["load"]["large_direct"] = load.load_founders_direct(bench, cfg["large"], st["tag"])
 
@@ -283,17 +290,29 @@ def figures(st, cfg):
     out["saga_latency_p99_ms"] = {k: g("saga", k, "p99_ms") for k in ("admission", "allocation")}
     out["saga_samples"] = {k: g("saga", k, "n") for k in ("admission", "allocation")}
     out["open_large_consultation_ms"] = g("open_large", "median_total_ms")
-    rpc_load = g("load", "large_rpc") or g("load", "large")
-    out["member_registration_end_to_end_per_s"] = rpc_load and rpc_load.get("end_to_end_per_s")
+    out["member_registration_end_to_end_per_s"] = registration_per_s(
+        [g("load", k) for k in ("mid", "large", "large_rpc")])
     out["peak_rss_mb"] = {k: v.get("peak_rss_mb") for k, v in (st.get("processes") or {}).items()}
+    out.update(fanout.figures(st.get("fanout")))
+    values = {"stack_efficiency": out["stack_efficiency"], "flatness_tally": flat.get("tally"),
+              "flatness_members_nested": flat.get("members_nested"),
+              "fanout_mails_per_s": out["fanout_mails_per_s"]}
     goals = {}
     for key, (op, limit) in GOALS.items():
-        value = out["stack_efficiency"] if key == "stack_efficiency" else flat.get(key.split("_", 1)[1])
+        value = values[key]
         goals[key] = None if value is None else {"value": value, "goal": f"{op} {limit}",
                                                  "met": value >= limit if op == ">=" else value <= limit}
     goals["rpc_calls_equal"] = out["rpc_calls_per_query"]["equal"]
     out["goals"] = goals
     return out
+
+
+def registration_per_s(loads):
+    """Members registered by RPC per second until the read models had them,
+    over the loading steps that registered some (load_mid and load_large)."""
+    loads = [x for x in loads if x and x.get("registered")]
+    seconds = sum(x["read_models_caught_up_s"] for x in loads)
+    return round(sum(x["registered"] for x in loads) / seconds, 1) if seconds else None
 
 
 def _get(d, *path):
@@ -320,7 +339,8 @@ def main(argv=None):
     parser.add_argument("--large", type=int, help="override the large size (members, stances)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy profiles of store, consultations and gateway workers during the "
-                             "large castStance load (bench/results/profile/; perturbs that figure)")
+                             "large castStance load (bench/results/profile/; perturbs that figure), and "
+                             "of notifications and the store during the large fan-out (profile/fanout/)")
     parser.add_argument("--load", choices=["default", "fast", "all-rpc"], default="default",
                         help="default: every member by RPC, the large tally's stances by RPC for "
                              "stance_rpc_budget_s, the rest straight into the store; fast: also "
@@ -359,14 +379,20 @@ def main(argv=None):
             ("queries_small", lambda: (queries(bench, cfg, st, "small", str(cfg["small"])),
                                        tally_queries(bench, cfg, st, st["c_small"], str(cfg["small"])))),
             ("sagas", lambda: sagas(bench, cfg, st)),
+            ("load_mid", lambda: load_mid(bench, cfg, st)),
+            ("fanout_small", lambda: fanout.phase(bench, st, "small")),
             ("load_large", lambda: load_large(bench, cfg, st, args)),
+            ("fanout_large", lambda: fanout.phase(
+                bench, st, "large", with_sink=True,
+                profile_dir=RESULTS / "profile" / "fanout" if args.profile else None)),
             ("queries_large", lambda: queries(bench, cfg, st, "large", str(cfg["large"]))),
             ("open_large", lambda: open_large(bench, cfg, st)),
             ("casts_large", lambda: casts_large(bench, cfg, st, args)),
             ("tally_large", lambda: tally_queries(bench, cfg, st, st["c_large"], str(cfg["large"]))),
         ]
         needs = {"casts_small": "load_small", "queries_small": "casts_small", "sagas": "load_small",
-                 "load_large": "load_small", "queries_large": "load_large",
+                 "load_mid": "load_small", "fanout_small": "load_mid",
+                 "load_large": "load_small", "fanout_large": "load_large", "queries_large": "load_large",
                  "open_large": "load_large", "casts_large": "load_large", "tally_large": "casts_large"}
         done = set()
         st["phase_s"] = {}
@@ -408,11 +434,14 @@ def main(argv=None):
         shutil.rmtree(tmp, ignore_errors=True)
     result["figures"] = figures(st, cfg)
     result["details"] = {k: st.get(k) for k in ("load", "cast", "serial", "queries", "rpc_calls",
-                                                "saga", "open_large", "raw", "processes", "phase_s",
-                                                "profile") if st.get(k)}
+                                                "saga", "open_large", "raw", "fanout", "processes",
+                                                "phase_s", "profile") if st.get(k)}
     result["errors"], result["skipped"] = st["errors"], st["skipped"]
     result["wall_time_s"] = round(time.monotonic() - started_wall, 1)
     write(result)
+    if st.get("fanout"):
+        for line in fanout.report(result["figures"]):
+            log(line)
     return 1 if st["errors"] else 0
 
 

@@ -5,16 +5,17 @@
     coalition export consultation ID [--out FILE]         result and audit trail as CSV
     coalition dlq list|replay [--service S] [IDS...]      the dead-letter queue
     coalition outbox                                      outbox lag per service
+    coalition mail list|show|failed|retry                 the notifications' mail queue
 
 Settings come from the environment, as for the services (see
 docs/operator-guide.md); a bad one stops the command with one line naming it.
 COALITION_JWT_SECRET (the gateway's) is needed by every command; when it is
 not set, the CLI reads the one `make up` keeps in ./var/jwt-secret, if there
-is one (`make demo`). `export`, `dlq` and `outbox` talk to the services over
-RabbitMQ (AMQP_URI; in a deployment, the `cli` user: see
-docs/operator-guide.md, "Trust boundaries").
+is one (`make demo`). `export`, `dlq`, `outbox` and `mail` talk to the
+services over RabbitMQ (AMQP_URI; in a deployment, the `cli` user: see
+docs/operator-guide.md, "Trust boundaries"). No command prints an e-mail
+address: the mail queue's answers hold none.
 """
-import csv
 import io
 import os
 import sys
@@ -27,7 +28,8 @@ import click
 
 from services.common import config as settings_module
 from services.common.dead_letters import PARKED, STATUSES
-from services.common.vocabulary import SERVICES, Role
+from services.common.vocabulary import SERVICES, MailStatus, Role
+from services.export import export_rows, write_csv
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RPC_TIMEOUT = 10
@@ -43,7 +45,7 @@ class CliError(click.ClickException):
 def settings():
     environ = dict(os.environ)
     if not environ.get("COALITION_JWT_SECRET"):
-        from services.stack import SecretFileError, read_secret_file, secret_file
+        from services.local import SecretFileError, read_secret_file, secret_file
         try:
             environ["COALITION_JWT_SECRET"] = read_secret_file(secret_file())
         except FileNotFoundError:
@@ -123,14 +125,14 @@ def chosen(service):
 
 service_option = click.option(
     "--service", type=click.Choice(SERVICES),
-    help="Only this service (default: members, consultations and grants).")
+    help=f"Only this service (default: all of {', '.join(SERVICES)}).")
 
 
 # ---- the commands -------------------------------------------------------------
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def coalition():
-    """Operate a coalition deployment: tokens, demo data, exports, dead letters, outbox."""
+    """Operate a coalition deployment: tokens, demo data, exports, dead letters, outbox, mail."""
 
 
 @coalition.command()
@@ -177,67 +179,6 @@ def demo_load(url):
 
 # ---- export -----------------------------------------------------------------------
 
-EXPORT_COLUMNS = [
-    "record", "consultation_id", "kind", "title", "status", "rule", "quorum", "threshold",
-    "round", "proposal", "outcome", "explanation", "eligible", "responded", "agree",
-    "reservations", "stand_aside", "block", "quorum_reached", "opened_at", "closes_at",
-    "closed_at", "member_id", "member_name", "stance", "reason", "cast_at", "replaces",
-    "superseded",
-]
-TEXT_COLUMNS = {"title", "proposal", "explanation", "member_name", "reason"}
-
-
-def _cell(column, value):
-    """Text written by people is data: never let a spreadsheet run it as a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    value = str(value)
-    if column in TEXT_COLUMNS and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _tally(tally):
-    return {k: tally.get(k) for k in ("eligible", "responded", "agree", "reservations",
-                                      "stand_aside", "block", "quorum_reached")}
-
-
-def export_rows(consultation, audit, names):
-    """The consultation, each round (closed ones, then the open one) and every
-    stance ever cast (replaced ones too, marked superseded), oldest first."""
-    base = {"consultation_id": consultation["id"], "kind": consultation["kind"],
-            "title": consultation["title"]}
-    yield {**base, "record": "consultation", "status": consultation["status"],
-           "rule": consultation["rule"], "quorum": consultation["quorum"],
-           "threshold": consultation.get("threshold"), "round": consultation["round"],
-           "proposal": consultation["proposal"], "outcome": consultation.get("outcome"),
-           "opened_at": consultation["opened_at"], "closes_at": consultation["closes_at"],
-           "closed_at": consultation.get("closed_at"), **_tally(consultation["tally"])}
-    closed_numbers = set()
-    for r in consultation["rounds"]:
-        closed_numbers.add(r["number"])
-        yield {**base, "record": "round", "status": "CLOSED", "round": r["number"],
-               "proposal": r["proposal"], "outcome": r["outcome"],
-               "explanation": r.get("explanation"), "closed_at": r["closed_at"],
-               **_tally(r["tally"])}
-    if consultation["round"] not in closed_numbers:  # the current round, not closed
-        yield {**base, "record": "round", "status": consultation["status"],
-               "round": consultation["round"], "proposal": consultation["proposal"],
-               "closes_at": consultation["closes_at"], **_tally(consultation["tally"])}
-    last = {}
-    for i, entry in enumerate(audit):
-        last[(entry["round"], entry["member_id"])] = i
-    for i, entry in enumerate(audit):
-        yield {**base, "record": "stance", "round": entry["round"],
-               "member_id": entry["member_id"], "member_name": names.get(entry["member_id"], ""),
-               "stance": entry["value"], "reason": entry.get("reason"),
-               "cast_at": entry.get("cast_at") or entry.get("at"),
-               "replaces": entry.get("replaces"),
-               "superseded": last[(entry["round"], entry["member_id"])] != i}
-
-
 @coalition.group()
 def export():
     """Export records as CSV."""
@@ -260,22 +201,15 @@ def export_consultation(consultation_id, out):
         names = {m["id"]: m["name"] for m in
                  (call(rpc, "members", "get_many", member_ids) if member_ids else [])}
     rows = list(export_rows(consultation, audit, names))
-
-    def write(stream):
-        writer = csv.writer(stream)
-        writer.writerow(EXPORT_COLUMNS)
-        for row in rows:
-            writer.writerow([_cell(c, row.get(c)) for c in EXPORT_COLUMNS])
-
     if out:
         with open(out, "w", newline="", encoding="utf-8") as stream:
-            write(stream)
+            write_csv(stream, rows)
         stances = sum(1 for r in rows if r["record"] == "stance")
         click.echo(f"wrote {out}: {len(consultation['rounds'])} closed round(s), "
                    f"{stances} stance(s) in the audit trail")
     else:
         buffer = io.StringIO(newline="")
-        write(buffer)
+        write_csv(buffer, rows)
         click.echo(buffer.getvalue(), nl=False)
 
 
@@ -348,6 +282,104 @@ def outbox(service):
         for name, status in each_service(rpc, chosen(service), "outbox_status"):
             click.echo(f"{name:<15}{status['pending']:>9}  "
                        f"{_age(status['oldest_pending_age_seconds']):<16}{status['sent']:>8}")
+
+
+# ---- the mail queue ---------------------------------------------------------------------
+
+@coalition.group()
+def mail():
+    """The notifications service's mail queue. What it shows names recipients
+    by member id (or "secretariat"), never by address."""
+
+
+MAIL_FIELDS = [("id", "id"), ("status", "status"), ("kind", "kind"),
+               ("recipient", "recipient"), ("language", "language"), ("attempts", "attempts"),
+               ("created_at", "created at"), ("next_attempt_at", "next try"),
+               ("sent_at", "sent at"), ("message_id", "Message-ID"), ("error", "error"),
+               ("link", "link"), ("subject", "subject")]
+
+
+def _mail_line(m):
+    line = (f"  {m['id']}  {m['status']:<7}  {m['kind']:<19}  to {m['recipient']}  "
+            f"attempts={m.get('attempts', 0)}  created {m.get('created_at') or '-'}  "
+            f"sent {m.get('sent_at') or '-'}  {_one_line(m.get('subject'), 80)}")
+    return line + (f"  error: {_one_line(m['error'])}" if m.get("error") else "")
+
+
+def _list_mails(status, limit):
+    with cluster(settings()) as rpc:
+        mails = call(rpc, "notifications", "mails", status, limit)
+    click.echo(f"{len(mails)} {status + ' ' if status else ''}mail(s)"
+               + (f" (at most {limit})" if len(mails) >= limit else ""))
+    for m in mails:
+        click.echo(_mail_line(m))
+    return mails
+
+
+# the notifications service refuses more than it lists at once (in one line)
+limit_option = click.option("--limit", type=click.IntRange(1), default=50,
+                            show_default=True, help="At most this many mails.")
+
+
+@mail.command("list")
+@click.option("--status", type=click.Choice([s.value for s in MailStatus]),
+              help="Only mails in this status (default: any).")
+@limit_option
+def mail_list(status, limit):
+    """List mails, newest first: id, status, kind, recipient, attempts, times,
+    subject and the last error."""
+    _list_mails(status, limit)
+
+
+@mail.command("failed")
+@limit_option
+def mail_failed(limit):
+    """List the mails that failed for good (refused, or given up after
+    MAIL_GIVE_UP_HOURS): `coalition mail retry` sends them again."""
+    if _list_mails(MailStatus.FAILED.value, limit):
+        click.echo("Send them again: coalition mail retry [ID ...] (without IDs: every failed one)")
+
+
+@mail.command("show")
+@click.argument("mail_id")
+def mail_show(mail_id):
+    """One mail: its fields, then its plain text."""
+    with cluster(settings()) as rpc:
+        found = call(rpc, "notifications", "mail", mail_id)
+    if not found:
+        raise CliError(f"no mail with id {mail_id!r}.")
+    for key, label in MAIL_FIELDS:
+        click.echo(f"{label + ':':<12} {found.get(key) if found.get(key) is not None else '-'}")
+    click.echo("")
+    click.echo(found.get("text") or "")
+
+
+@mail.command("retry")
+@click.argument("ids", nargs=-1)
+def mail_retry(ids):
+    """Queue failed mails again, to be sent at once (attempts and the give-up
+    time start anew). With IDS, only those (the service takes a thousand at a
+    time); without, every FAILED mail."""
+    with cluster(settings()) as rpc:
+        moved = call(rpc, "notifications", "retry_mails", list(ids)) if ids else _retry_all(rpc)
+    click.echo(f"queued again: {len(moved)}" + (f": {' '.join(moved)}" if moved else ""))
+    missing = [i for i in ids if i not in set(moved)]
+    if missing:
+        raise CliError(f"not FAILED (unknown, or queued or sent already): {' '.join(missing)}")
+
+
+def _retry_all(rpc):
+    """Every FAILED mail queued again: the service takes the ones that failed
+    longest ago, a bounded number per call, so the CLI asks until a call
+    brings none it had not queued already (one that failed again at once is
+    not taken twice, so this ends)."""
+    moved, seen = [], set()
+    while True:
+        fresh = [i for i in call(rpc, "notifications", "retry_mails", None) if i not in seen]
+        if not fresh:
+            return moved
+        seen.update(fresh)
+        moved += fresh
 
 
 def main(argv=None):

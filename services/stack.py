@@ -1,32 +1,20 @@
-"""Run the whole stack locally under supervisor: `make up` / `make down`.
+"""The processes of coalition under one supervisord: the `Stack` that `make up`
+(services/local.py) and the test suite (tests/support.py) run.
 
-    python -m services.stack up             # foreground until Ctrl-C
-    python -m services.stack down           # stop what `up` started
-    python -m services.stack ensure-broker  # RabbitMQ answers, or say how to get it
+The embedded store (SecantusDB) runs when the stack is given a store port;
+the local mail catcher (aiosmtpd, keeping every message in a maildir) runs
+when it is given an address to listen on, which only `make up` does: the
+tests bring an SMTP server of their own. Every service of
+vocabulary.SERVICES runs, and the gateway.
 
-The embedded store (SecantusDB, data in ./var/store) runs unless MONGO_URI
-is set. The test suite uses the same `Stack` class on free ports and a
-temporary folder, never ./var/.
-
-`make up` on a developer's machine:
-- JWT secret: COALITION_JWT_SECRET if set; else a random one made on first
-  start in ./var/jwt-secret (mode 0600) and reused. The CLI reads that file
-  when the variable is not set (`make demo`). The processes themselves only
-  read their environment.
-- RabbitMQ: each process connects as its own user (coalition-members, ...,
-  services/common/broker.py), created with rabbitmqctl on a local broker with
-  a new random password at every start. Where rabbitmqctl cannot do that (a
-  remote broker, no rights), every process uses AMQP_URI's user, and `make up`
-  says so.
-- Settings reach the processes through supervisord's own environment, which
-  every program inherits, never through supervisord.conf (whose
-  `environment=` cannot hold every character); a program's own settings (its
-  AMQP_URI) travel as COALITION_PROGRAM_ENV_<NAME> and services/launch.py
-  applies them (see there).
+Settings reach the processes through supervisord's own environment, which
+every program inherits, never through supervisord.conf (whose `environment=`
+cannot hold every character); a program's own settings (its AMQP_URI) travel
+as COALITION_PROGRAM_ENV_<NAME> and services/launch.py applies them (see
+there).
 """
 import json
 import os
-import secrets
 import shlex
 import shutil
 import signal
@@ -38,15 +26,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from services.common import broker
-from services.common import config as settings_module
 from services.common.vocabulary import SERVICES
 from services.launch import program_env_variable, without_program_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL_VAR = ROOT / "var"  # `make up`'s data folder (the tests never use it)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-SECRET_FILE = "jwt-secret"
+FIRST = ("store", "mail")  # started before the others (they wait for these anyway)
 
 
 def free_port():
@@ -109,8 +94,11 @@ class Stack:
     """The processes of coalition under one supervisord."""
 
     def __init__(self, var_dir, env, store_port=None, gateway_bind="127.0.0.1:8000",
-                 gateway_workers=2, program_env=None):
+                 gateway_workers=2, program_env=None, mail_listen=None):
         self.var = Path(var_dir)
+        # "host:port" of the local mail catcher, or None: no catcher (tests, a real SMTP_URL)
+        self.mail_listen = mail_listen
+        self.maildir = self.var / "mail"
         self.env = dict(env)
         # {program: {setting: value}}: what one program gets on top of env (its AMQP_URI)
         self.program_env = {k: dict(v) for k, v in (program_env or {}).items()}
@@ -134,6 +122,12 @@ class Stack:
                 self.python, "-m", "secantus", "--host", "127.0.0.1", "--port",
                 str(self.store_port), "--storage-path", str(self.var / "store"),
                 "--log-level", "WARNING"])
+        if self.mail_listen:
+            # -n: no setuid; -u: SMTPUTF8, as most providers offer; Mailbox keeps
+            # every message in the maildir, which /dev/mail reads
+            progs["mail"] = shlex.join([
+                self.python, "-m", "aiosmtpd", "-n", "-u", "-l", self.mail_listen,
+                "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)])
         for name in SERVICES:
             progs[name] = shlex.join([self.python, "-m", "services.common.runner", name])
         progs["gateway"] = shlex.join([
@@ -174,7 +168,7 @@ class Stack:
                       f"directory={_ini(ROOT)}",
                       "autorestart=true", "startsecs=1", "startretries=100",
                       "stopasgroup=true", "killasgroup=true", "stopwaitsecs=10",
-                      f"priority={10 if name == 'store' else 20}",
+                      f"priority={10 if name in FIRST else 20}",
                       f"stdout_logfile={_ini(self.var / 'logs' / (name + '.log'))}",
                       "redirect_stderr=true", "stdout_logfile_maxbytes=20MB", ""]
         self.conf.write_text("\n".join(lines))
@@ -240,147 +234,3 @@ class Stack:
                 break
             time.sleep(0.5)
         raise RuntimeError(f"stack not healthy after {timeout}s: {health}; logs in {self.var / 'logs'}")
-
-
-# ---- `make up` on a developer's machine ----------------------------------------------
-
-class SecretFileError(Exception):
-    """The local secret file cannot be used; str() is one line."""
-
-
-def secret_file(var=None):
-    return Path(LOCAL_VAR if var is None else var) / SECRET_FILE
-
-
-def read_secret_file(path):
-    """The secret kept in `path`, which must be readable by its owner only."""
-    path = Path(path)
-    mode = path.stat().st_mode & 0o777  # FileNotFoundError: the caller decides
-    if mode & 0o077:
-        raise SecretFileError(f"{path} is readable by others (mode {mode:o}): "
-                              f"run chmod 600 {path}, or set COALITION_JWT_SECRET")
-    secret = path.read_text().strip()
-    if len(secret) < settings_module.MIN_SECRET_LENGTH:
-        raise SecretFileError(f"{path} holds no secret of at least "
-                              f"{settings_module.MIN_SECRET_LENGTH} characters: delete it and "
-                              "run `make up` again, or set COALITION_JWT_SECRET")
-    return secret
-
-
-def local_secret(var=None):
-    """`make up`'s JWT secret: a random one, made on first start in the local
-    data folder, readable by its owner only, and reused afterwards."""
-    path = secret_file(var)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48) + "\n")
-    return read_secret_file(path)
-
-
-def local_stack():
-    """The stack `make up` runs, and its validated settings (or exit 2 with one line)."""
-    env = {k: str(v) for k, v in os.environ.items()
-           if k in settings_module.SettingsSchema().fields and v != ""}
-    if "COALITION_JWT_SECRET" not in env:
-        try:
-            env["COALITION_JWT_SECRET"] = local_secret()
-        except (OSError, SecretFileError) as exc:
-            sys.stderr.write(f"make up: COALITION_JWT_SECRET is not set and {exc}\n"
-                             if isinstance(exc, SecretFileError) else
-                             f"make up: cannot keep a secret in {secret_file()}: {exc}\n")
-            raise SystemExit(2)
-    settings = settings_module.load_or_exit(env, program="make up")
-    store_port = None
-    if not os.environ.get("MONGO_URI"):
-        store_port = 27027
-        env["MONGO_URI"] = f"mongodb://127.0.0.1:{store_port}/?directConnection=true"
-    return Stack(LOCAL_VAR, env, store_port=store_port,
-                 gateway_bind=os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")), settings
-
-
-LOCAL_USER_PREFIX = "coalition-"
-
-
-def local_broker_users(amqp_uri, processes=(*SERVICES, "gateway"), prefix=LOCAL_USER_PREFIX):
-    """{program: {"AMQP_URI": its own user's URI}}: one RabbitMQ user per
-    process (services/common/broker.py), made on a local broker with rabbitmqctl
-    and a new random password; {} (and a note) where that cannot be done."""
-    host, _ = broker_address(amqp_uri)
-    if host not in LOCAL_HOSTS:
-        why = f"the broker at {host} is not on this machine"
-    elif shutil.which("rabbitmqctl") is None:
-        why = "rabbitmqctl is not on the PATH"
-    else:
-        users = {p: (prefix + p, secrets.token_urlsafe(32)) for p in processes}
-        try:
-            broker.provision(broker.vhost_of(amqp_uri), users, amqp_uri=amqp_uri)
-            return {p: {"AMQP_URI": broker.process_uri(amqp_uri, *users[p])} for p in processes}
-        except broker.ProvisionError as exc:
-            why = str(exc)
-    print(f"Note: every process connects to RabbitMQ as AMQP_URI's user, not as its own "
-          f"({why}); see docs/operator-guide.md, Trust boundaries.")
-    return {}
-
-
-def up():
-    pid = Stack(LOCAL_VAR, {}).running_pid()
-    if pid:
-        print(f"coalition is already running (supervisord pid {pid}). "
-              "Stop it with `make down`, or open http://127.0.0.1:8000/graphql")
-        return 1
-    stack, settings = local_stack()
-    if not ensure_broker(settings["AMQP_URI"]):
-        return 1
-    host, port = stack.gateway_bind.rsplit(":", 1)
-    if port_open(host, int(port)):
-        print(f"Port {stack.gateway_bind} is taken by another program; set GATEWAY_BIND.")
-        return 1
-    stack.program_env = local_broker_users(settings["AMQP_URI"])
-    if not os.environ.get("COALITION_JWT_SECRET"):
-        print(f"JWT secret: {secret_file()} (made on first start; the CLI reads it too)")
-    print("Starting coalition: " + ", ".join(stack.programs()) + f" (logs in {stack.var}/logs)")
-    print(f"GraphQL: http://{stack.gateway_bind}/graphql   health: http://{stack.gateway_bind}/healthz")
-    print("Demo data: in another terminal run `make demo`.   Stop: Ctrl-C or `make down`.")
-    try:
-        return stack.start(foreground=True)
-    except KeyboardInterrupt:
-        return 0
-
-
-def down():
-    stack = Stack(LOCAL_VAR, {})  # needs no setting: `make down` works whatever they are
-    pid = stack.running_pid()
-    if not pid:
-        print("coalition is not running.")
-        return 0
-    os.kill(pid, signal.SIGTERM)
-    for _ in range(60):
-        if not stack.running_pid():
-            print("coalition stopped.")
-            return 0
-        time.sleep(0.5)
-    print(f"supervisord (pid {pid}) did not stop in 30s.")
-    return 1
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    command = argv[0] if argv else "up"
-    if command == "up":
-        return up()
-    if command == "down":
-        return down()
-    if command == "ensure-broker":
-        settings = settings_module.load_or_exit(program="make", exclude=("COALITION_JWT_SECRET",))
-        return 0 if ensure_broker(settings["AMQP_URI"]) else 1
-    sys.stderr.write("usage: python -m services.stack up|down|ensure-broker\n")
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

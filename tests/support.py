@@ -1,7 +1,9 @@
-"""Test support: the real stack (SecantusDB, RabbitMQ vhost, the three
-services and the gunicorn gateway under supervisor) on free ports, plus
-small clients for GraphQL, RPC and the store, and the members a test builds
-its coalition from. Helpers by subject are in tests/helpers/."""
+"""Test support: the real stack (SecantusDB, RabbitMQ vhost, the four
+services and the gunicorn gateway under supervisor) on free ports, with a
+real SMTP server of its own (tests/helpers/mail.py) that the notifications
+service sends to, plus small clients for GraphQL, RPC and the store, and the
+members a test builds its coalition from. Helpers by subject are in
+tests/helpers/."""
 import os
 import secrets
 import shutil
@@ -19,12 +21,19 @@ from nameko.standalone.rpc import ClusterRpcProxy
 import services.common.errors  # noqa: F401  (typed errors over RPC)
 from services.common import broker
 from services.common import config as settings_module
+from services.common.vocabulary import SERVICES
 from services.gateway.auth import issue_token
 from services.stack import Stack, free_port, port_open
+from tests.helpers.mail import MailServer
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 SECRET = "test-secret-" + "x" * 40
 RPC_TIMEOUT = 20  # the gateway's, in tests: generous, the machine is shared and small
+PUBLIC_URL = "https://coalition.test"  # what links in the tests' mails start with
+MAIL_FROM = "Coalition <coalition@coalition.test>"
+SECRETARIAT_EMAIL = "secretariat@coalition.test"  # where mail "to the secretariat" goes
+# the processes that run with a broker user of their own (the CLI is a client)
+STACK_PROCESSES = (*SERVICES, "gateway")
 
 
 def broker_uri():
@@ -114,6 +123,9 @@ class StackHandle:
             self.store_port = free_port()
             self.mongo_uri = f"mongodb://127.0.0.1:{self.store_port}/?directConnection=true"
         self.gateway_port = free_port()
+        # the stack's SMTP server: started and stopped with the stack, and
+        # switched by the tests (refuse, defer, stop) while it runs
+        self.mail = MailServer()
         self.env = {
             "AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri, "MONGO_DB_PREFIX": self.prefix,
             "COALITION_ENV": "test", "COALITION_JWT_SECRET": SECRET,
@@ -122,19 +134,29 @@ class StackHandle:
             # every test client is 127.0.0.1: the limit itself is tested on a
             # gateway of its own (tests/integration/test_gateway_limits.py)
             "ANONYMOUS_APPLICATIONS_PER_HOUR": "100000",
+            # mail: quick timers, so that a test sees a mail (or its retry) in a second
+            "SMTP_URL": self.mail.url, "MAIL_FROM": MAIL_FROM, "PUBLIC_URL": PUBLIC_URL,
+            "SECRETARIAT_EMAIL": SECRETARIAT_EMAIL,
+            "MAIL_SEND_SECONDS": "0.2", "MAIL_RETRY_BASE_SECONDS": "0.2",
+            "MAIL_RETRY_MAX_SECONDS": "1", "REMINDER_CHECK_SECONDS": "0.5",
+            # 36 s: a round of a minute is reminded about, one of 30 s is not
+            "REMINDER_HOURS": "0.01",
+            # a sender killed mid-batch: its claimed mails are taken again after
+            # 20 s; an SMTP answer may take 2 s (the harness shares the machine)
+            "MAIL_LEASE_SECONDS": "20", "MAIL_SMTP_TIMEOUT_SECONDS": "2",
             **(extra_env or {}),
         }
         self.stack = Stack(tmp / "var", self.env, store_port=self.store_port,
                            gateway_bind=f"127.0.0.1:{self.gateway_port}",
                            program_env={p: {"AMQP_URI": self.process_uri(p)}
-                                        for p in ("members", "consultations", "grants", "gateway")
-                                        if self.users})
+                                        for p in STACK_PROCESSES if self.users})
         self.url = f"http://127.0.0.1:{self.gateway_port}"
         self.http = requests.Session()
         self._mongo = None
 
     # ---- lifecycle ----
     def start(self):
+        self.mail.start()
         self.stack.start()
         self.stack.wait_healthy(120)
         return self
@@ -146,6 +168,7 @@ class StackHandle:
         except Exception:
             pass
         self.stack.stop()
+        self.mail.stop()
         drop_vhost(self.vhost)
         drop_users(self.users)
 
@@ -182,7 +205,13 @@ class StackHandle:
         return self._mongo
 
     def db(self, service):
+        """The database of `service` (one of vocabulary.SERVICES, or "gateway")."""
         return self.mongo()[f"{self.prefix}_{service}"]
+
+    def mail_queue(self, **query):
+        """The notifications service's mail documents matching `query`
+        (e.g. recipient=member_id, status="FAILED"), oldest first."""
+        return list(self.db("notifications").mails.find(query).sort("created_at", 1))
 
     def token(self, role="ADMIN", member_id=None, sub=None):
         return issue_token(SECRET, role, sub or f"{role.lower()}-test", member_id)

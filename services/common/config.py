@@ -6,11 +6,14 @@ naming it (see `load_or_exit`), instead of failing later in a worker.
 import ipaddress
 import os
 import sys
+from decimal import Decimal
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.common.smtp_url import REPLIES_PER_MAIL, parse_smtp_url
 
 # There is no built-in secret (DOMAIN.md section 5): every process refuses to
 # start without one, whatever COALITION_ENV is. `make up` makes one for a
@@ -23,6 +26,9 @@ SECRET_RULE = (f"it must be a random secret of at least {MIN_SECRET_LENGTH} char
 
 Settings = dict[str, Any]  # validated: every setting of SettingsSchema, typed
 
+# MAIL_LEASE_SECONDS >= this x MAIL_SMTP_TIMEOUT_SECONDS: twice one mail's worst case
+LEASE_PER_TIMEOUT = 2 * REPLIES_PER_MAIL
+
 
 def _url(schemes: Collection[str]) -> Callable[[str], None]:
     def check(value: str) -> None:
@@ -30,6 +36,14 @@ def _url(schemes: Collection[str]) -> Callable[[str], None]:
         if parsed.scheme not in schemes or not (parsed.hostname or parsed.netloc):
             raise ValidationError(f"must be a URL with scheme {' or '.join(sorted(schemes))}")
     return check
+
+
+def _smtp_url(value: str) -> None:
+    """SMTP_URL as the sender reads it (services/common/smtp_url.py), at start."""
+    try:
+        parse_smtp_url(value)
+    except ValueError as exc:  # its text never names the password
+        raise ValidationError(str(exc)) from None
 
 
 def parse_networks(text: str | None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -80,6 +94,48 @@ class SettingsSchema(Schema):
                                              validate=validate.Range(min=0, max=10))
     GRAPHIQL = fields.Boolean(load_default=True)
     READY_TIMEOUT_SECONDS = fields.Float(load_default=2.0, validate=validate.Range(min=0.1, max=30))
+    # ---- notifications (DOMAIN.md section 8; docs/operator-guide.md "Mail") ----
+    # smtp://user:pass@host:port, smtps:// for implicit TLS, ?starttls=true;
+    # the default is the local catcher `make up` starts when SMTP_URL is not set
+    SMTP_URL = fields.String(load_default="smtp://127.0.0.1:8025", validate=_smtp_url)
+    MAIL_FROM = fields.String(load_default="Coalition <coalition@localhost>",
+                              validate=validate.Regexp(r"^[^\r\n]*@[^\r\n]*$",
+                                                       error="must hold an e-mail address"))
+    # links in mails are built from this, never from a request's Host header
+    PUBLIC_URL = fields.String(load_default="http://127.0.0.1:8000", validate=_url({"http", "https"}))
+    # a decimal number of hours before closesAt (tests use 0.01)
+    REMINDER_HOURS = fields.Decimal(load_default=Decimal(24),
+                                    validate=validate.Range(min=Decimal("0.0001"), max=24 * 365))
+    REMINDER_CHECK_SECONDS = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=300))
+    MAIL_SEND_SECONDS = fields.Float(load_default=1.0, validate=validate.Range(min=0.05, max=300))
+    MAIL_BATCH = fields.Integer(load_default=100, validate=validate.Range(min=1, max=10000))
+    MAIL_RETRY_BASE_SECONDS = fields.Float(load_default=5.0, validate=validate.Range(min=0.01, max=3600))
+    MAIL_RETRY_MAX_SECONDS = fields.Float(load_default=300.0, validate=validate.Range(min=0.01, max=86400))
+    MAIL_GIVE_UP_HOURS = fields.Float(load_default=72.0, validate=validate.Range(min=0.001, max=24 * 30))
+    # each SMTP reply (connect, EHLO, MAIL, RCPT, DATA, ...) is waited for this long
+    MAIL_SMTP_TIMEOUT_SECONDS = fields.Float(load_default=30.0,
+                                             validate=validate.Range(min=0.5, max=600))
+    # at least LEASE_PER_TIMEOUT SMTP timeouts (see lease_covers_sending)
+    MAIL_LEASE_SECONDS = fields.Float(load_default=300.0, validate=validate.Range(min=1, max=7200))
+    # the secretariat's shared mailbox, for what DOMAIN.md sends "to the
+    # secretariat" (until sign-in adds secretariat people); empty: in-app only
+    SECRETARIAT_EMAIL = fields.String(load_default="", validate=validate.Regexp(
+        r"^([^@\s]+@[^@\s]+)?$", error="must be an e-mail address"))
+    # the local catcher's maildir, shown at /dev/mail outside production
+    MAIL_CATCHER_DIR = fields.String(load_default="")
+
+    @validates_schema
+    def lease_covers_sending(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        """A claimed batch's lease must outlast the slowest mail, with room to
+        send more than one: the sender starts a mail only while at least one
+        mail's worst case (REPLIES_PER_MAIL SMTP timeouts) is left of its
+        lease, so half the lease at least is for sending."""
+        lease, timeout = data.get("MAIL_LEASE_SECONDS"), data.get("MAIL_SMTP_TIMEOUT_SECONDS")
+        if lease is not None and timeout is not None and lease < LEASE_PER_TIMEOUT * timeout:
+            raise ValidationError(
+                f"must be at least {LEASE_PER_TIMEOUT} times MAIL_SMTP_TIMEOUT_SECONDS "
+                f"({LEASE_PER_TIMEOUT * timeout:g} with a timeout of {timeout:g}), so that a "
+                "slow mail ends within its sender's lease", field_name="MAIL_LEASE_SECONDS")
 
 
 class SettingsError(Exception):

@@ -14,14 +14,22 @@ from typing import Any, Final
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.validation import StrictSchema, one_of
-from services.common.vocabulary import (AllocationStatus, ConsultationKind, MemberStatus,
-                                        Outcome, StanceValue)
+from services.common.explanations import SENTENCES
+from services.common.vocabulary import (DEFAULT_LANGUAGE, AllocationStatus, ConsultationKind,
+                                        Language, MemberStatus, Outcome, StanceValue)
 
 ENVELOPE_VERSION: Final = 1
 
 Envelope = dict[str, Any]
 
-Money = fields.String(required=True, validate=validate.Regexp(r"^\d+\.\d{2}$"))
+MONEY_TEXT: Final = r"^\d+\.\d{2}$"
+Money = fields.String(required=True, validate=validate.Regexp(MONEY_TEXT))
+
+
+def added(**kwargs: Any) -> fields.String:
+    """A text field added to an event after it was first published: events
+    sent before lack it, and load as None."""
+    return fields.String(allow_none=True, load_default=None, **kwargs)
 
 
 class MemberState(StrictSchema):
@@ -34,6 +42,8 @@ class MemberState(StrictSchema):
     can_vote = fields.Boolean(required=True)
     revision = fields.Integer(required=True, validate=validate.Range(min=1))
     note = fields.String(allow_none=True, load_default=None)
+    # of its e-mails and pages (notifications); never the focal point's address
+    language = fields.String(load_default=DEFAULT_LANGUAGE, validate=one_of(Language))
 
 
 class TallyData(StrictSchema):
@@ -56,6 +66,9 @@ class ConsultationOpened(ConsultationEvent):
     round = fields.Integer(required=True)
     eligible = fields.Integer(required=True)
     closes_at = fields.String(required=True)
+    # what the round's notifications say (None in events sent before they existed)
+    title = added()
+    proposal = added()
 
 
 class StanceCast(StrictSchema):
@@ -66,10 +79,19 @@ class StanceCast(StrictSchema):
     replaced = fields.Boolean(required=True)
 
 
+class Explanation(StrictSchema):
+    """Why the round closed so: a sentence of services/common/explanations.py
+    and its numbers, so that each reader can say it in its own language."""
+    key = fields.String(required=True, validate=validate.OneOf(sorted(SENTENCES)))
+    params = fields.Dict(keys=fields.String(), required=True)
+
+
 class RoundClosed(ConsultationEvent):
     round = fields.Integer(required=True)
     outcome = fields.String(required=True, validate=one_of(Outcome))
     tally = fields.Nested(TallyData, required=True)
+    title = added()
+    explanation = fields.Nested(Explanation, allow_none=True, load_default=None)
 
 
 class ConsultationCancelled(ConsultationEvent):
@@ -102,6 +124,10 @@ class AllocationChanged(StrictSchema):
     grant_id = fields.String(required=True)
     member_id = fields.String(required=True)
     status = fields.String(required=True, validate=one_of(AllocationStatus))
+    # what the beneficiary's notification says (None in events sent before)
+    grant_title = added()
+    amount = added(validate=validate.Regexp(MONEY_TEXT))
+    currency = added()
 
 
 class DisbursementRecorded(StrictSchema):
@@ -110,11 +136,19 @@ class DisbursementRecorded(StrictSchema):
     grant_id = fields.String(required=True)
     amount = Money
     paid_on = fields.String(required=True)
+    member_id = added()  # the beneficiary
+    grant_title = added()
+    currency = added()
 
 
+# member_language_set is not in DOMAIN.md section 4: docs/events.md lists the
+# events added since, and why
 MEMBER_EVENTS: Final = ["member_registered", "membership_applied", "member_admitted",
                         "mou_signed", "member_suspended", "member_reinstated", "member_withdrawn",
-                        "member_rejected"]
+                        "member_rejected", "member_language_set"]
+
+ALLOCATION_DECISIONS: Final = ["allocation_approved", "allocation_rejected", "allocation_held",
+                               "allocation_released"]
 
 
 def _published_by(service: str,
@@ -156,6 +190,11 @@ SUBSCRIPTIONS: Final[Mapping[tuple[str, str], list[str]]] = {
     ("grants", "on_member_event"): MEMBER_EVENTS,
     ("grants", "on_round_closed"): ["round_closed"],
     ("grants", "on_consultation_cancelled"): ["consultation_cancelled"],
+    ("notifications", "on_member_event"): MEMBER_EVENTS,
+    ("notifications", "on_consultation_opened"): ["consultation_opened"],
+    ("notifications", "on_stance_cast"): ["stance_cast"],
+    ("notifications", "on_round_closed"): ["round_closed"],
+    ("notifications", "on_allocation_event"): ALLOCATION_DECISIONS + ["disbursement_recorded"],
 }
 
 

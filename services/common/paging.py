@@ -10,7 +10,8 @@ what the page costs, not what the collection costs. Two orders:
   first + 1` (the only range the store answers in O(page)). A filtered page
   reads wider windows until it is full (`windows`). Cursors "s1:<seq>".
 - by `_id` (ObjectId strings: creation order): `_id > after`, sorted and
-  limited. Cursors "k1:<_id>". Collections move to `seq` as they need to.
+  limited (or, newest first, `_id < after` sorted the other way). Cursors
+  "k1:<_id>". Collections move to `seq` as they need to.
 """
 import base64
 import binascii
@@ -130,12 +131,16 @@ def _by_seq(collection: Any, query: Mapping[str, Any], want: int, after: int, la
 def page(collection: Any, query: Mapping[str, Any], first: int, after: object,
          view: Callable[[Doc], Any], maximum: int = 200,
          projection: Mapping[str, Any] | None = None, *, count: bool = True,
-         sequenced: bool = False) -> Doc:
+         sequenced: bool = False, newest_first: bool = False) -> Doc:
     """One page: {edges: [{cursor, node}], has_next_page, end_cursor, total_count}.
 
     In creation order, by `seq` if `sequenced` else by `_id` (a projection
-    must keep that field). total_count is None unless `count`; for a sequenced
-    collection and no filter it is the counter, not a count."""
+    must keep that field); `newest_first` (by `_id` only) reverses it, and a
+    cursor then names where the next, older, page starts. total_count is None
+    unless `count`; for a sequenced collection and no filter it is the
+    counter, not a count."""
+    if sequenced and newest_first:
+        raise ValueError("newest_first pages by _id only")
     check_first(first, maximum)
     if sequenced:
         kind, key = BY_SEQ, "seq"
@@ -146,8 +151,9 @@ def page(collection: Any, query: Mapping[str, Any], first: int, after: object,
     else:
         kind, key = BY_ID, "_id"
         after_id = decode_cursor(after, BY_ID)
-        page_query = {**query, "_id": {"$gt": after_id}} if after_id is not None else query
-        docs = list(collection.find(page_query, projection).sort("_id", 1).limit(first + 1))
+        beyond, order = ("$lt", -1) if newest_first else ("$gt", 1)
+        page_query = {**query, "_id": {beyond: after_id}} if after_id is not None else query
+        docs = list(collection.find(page_query, projection).sort("_id", order).limit(first + 1))
         total = collection.count_documents(query) if count else None
     has_next = len(docs) > first
     edges = [{"cursor": encode_cursor(kind, d[key]), "node": view(d)} for d in docs[:first]]

@@ -45,22 +45,54 @@ PROCESSES: Final = SERVICES + ("gateway", "cli")
 
 RPC_EXCHANGE: Final = "nameko-rpc"               # nameko's default exchange name
 STANDALONE_CALLER: Final = "standalone_rpc_proxy"  # ClusterRpcProxy's name in reply queues
-OPERATOR_RPCS: Final = ("dead_letters", "replay_dead_letters", "outbox_status")
-ANY_METHOD: Final = "*"  # any method but the operator RPCs
+OPERATOR_RPCS: Final = ("dead_letters", "replay_dead_letters", "outbox_status")  # every service's
+# a service's own RPCs for the operator (besides OPERATOR_RPCS): the CLI's only
+OPERATOR_ONLY: Final[Mapping[str, tuple[str, ...]]] = {
+    "notifications": ("mails", "mail", "retry_mails"),  # the mail queue: `coalition mail`
+}
+# RPCs nothing in the gateway sends yet, so it may not: least privilege until
+# a feature of the gateway needs one (then it leaves this table)
+NOT_YET_CALLED: Final[Mapping[str, tuple[str, ...]]] = {
+    "notifications": ("send_sign_in",),  # the sign-in mail, for the sign-in issue's mutation
+}
+
+
+def operator_rpcs(service: str) -> tuple[str, ...]:
+    """Every RPC of `service` that is the operator's: OPERATOR_RPCS and its own."""
+    return OPERATOR_RPCS + OPERATOR_ONLY.get(service, ())
+
+
+@dataclass(frozen=True)
+class AnyMethodBut:
+    """Any method of a service except `excluded` (for a caller that answers
+    open-ended requests: the gateway)."""
+    excluded: tuple[str, ...]
+
+
+def gateway_methods(service: str) -> AnyMethodBut:
+    """What the gateway may call of `service`: any method (ping for /readyz
+    included) but the operator's and those no feature of it sends yet."""
+    return AnyMethodBut(operator_rpcs(service) + NOT_YET_CALLED.get(service, ()))
+
+
+Methods = tuple[str, ...] | AnyMethodBut  # of one service, for one caller
 
 # caller -> {service: methods}: every RPC a process may send.
-RPC_CALLS: Final[Mapping[str, Mapping[str, str | tuple[str, ...]]]] = {
-    # the gateway answers GraphQL: any of the services' methods (ping for
-    # /readyz included), never the operator ones
-    "gateway": {service: ANY_METHOD for service in SERVICES},
+RPC_CALLS: Final[Mapping[str, Mapping[str, Methods]]] = {
+    # the gateway answers GraphQL (gateway_methods)
+    "gateway": {service: gateway_methods(service) for service in SERVICES},
     # opening a round takes the snapshot from the members service's answer,
     # and a suspension is proposed about the member as members has it now
     "consultations": {"members": ("get", "voter_ids")},
-    # the operator's CLI: dead letters, outbox lag, the export
+    # mails are built with the focal point's address and name read from
+    # members at that moment; a round's snapshot is read from consultations
+    "notifications": {"members": ("get_many",), "consultations": ("eligible_of_round",)},
+    # the operator's CLI: dead letters, outbox lag, the export, the mail queue
     "cli": {
         "members": OPERATOR_RPCS + ("get_many",),
         "consultations": OPERATOR_RPCS + ("get", "stance_audit"),
         "grants": OPERATOR_RPCS,
+        "notifications": operator_rpcs("notifications"),
     },
 }
 
@@ -117,13 +149,22 @@ def subscriptions_of(service: str) -> tuple[dict[str, list[str]], list[str]]:
     return {s: sorted(e) for s, e in sources.items()}, sorted(queues)
 
 
-def _call_keys(calls: Mapping[str, str | tuple[str, ...]]) -> list[str]:
+def _methods(names: Iterable[str]) -> str:
+    """A group matching exactly one of the method names (`$` after it anchors it)."""
+    return "(" + "|".join(_lit(name) for name in sorted(set(names))) + ")"
+
+
+def _call_keys(calls: Mapping[str, Methods]) -> list[str]:
+    """The routing keys `<service>.<method>` of the calls, as regexes; a
+    method excluded from AnyMethodBut is refused by a negative lookahead
+    anchored at the key's end (so `mail` excludes `mail`, not `mailbox`)."""
     keys = []
     for service, methods in sorted(calls.items()):
-        if methods == ANY_METHOD:
-            keys.append(f"{_lit(service)}\\.(?!({'|'.join(OPERATOR_RPCS)})$){_METHOD}")
+        if isinstance(methods, AnyMethodBut):
+            unless = f"(?!{_methods(methods.excluded)}$)" if methods.excluded else ""
+            keys.append(f"{_lit(service)}\\.{unless}{_METHOD}")
         else:
-            keys.append(f"{_lit(service)}\\.({'|'.join(sorted(methods))})")
+            keys.append(f"{_lit(service)}\\.{_methods(methods)}")
     return keys
 
 
@@ -201,8 +242,7 @@ def _dead_letter_replay(permits: _Permits, service: str) -> None:
     permits.allow([_lit(replay_exchange(service))], configure=True, write=True, read=True)
 
 
-def _rpc_client(permits: _Permits, process: str,
-                calls: Mapping[str, str | tuple[str, ...]]) -> None:
+def _rpc_client(permits: _Permits, process: str, calls: Mapping[str, Methods]) -> None:
     """Its reply queues, and only the calls it makes."""
     reply = reply_queue_pattern(_reply_caller(process))
     permits.allow([reply], configure=True, write=True, read=True)

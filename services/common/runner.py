@@ -28,6 +28,7 @@ SERVICES = {
     "members": "services.members.service:MembersService",
     "consultations": "services.consultations.service:ConsultationsService",
     "grants": "services.grants.service:GrantsService",
+    "notifications": "services.notifications.service:NotificationsService",
 }
 
 

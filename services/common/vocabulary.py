@@ -68,14 +68,46 @@ class AllocationStatus(StrEnum):
     PROPOSED, APPROVED, REJECTED, ON_HOLD = "PROPOSED", "APPROVED", "REJECTED", "ON_HOLD"
 
 
+class Language(StrEnum):
+    """Of a member's (or a person's) e-mails and pages; EN unless chosen."""
+    EN, RU = "EN", "RU"
+
+
+class NotificationKind(StrEnum):
+    """What a notification is about (DOMAIN.md section 8). SIGN_IN is e-mail
+    only and never shown in the API (it is not in NotificationKind there)."""
+    CONSULTATION_OPENED, REMINDER, ROUND_CLOSED, MEMBERSHIP, ALLOCATION, REPORT, SIGN_IN = (
+        "CONSULTATION_OPENED", "REMINDER", "ROUND_CLOSED", "MEMBERSHIP", "ALLOCATION", "REPORT",
+        "SIGN_IN")
+
+
+class MailStatus(StrEnum):
+    """A queued mail's delivery (services/notifications/sender.py)."""
+    QUEUED, SENDING, SENT, FAILED = "QUEUED", "SENDING", "SENT", "FAILED"
+
+
+DEFAULT_LANGUAGE: Final = Language.EN
+
+# The recipient of what DOMAIN.md sends "to the secretariat": in the app, what
+# ADMIN tokens see; by mail, the SECRETARIAT_EMAIL setting.
+SECRETARIAT: Final = "secretariat"
+
+# The kinds a person may turn off (DOMAIN.md section 8), by the name of their
+# switch in Preferences; decisions about the member itself and sign-in codes
+# are always sent.
+OPT_OUTS: Final = {"consultation_opened": NotificationKind.CONSULTATION_OPENED,
+                   "reminders": NotificationKind.REMINDER,
+                   "outcomes": NotificationKind.ROUND_CLOSED}
+
 # The enums the public API shows, in the order of shared/api/schema.graphql.
+# NotificationKind is shown without SIGN_IN (services/gateway/types.py).
 API_ENUMS: Final = (Role, MemberStatus, OrgType, Constituency, ConsultationKind,
                     ConsultationStatus, DecisionRule, StanceValue, Outcome, GrantStatus,
-                    AllocationStatus)
+                    AllocationStatus, Language)
 
 # The services that own data (each its own database and RPC queue); the
 # gateway is a process of its own but owns no data.
-SERVICES: Final = ("members", "consultations", "grants")
+SERVICES: Final = ("members", "consultations", "grants", "notifications")
 
 # A consultation opened without saying otherwise (DOMAIN.md section 2). The
 # quorum is a fraction of the eligible members, a Float in the API; the

@@ -174,10 +174,16 @@ def tallies(db, docs):
     return result
 
 
+def eligible_of(db, consultation_id, round_number):
+    """Ids of the members in that round's snapshot, sorted ([] for a round
+    that does not exist): one range of the eligibility index."""
+    return sorted(e["member_id"] for e in db.eligibility.find(
+        {"consultation_id": consultation_id, "round": round_number}, {"member_id": 1}))
+
+
 def eligible_many(db, docs):
     """{consultation id: ids of its current round's eligible members}."""
-    return {d["_id"]: sorted(e["member_id"] for e in db.eligibility.find(
-        {"consultation_id": d["_id"], "round": d["round"]}, {"member_id": 1})) for d in docs}
+    return {d["_id"]: eligible_of(db, d["_id"], d["round"]) for d in docs}
 
 
 def migrate_embedded_rounds(store):

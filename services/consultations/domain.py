@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from services.common.errors import Conflict, Forbidden
+from services.common.explanations import sentence
 from services.common.vocabulary import (
     DEFAULT_QUORUM, DEFAULT_RULE, ConsultationKind, ConsultationStatus, DecisionRule,
     MemberStatus, Outcome, Role, StanceValue)
@@ -107,30 +108,44 @@ def outcome(tally: Tally, rule: str = DEFAULT_RULE, quorum: float = DEFAULT_QUOR
     return Outcome.ADOPTED
 
 
+Explanation = tuple[str, dict[str, Any]]  # (key of explanations.SENTENCES, its params)
+
+# the round whose deadline had passed before it opened (`late_outcome`)
+LATE: Final[Explanation] = ("late", {})
+
+
+def explanation(tally: Tally, rule: str, quorum: float,
+                threshold: float | None = None) -> Explanation:
+    """Why this outcome, as a sentence's key and its numbers
+    (services/common/explanations.py), so each reader says it in its own
+    language; `explain` is its English sentence."""
+    result = outcome(tally, rule, quorum, threshold)
+    if result == Outcome.NO_QUORUM:
+        return "no_quorum", {"responded": tally.responded, "eligible": tally.eligible,
+                             "needed": required_responses(quorum, tally.eligible)}
+    if result == Outcome.BLOCKED and rule == DecisionRule.CONSENSUS:
+        return "blocked", {"block": tally.block}
+    if result == Outcome.BLOCKED:
+        return "below_threshold", {"consenting": tally.agree + tally.reservations,
+                                   "deciding": tally.responded - tally.stand_aside,
+                                   "threshold": threshold}
+    if result == Outcome.NOT_ADOPTED:
+        return "none_consented", {}
+    return "adopted", {"agree": tally.agree, "reservations": tally.reservations}
+
+
 def explain(tally: Tally, rule: str, quorum: float, threshold: float | None = None) -> str:
     """One sentence a facilitator can read out: why this outcome."""
-    result = outcome(tally, rule, quorum, threshold)
-    need = required_responses(quorum, tally.eligible)
-    if result == Outcome.NO_QUORUM:
-        return f"{tally.responded} of {tally.eligible} responded; {need} were needed for quorum."
-    if result == Outcome.BLOCKED and rule == DecisionRule.CONSENSUS:
-        return f"{tally.block} member(s) blocked."
-    if result == Outcome.BLOCKED:
-        return (f"{tally.agree + tally.reservations} of {tally.responded - tally.stand_aside} "
-                f"consented, below the threshold of {threshold}.")
-    if result == Outcome.NOT_ADOPTED:
-        return "No one consented: every response was a stand-aside."
-    return f"Adopted with {tally.agree} agree and {tally.reservations} with reservations."
+    return sentence(*explanation(tally, rule, quorum, threshold))
 
 
-def late_outcome() -> tuple[Outcome, str]:
+def late_outcome() -> tuple[Outcome, Explanation]:
     """(outcome, explanation) of a round whose deadline had passed before it
     could open (an allocation proposed with a deadline that passed before the
     consultation was opened): no one could respond, so NO_QUORUM whatever the
     number of eligible members (DOMAIN.md section 6). Like any NO_QUORUM, a
     next round or a cancellation can follow."""
-    return (Outcome.NO_QUORUM,
-            "The deadline had passed before the round opened; no one could respond.")
+    return Outcome.NO_QUORUM, LATE
 
 
 # ---- what a consultation is about, and opening it -------------------------------
@@ -267,15 +282,17 @@ def check_can_close(consultation: Mapping[str, Any]) -> None:
 def closed_round(consultation: Mapping[str, Any], tally: Tally, now: datetime,
                  late: bool = False) -> Doc:
     """The record of the consultation's current round as it closes with
-    `tally`, kept in its `rounds`. `late`: the deadline had passed before the
-    round opened, so no one could respond (`late_outcome`)."""
+    `tally`, kept in its `rounds`: why it closed so both as the English
+    sentence (`explanation`, what the API shows) and as `reason` {key,
+    params} (what notifications translate). `late`: the deadline had passed
+    before the round opened, so no one could respond (`late_outcome`)."""
     decision = (consultation["rule"], consultation["quorum"], consultation["threshold"])
-    result, explanation = (late_outcome() if late
-                           else (outcome(tally, *decision), explain(tally, *decision)))
+    result, (key, params) = (late_outcome() if late
+                             else (outcome(tally, *decision), explanation(tally, *decision)))
     return {"number": consultation["round"], "proposal": consultation["proposal"],
             "outcome": result, "tally": tally_view(tally, consultation["quorum"]),
             "opened_at": consultation["round_opened_at"], "closed_at": now,
-            "explanation": explanation}
+            "explanation": sentence(key, params), "reason": {"key": key, "params": params}}
 
 
 def closing(closed: Mapping[str, Any], tally: Tally) -> Doc:
@@ -315,10 +332,12 @@ def _about(consultation: Mapping[str, Any]) -> Doc:
 
 
 def consultation_opened_data(consultation: Mapping[str, Any]) -> Doc:
-    """`consultation_opened`, for the first round and every next one."""
+    """`consultation_opened`, for the first round and every next one, with
+    what its notifications say: the title and the round's proposal."""
     return {**_about(consultation), "round": consultation["round"],
             "eligible": consultation["tally"]["eligible"],
-            "closes_at": consultation["closes_at"].isoformat()}
+            "closes_at": consultation["closes_at"].isoformat(),
+            "title": consultation["title"], "proposal": consultation["proposal"]}
 
 
 def stance_cast_data(stance: Mapping[str, Any], replaced: bool) -> Doc:
@@ -327,9 +346,13 @@ def stance_cast_data(stance: Mapping[str, Any], replaced: bool) -> Doc:
 
 
 def round_closed_data(consultation: Mapping[str, Any]) -> Doc:
-    """`round_closed` of a consultation after `closing` applied to it."""
+    """`round_closed` of a consultation after `closing` applied to it (the
+    closed round last in its `rounds`): with its title, and why the round
+    closed so as {key, params} (never a stance of anyone)."""
+    closed = consultation["rounds"][-1] if consultation["rounds"] else {}
     return {**_about(consultation), "round": consultation["round"],
-            "outcome": consultation["outcome"], "tally": consultation["tally"]}
+            "outcome": consultation["outcome"], "tally": consultation["tally"],
+            "title": consultation["title"], "explanation": closed.get("reason")}
 
 
 def consultation_cancelled_data(consultation: Mapping[str, Any]) -> Doc:

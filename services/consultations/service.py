@@ -293,6 +293,18 @@ class ConsultationsService(RecordQueries, OperatorRpc):
         return {v["subject_id"]: v for v in views(self.store.db, list(newest.values()))}
 
     @rpc
+    def eligible_of_round(self, consultation_id, round_number):
+        """Ids of the members in the snapshot of that round (any round, closed
+        ones too), sorted; [] for a consultation or round that does not exist.
+        Notifications reads a round's recipients here, so a round's mails go
+        to exactly the members who may respond in it."""
+        consultation_id = paging.clean_id(consultation_id)
+        if consultation_id is None or isinstance(round_number, bool) \
+                or not isinstance(round_number, int):
+            return []
+        return dependencies.eligible_of(self.store.db, consultation_id, round_number)
+
+    @rpc
     def eligible_many(self, consultation_ids):
         """{consultation id: ids of the current round's eligible members}."""
         return dependencies.eligible_many(

@@ -6,6 +6,7 @@
     GET  /healthz            liveness: the process answers (cheap, no dependency)
     GET  /readyz             readiness: the broker, the store and each service answer
     GET  /metrics            Prometheus
+    GET  /dev/mail[/...]     the local mail catcher's messages, never in production (devmail.py)
 
 Before a request runs, the gateway applies the limits of DOMAIN.md section 6
 (services/gateway/limits.py) and authenticates it (services/gateway/auth.py).
@@ -35,15 +36,15 @@ from services.common import config as settings_module
 from services.common.errors import (BadUserInput, DomainError, TooManyRequests, Unauthenticated,
                                     Unavailable)
 from services.common.vocabulary import SERVICES, Role
-from services.gateway import idempotency
+from services.gateway import devmail, idempotency
 from services.gateway.auth import MemberStatuses, Viewer, viewer_from_header
 from services.gateway.errors import (INTERNAL_SERVER_ERROR, code_of, format_error,
                                      is_request_error, refusal_status)
 from services.gateway.limits import (ClientAddress, RequestRefused, check_cost, check_page_sizes,
                                      json_body, mutation_fields, prepare, read_body)
 from services.gateway.loaders import Loaders
-from services.gateway.responses import (COMMON_HEADERS, ERRORS, HTML_HEADERS, Answered,
-                                        error_codes, error_response, json_response, refused)
+from services.gateway.responses import (ERRORS, Answered, error_codes, error_response,
+                                        json_response, refused, secured)
 from services.gateway.rpc import RpcPool, ServiceUnavailable
 from services.gateway.schema import schema
 from services.gateway.store import GatewayStore, RateLimits
@@ -132,14 +133,14 @@ class Gateway:
         self.limits = RateLimits(self.store)
         self.members = MemberStatuses(self.status_lookup, settings["MEMBER_STATUS_TTL_SECONDS"])
         self.client_address = ClientAddress(settings["TRUSTED_PROXIES"])
+        self.dev_mail = devmail.DevMail(settings, self.client_address)
         self.url_map = Map([
             Rule("/graphql", endpoint="graphql", methods=["GET", "POST"]),
             Rule("/graphql/static/<path:name>", endpoint="static", methods=["GET"]),
             Rule("/healthz", endpoint="healthz", methods=["GET"]),
             Rule("/readyz", endpoint="readyz", methods=["GET"]),
             Rule("/metrics", endpoint="metrics", methods=["GET"]),
-            Rule("/", endpoint="root", methods=["GET"]),
-        ])
+            Rule("/", endpoint="root", methods=["GET"]), *devmail.rules()])
 
     def status_lookup(self, service: str, method: str, *args: Any) -> Any:
         STATUS_LOOKUPS.inc()
@@ -370,10 +371,7 @@ class Gateway:
                                       500, INTERNAL_SERVER_ERROR, requestId=request_id)
         if isinstance(response, HTTPException):
             response = response.get_response(environ)
-        response.headers.update(COMMON_HEADERS)
-        if response.mimetype == "text/html":
-            response.headers.update(HTML_HEADERS)
-        return response(environ, start_response)
+        return secured(response)(environ, start_response)
 
 
 def create_app(environ: dict | None = None) -> Gateway:

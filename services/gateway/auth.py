@@ -14,10 +14,11 @@ from typing import Any, Callable
 import jwt
 
 from services.common.errors import Forbidden, Unauthenticated
-from services.common.vocabulary import MemberStatus, Role
+from services.common.vocabulary import SECRETARIAT, MemberStatus, Role
 
 # The roles a token can carry; a request without one is ANONYMOUS.
 TOKEN_ROLES = (Role.ADMIN, Role.MEMBER)  # a tuple: a claim need not be hashable
+
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ class Viewer:
     def require_token(self) -> None:
         if self.role == Role.ANONYMOUS:
             raise Unauthenticated("Sign in: this needs a token (Authorization: Bearer ...).")
+
+    def recipient(self) -> str:
+        """Whose notifications and preferences this viewer's are: its member's
+        (MEMBER) or the secretariat's (ADMIN); UNAUTHENTICATED without a token."""
+        self.require_token()
+        return self.member_id if self.role == Role.MEMBER and self.member_id else SECRETARIAT
 
     def require_admin(self) -> None:
         self.require_token()
@@ -127,18 +134,24 @@ class MemberStatuses:
             return entry[1], entry[2]
         return None
 
+    def read(self, member_id: str | None) -> dict | None:
+        """The member as the members service has it now (its status
+        remembered), or None if there is none."""
+        found = self.call("members", "get_many", [member_id])
+        if not found:
+            with self._lock:
+                self._cache[member_id] = (time.monotonic(), None, False)
+            return None
+        self.remember(found[0])
+        return found[0]
+
     def status(self, member_id: str | None, fresh: bool = False) -> tuple[str | None, bool]:
         """(status, can_vote) of a member, or (None, False) if there is none."""
         known = None if fresh else self._known(member_id)
         if known:
             return known
-        found = self.call("members", "get_many", [member_id])
-        if not found:
-            with self._lock:
-                self._cache[member_id] = (time.monotonic(), None, False)
-            return None, False
-        self.remember(found[0])
-        return found[0]["status"], bool(found[0].get("can_vote"))
+        member = self.read(member_id)
+        return (member["status"], bool(member.get("can_vote"))) if member else (None, False)
 
     def check(self, viewer: Viewer) -> None:
         """UNAUTHENTICATED unless the viewer's member may still act (a
@@ -150,11 +163,24 @@ class MemberStatuses:
         """(status, can_vote) of a member that may still act; UNAUTHENTICATED
         if it does not exist or its status is not ACTING."""
         status, can_vote = self.status(member_id, fresh)
+        return self.require_acting(status), can_vote
+
+    def acting_member(self, member_id: str | None) -> dict:
+        """The member as the members service has it now, if it may still act
+        (and so change its own settings); UNAUTHENTICATED otherwise."""
+        member = self.read(member_id)
+        self.require_acting(member["status"] if member else None)
+        assert member is not None
+        return member
+
+    def require_acting(self, status: str | None) -> str:
+        """`status`, if a member in it may still act; UNAUTHENTICATED otherwise
+        (None: there is no such member)."""
         if status is None or status not in self.ACTING:
             raise Unauthenticated(
                 "This token's member organisation "
                 + ("does not exist." if status is None else f"is {status}; its tokens no longer work."))
-        return status, can_vote
+        return status
 
     def require_can_vote(self, viewer: Viewer) -> None:
         """FORBIDDEN unless the viewer's member can vote right now (read fresh)."""

@@ -9,12 +9,12 @@ carries them (a Decimal stays the text the client wrote, services/gateway/scalar
 import enum
 from typing import Any
 
-from graphene import ID, Float, InputObjectType, String
+from graphene import ID, Boolean, Float, InputObjectType, String
 
-from services.common.vocabulary import DEFAULT_QUORUM, DEFAULT_RULE
+from services.common.vocabulary import DEFAULT_LANGUAGE, DEFAULT_QUORUM, DEFAULT_RULE
 from services.gateway.scalars import DateTime, Decimal
 from services.gateway.types import (Constituency, DecisionRule, DisbursementRecord,
-                                    FocalPointFields, GrantTerms, OrgType, req_list)
+                                    FocalPointFields, GrantTerms, Language, OrgType, req_list)
 
 
 def plain(value: Any) -> Any:
@@ -57,6 +57,7 @@ class MemberInput(InputObjectType):
     region = String()
     constituencies = req_list(Constituency)
     focal_point = FocalPointInput(required=True)
+    language = Language(default_value=DEFAULT_LANGUAGE)
 
 
 class ConsultationInput(InputObjectType):
@@ -86,3 +87,10 @@ class OfAllocation:  # first in DisbursementInput (see types.py on the order of 
 
 class DisbursementInput(DisbursementRecord, OfAllocation, InputObjectType):
     pass
+
+
+class PreferencesInput(InputObjectType):
+    language = Language()
+    consultation_opened = Boolean()
+    reminders = Boolean()
+    outcomes = Boolean()

@@ -13,17 +13,17 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from graphene import ID, Argument, Field, ObjectType, String
+from graphene import ID, Argument, Field, Int, ObjectType, String
 from graphql import GraphQLResolveInfo
 
 from services.common.errors import BadUserInput, Conflict, TooManyRequests
 from services.common.vocabulary import (AllocationStatus, ConsultationKind, ConsultationStatus,
                                         MemberStatus, Outcome, Role)
 from services.gateway.inputs import (AllocationInput, ConsultationInput, DisbursementInput,
-                                     GrantInput, MemberInput, plain, wire)
+                                     GrantInput, MemberInput, PreferencesInput, plain, wire)
 from services.gateway.scalars import DateTime
-from services.gateway.types import (Allocation, Consultation, Disbursement, Grant, Member, Stance,
-                                    StanceValue, req)
+from services.gateway.types import (Allocation, Consultation, Disbursement, Grant, Member,
+                                    Preferences, Stance, StanceValue, req, req_list)
 
 log = logging.getLogger("coalition.gateway")
 
@@ -42,6 +42,12 @@ def admin(ctx: Any, args: dict) -> None:
 def admin_or_the_member(ctx: Any, args: dict) -> None:
     """The secretariat, or the member the mutation is about (`memberId`)."""
     ctx.viewer.require_admin_or_member(args["member_id"])
+
+
+def signed_in(ctx: Any, args: dict) -> None:
+    """Any token: a MEMBER acts on its member's own things, ADMIN on the
+    secretariat's (Viewer.recipient)."""
+    ctx.viewer.require_token()
 
 
 def voter(ctx: Any, args: dict) -> None:
@@ -70,6 +76,8 @@ MAY_CALL: dict[str, Callable[[Any, dict], None]] = {
     "activate_grant": admin,
     "propose_allocation": admin,
     "record_disbursement": admin,
+    "set_preferences": signed_in,
+    "mark_notifications_read": signed_in,
 }
 
 
@@ -248,6 +256,53 @@ def record_disbursement(root: Any, info: GraphQLResolveInfo, input: dict) -> dic
     return info.context.call("grants", "record_disbursement", wire(input))
 
 
+# ---- preferences and notifications (DOMAIN.md sections 7 and 8) --------------------------
+
+def kept_preferences(ctx: Any, recipient: str, changes: dict) -> dict:
+    """The recipient's preferences as notifications keeps them, after `changes`."""
+    if not changes:
+        return ctx.call("notifications", "preferences", recipient)
+    return ctx.call("notifications", "set_preferences", recipient, changes)
+
+
+def set_preferences(root: Any, info: GraphQLResolveInfo, input: dict) -> dict:
+    """A field left out (or null) stays as it is. ADMIN: the secretariat's
+    language and switches, all kept by notifications (one call). MEMBER: the
+    switches are kept by notifications under its member id, the language is
+    its member's own (members.set_language, announced to notifications by
+    member_language_set).
+
+    A refused request changes nothing (DOMAIN.md section 6): GraphQL checks
+    the values before this runs, and what members could refuse is checked
+    before the first change: the member, read now (not from the status
+    cache), must still act. Then the switches are kept (notifications takes
+    any valid ones), then the language (no call if the member has it). An
+    outage between the two (SERVICE_UNAVAILABLE) can leave the switches
+    changed and the language not: repeating the request with the same
+    Idempotency-Key completes it, each of its calls done once
+    (services/gateway/idempotency.py). Only a member withdrawn in the
+    instant between that read and the language change is refused with its
+    switches kept."""
+    ctx = info.context
+    changes = {name: value for name, value in wire(input).items() if value is not None}
+    recipient = ctx.viewer.recipient()
+    if ctx.viewer.role != Role.MEMBER:
+        return kept_preferences(ctx, recipient, changes)
+    language = changes.pop("language", None)
+    member = ctx.members.acting_member(recipient)
+    switches = kept_preferences(ctx, recipient, changes)
+    if language is not None and language != member["language"]:
+        member = changed_member(ctx, "set_language", recipient, language)
+    return {**switches, "language": member["language"]}
+
+
+def mark_notifications_read(root: Any, info: GraphQLResolveInfo, ids: list[str]) -> int:
+    """How many of the viewer's own notifications became read (another
+    recipient's ids, and ids read already, change nothing)."""
+    ctx = info.context
+    return ctx.call("notifications", "mark_read", ctx.viewer.recipient(), list(ids))
+
+
 class Mutation(ObjectType):
     register_founding_member = mutation(Member, register_founding_member,
                                         input=Argument(req(MemberInput)))
@@ -274,3 +329,6 @@ class Mutation(ObjectType):
                                   input=Argument(req(AllocationInput)))
     record_disbursement = mutation(Disbursement, record_disbursement,
                                    input=Argument(req(DisbursementInput)))
+    set_preferences = mutation(Preferences, set_preferences,
+                               input=Argument(req(PreferencesInput)))
+    mark_notifications_read = mutation(Int, mark_notifications_read, ids=req_list(ID))

@@ -7,15 +7,15 @@ the query selects `totalCount` (`asks_total`): a count costs more than a page.
 """
 from typing import Any, Callable
 
-from graphene import ID, Field, Int, ObjectType, String
+from graphene import ID, Boolean, Field, Int, ObjectType, String
 from graphql import (FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode,
                      SelectionSetNode)
 
 from services.gateway.inputs import plain
 from services.gateway.types import (Consultation, ConsultationConnection, ConsultationKind,
                                     ConsultationStatus, Constituency, Grant, GrantConnection,
-                                    GrantStatus, Member, MemberConnection, MemberStatus, Viewer,
-                                    req)
+                                    GrantStatus, Member, MemberConnection, MemberStatus,
+                                    NotificationConnection, Viewer, req)
 
 DEFAULT_PAGE_SIZE = 50  # a list asked for without `first`
 
@@ -68,6 +68,20 @@ def paged(connection: Any, service: str, loader: str, **filters: Any) -> Field:
                  after=String(), resolver=page_of(service, loader))
 
 
+def notifications(root: Any, info: GraphQLResolveInfo, unread_only: bool | None = False,
+                  first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> dict:
+    """The viewer's notifications, newest first: its member's (MEMBER) or the
+    secretariat's (ADMIN); UNAUTHENTICATED without a token.
+
+    Read your writes: this query and markNotificationsRead both ask the
+    notifications service itself, which answers from its own store (no read
+    model in between), so a query sent after markNotificationsRead returned
+    sees what it marked."""
+    ctx = info.context
+    return ctx.call("notifications", "notifications_for", ctx.viewer.recipient(),
+                    bool(unread_only), first, after)
+
+
 class Query(ObjectType):
     viewer = Field(req(Viewer))
     member = Field(Member, id=ID(required=True), resolver=one("member"))
@@ -78,6 +92,9 @@ class Query(ObjectType):
                           status=ConsultationStatus(), kind=ConsultationKind())
     grant = Field(Grant, id=ID(required=True), resolver=one("grant"))
     grants = paged(GrantConnection, "grants", "grant", status=GrantStatus())
+    notifications = Field(req(NotificationConnection), unread_only=Boolean(default_value=False),
+                          first=Int(default_value=DEFAULT_PAGE_SIZE), after=String(),
+                          resolver=notifications)
 
     @staticmethod
     def resolve_viewer(root: Any, info: GraphQLResolveInfo) -> Any:

@@ -23,6 +23,16 @@ HTML_HEADERS = {
 }
 
 
+def secured(response: Response) -> Response:
+    """`response` with the headers every answer carries; an HTML page also
+    HTML_HEADERS, but a stricter policy of its own stays (devmail.py)."""
+    response.headers.update(COMMON_HEADERS)
+    if response.mimetype == "text/html":
+        for name, value in HTML_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:
     return Response(json.dumps(body), status=status, headers=headers,
                     content_type="application/json")

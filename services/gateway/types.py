@@ -12,7 +12,7 @@ keys); nested lists go through the per-request DataLoaders
 length.
 """
 from enum import StrEnum
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, cast
 
 import graphene
 from graphene import ID, Boolean, Field, Float, Int, List, NonNull, ObjectType, String
@@ -41,6 +41,18 @@ GrantStatus = ENUMS["GrantStatus"]
 AllocationStatus = ENUMS["AllocationStatus"]
 
 
+def api_enum_without(values: type[StrEnum], *left_out: StrEnum) -> type[graphene.Enum]:
+    """The GraphQL enum of a vocabulary enum but the `left_out` values."""
+    return api_enum(cast(type[StrEnum], StrEnum(values.__name__, [
+        (value.name, value.value) for value in values if value not in left_out])))
+
+
+Language = ENUMS["Language"]
+# sign-in codes are e-mail only (DOMAIN.md section 8): the API's kinds are the rest
+NotificationKind = api_enum_without(vocabulary.NotificationKind,
+                                    vocabulary.NotificationKind.SIGN_IN)
+
+
 def req(of: Any) -> NonNull:
     """`of!`"""
     return NonNull(of)
@@ -60,9 +72,10 @@ def _page_info(page: dict, info: GraphQLResolveInfo) -> dict:
     return {"has_next_page": page["has_next_page"], "end_cursor": page["end_cursor"]}
 
 
-def connection(node: type[ObjectType]) -> type[ObjectType]:
+def connection(node: type[ObjectType], **extra: Any) -> type[ObjectType]:
     """`<Node>Connection { edges: [<Node>Edge!]! pageInfo totalCount }` of a
-    page as the services' `list` RPC answers it (services/common/paging.py)."""
+    page as the services' `list` RPC answers it (services/common/paging.py),
+    and the `extra` fields of this connection (each from the page's own key)."""
     edge = type(f"{node.__name__}Edge", (ObjectType,), {
         "cursor": String(required=True),
         "node": Field(req(node)),
@@ -71,6 +84,7 @@ def connection(node: type[ObjectType]) -> type[ObjectType]:
         "edges": req_list(edge),
         "page_info": Field(req(PageInfo)),
         "total_count": Int(required=True),
+        **extra,
         "resolve_page_info": staticmethod(_page_info),
     })
 
@@ -137,6 +151,7 @@ class Member(ObjectType):
     mou_signed_at = DateTime()
     can_vote = Boolean(required=True)
     joined_at = DateTime()
+    language = Field(req(Language))
     focal_point = Field(FocalPoint)
     allocations = req_list(lambda: Allocation, resolver=loaded("allocations_by_member"))
     history = req_list(MemberChange)
@@ -252,6 +267,24 @@ class Viewer(ObjectType):
         return await info.context.loaders.member.load(viewer.member_id)
 
 
+class Preferences(ObjectType):
+    language = Field(req(Language))
+    consultation_opened = Boolean(required=True)
+    reminders = Boolean(required=True)
+    outcomes = Boolean(required=True)
+
+
+class Notification(ObjectType):
+    id = ID(required=True)
+    kind = Field(req(NotificationKind))
+    at = DateTime(required=True)
+    subject = String(required=True)
+    body = String(required=True)
+    link = String()
+    read = Boolean(required=True)
+
+
 MemberConnection = connection(Member)
 ConsultationConnection = connection(Consultation)
 GrantConnection = connection(Grant)
+NotificationConnection = connection(Notification, unread_count=Int(required=True))

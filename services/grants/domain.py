@@ -300,12 +300,22 @@ def allocation_proposed_data(allocation: Mapping[str, Any], grant: Mapping[str, 
     }
 
 
-def allocation_changed_data(allocation: Mapping[str, Any], status: str) -> Doc:
+def allocation_changed_data(allocation: Mapping[str, Any], status: str,
+                            grant_title: str | None) -> Doc:
+    """An allocation's decision (approved, rejected, held, released), with
+    what the beneficiary's notification says: the grant's title and the
+    amount in the allocation's currency."""
     return {"allocation_id": allocation["_id"], "grant_id": allocation["grant_id"],
-            "member_id": allocation["member_id"], "status": status}
+            "member_id": allocation["member_id"], "status": status,
+            "grant_title": grant_title, "amount": money.render(allocation["amount_cents"]),
+            "currency": allocation["currency"]}
 
 
-def disbursement_recorded_data(disbursement: Mapping[str, Any]) -> Doc:
+def disbursement_recorded_data(disbursement: Mapping[str, Any], grant: Mapping[str, Any],
+                               currency: str) -> Doc:
+    """Money paid to the beneficiary (`member_id`) from `grant`, in `currency`
+    (the allocation's, which is its grant's)."""
     return {"disbursement_id": disbursement["_id"], "allocation_id": disbursement["allocation_id"],
             "grant_id": disbursement["grant_id"], "amount": money.render(disbursement["amount_cents"]),
-            "paid_on": disbursement["paid_on"]}
+            "paid_on": disbursement["paid_on"], "member_id": disbursement["member_id"],
+            "grant_title": grant["title"], "currency": currency}

@@ -110,7 +110,8 @@ class GrantsService(RecordQueries, OperatorRpc):
             raise Conflict(domain.grant_no_longer_disbursable())
         disbursement = {"_id": paging.new_id(), **domain.new_disbursement(payment, allocation, now)}
         tx.db.disbursements.insert_one(disbursement, session=tx.session)
-        tx.emit("disbursement_recorded", domain.disbursement_recorded_data(disbursement))
+        tx.emit("disbursement_recorded",
+                domain.disbursement_recorded_data(disbursement, grant, allocation["currency"]))
         return disbursement
 
     # ---- queries (get, get_many and list of grants: RecordQueries) -------
@@ -214,8 +215,16 @@ class GrantsService(RecordQueries, OperatorRpc):
         if domain.releases_reservation(action):
             self._free_reservation(tx, allocation, now)
         allocation["status"] = step.target
-        tx.emit(step.event, domain.allocation_changed_data(allocation, step.target))
+        tx.emit(step.event, domain.allocation_changed_data(allocation, step.target,
+                                                           self._grant_title(tx, allocation)))
         log.info("allocation %s: %s -> %s", allocation["_id"], action, step.target)
+
+    def _grant_title(self, tx, allocation):
+        """The title of the allocation's grant, read in `tx` (None if the
+        grant is unknown: the event still goes out)."""
+        grant = tx.db.grants.find_one({"_id": allocation["grant_id"]}, {"title": 1},
+                                      session=tx.session)
+        return grant and grant["title"]
 
     def _free_reservation(self, tx, allocation, now):
         freed = release_update(allocation["grant_id"], allocation["amount_cents"], now)

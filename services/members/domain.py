@@ -8,15 +8,18 @@ Invariants:
   change adds one history entry and increases `revision` by one, so that a
   read model that keeps the highest revision holds the newest state;
 - `can_vote` is ACTIVE with the MoU signed, and nothing else;
-- a REJECTED member gives up its `name_key`, so the name may be used again.
+- a REJECTED member gives up its `name_key`, so the name may be used again;
+- a member has one language (DEFAULT_LANGUAGE when it was stored without
+  one); changing it increases `revision` too (member_language_set) but adds
+  no history entry: it is no change of status.
 """
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from services.common.errors import BadUserInput, Conflict
-from services.common.lifecycle import Lifecycle
-from services.common.vocabulary import ConsultationKind, MemberStatus, Outcome
+from services.common.lifecycle import Lifecycle, either
+from services.common.vocabulary import DEFAULT_LANGUAGE, ConsultationKind, MemberStatus, Outcome
 
 Doc = dict[str, Any]
 
@@ -40,6 +43,10 @@ ADOPTED_ACTIONS = {ConsultationKind.MEMBERSHIP_ADMISSION: "admit",
                    ConsultationKind.MEMBER_SUSPENSION: "suspend"}
 
 MAX_REASON_LENGTH = 2000
+
+# the members that may still change their own settings (DOMAIN.md section 7:
+# their focal point still signs in): the statuses a MEMBER token acts in
+SETTINGS_STATUSES = frozenset({M.CANDIDATE, M.ACTIVE, M.SUSPENDED})
 
 
 def can_vote(member: Mapping[str, Any]) -> bool:
@@ -117,7 +124,26 @@ def after_cancelled(cancelled: Mapping[str, Any]) -> tuple[str, str] | None:
                       f"{cancelled['reason']}")
 
 
+def language_of(member: Mapping[str, Any]) -> str:
+    """The member's language; DEFAULT_LANGUAGE if it was stored without one."""
+    return str(member.get("language") or DEFAULT_LANGUAGE)
+
+
+def language_change(member: Mapping[str, Any], language: str) -> Doc | None:
+    """The changes that give `member` the (valid) `language`, None if it has
+    it already; Conflict naming its status unless it is CANDIDATE, ACTIVE or
+    SUSPENDED."""
+    if member["status"] not in SETTINGS_STATUSES:
+        raise Conflict(f"This member is {member['status']}; it cannot change its language "
+                       f"(only a member that is {either(SETTINGS_STATUSES)} can).")
+    if language_of(member) == language:
+        return None
+    return {"language": language, "revision": member["revision"] + 1}
+
+
 def event_data(member: Mapping[str, Any], note: str | None = None) -> Doc:
+    """The member's state as every member event carries it (events.MemberState):
+    never its focal point."""
     return {
         "member_id": member["_id"],
         "name": member["name"],
@@ -126,4 +152,5 @@ def event_data(member: Mapping[str, Any], note: str | None = None) -> Doc:
         "can_vote": can_vote(member),
         "revision": member["revision"],
         "note": note,
+        "language": language_of(member),
     }

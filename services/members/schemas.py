@@ -3,7 +3,7 @@ fields, so errors name the fields the client sent) and RPC output."""
 from marshmallow import Schema, fields, post_load, validate
 
 from services.common.validation import StrictSchema, Text, country_code, email_address, one_of
-from services.common.vocabulary import Constituency, MemberStatus, OrgType
+from services.common.vocabulary import DEFAULT_LANGUAGE, Constituency, Language, MemberStatus, OrgType
 
 
 class FocalPointInput(StrictSchema):
@@ -25,13 +25,20 @@ class MemberInput(StrictSchema):
                                  required=True,
                                  validate=validate.Length(min=1, error="Name at least one constituency."))
     focal_point = fields.Nested(FocalPointInput, required=True, data_key="focalPoint")
+    # of its e-mails and pages; null or left out: DEFAULT_LANGUAGE
+    language = fields.String(load_default=None, allow_none=True, validate=one_of(Language))
 
     @post_load
     def normalise(self, data, **kwargs):
         data["countries"] = list(dict.fromkeys(c.upper() for c in data["countries"]))
         data["constituencies"] = list(dict.fromkeys(data["constituencies"]))
         data["acronym"] = data.get("acronym") or None
+        data["language"] = str(data.get("language") or DEFAULT_LANGUAGE)
         return data
+
+
+class LanguageInput(StrictSchema):
+    language = fields.String(required=True, validate=one_of(Language))
 
 
 class ListFilter(StrictSchema):
@@ -72,3 +79,5 @@ class MemberView(Schema):
     focal_point = fields.Nested(FocalPoint)
     history = fields.List(fields.Nested(HistoryEntry))
     revision = fields.Integer()
+    # members stored before languages existed have none: they read EN
+    language = fields.String(dump_default=str(DEFAULT_LANGUAGE))

@@ -16,7 +16,7 @@ from services.common.store import utcnow
 from services.common.validation import load
 from services.members import domain
 from services.members.dependencies import list_query, members_store, voters_query
-from services.members.schemas import ListFilter, MemberInput, MemberView
+from services.members.schemas import LanguageInput, ListFilter, MemberInput, MemberView
 
 log = logging.getLogger(__name__)
 _dump = MemberView().dump
@@ -53,6 +53,27 @@ class MembersService(RecordQueries, OperatorRpc):
     @rpc
     def reinstate_member(self, member_id):
         return self._change(member_id, "reinstate")
+
+    @rpc
+    def set_language(self, member_id, language):
+        """The language of the member's e-mails and pages (DOMAIN.md section 7);
+        announced as member_language_set, which adds no history entry. The
+        same language again changes and announces nothing."""
+        language = load(LanguageInput(), {"language": language})["language"]
+
+        def work(tx):
+            member = records.load(tx, "members", "member", member_id)
+            changes = domain.language_change(member, language)
+            if changes is None:
+                return member
+            tx.db.members.update_one({"_id": member["_id"]}, {"$set": changes},
+                                     session=tx.session)
+            member.update(changes)
+            tx.emit("member_language_set", domain.event_data(member))
+            return member
+        member = self.store.transaction(work)
+        log.info("member %s: language %s", member["_id"], domain.language_of(member))
+        return member_view(member)
 
     def _register(self, member_in, founding):
         def work(tx):

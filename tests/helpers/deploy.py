@@ -15,6 +15,9 @@ INFRA = {"rabbitmq", "mongo"}
 # run on demand, not kept running: the broker's definitions (once per `up`)
 # and the operator's CLI (`docker compose run --rm cli coalition ...`)
 ONE_SHOT = {"rabbitmq-definitions", "cli"}
+# started only with their profile, from images not ours: the mail catcher
+# (`docker compose --profile mail up -d`)
+OPTIONAL = {"mailpit"}
 
 
 def load_compose():
@@ -27,8 +30,9 @@ def services():
 
 
 def app_services():
-    """The four long-running processes of the application."""
-    return {name: svc for name, svc in services().items() if name not in INFRA | ONE_SHOT}
+    """The long-running processes of the application: the services and the gateway."""
+    return {name: svc for name, svc in services().items()
+            if name not in INFRA | ONE_SHOT | OPTIONAL}
 
 
 def command_argv(svc):

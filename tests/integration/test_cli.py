@@ -1,9 +1,11 @@
 """The operator CLI (services/cli.py) against the real stack: tokens, the demo
-coalition through the gateway, the CSV export, the dead-letter queue and the
-outbox. Other tests share this stack's database: assertions are on the demo's
-own data (by name and title), never on global counts except as lower bounds."""
+coalition through the gateway, the CSV export, the dead-letter queue, the
+outbox and the mail queue. Other tests share this stack's database: assertions
+are on the demo's own data (by name and title), never on global counts except
+as lower bounds."""
 import csv
 import io
+import uuid
 from datetime import datetime, timezone
 
 import jwt
@@ -11,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from services import demo
-from services import stack as stack_module
+from services import local as local_module
 from services.cli import coalition
+from services.common.vocabulary import SERVICES
 from services.stack import free_port
-from tests.support import SECRET, founders, wait_for
+from tests.support import SECRET, founders, member_input, wait_for
 
 FIND_MEMBERS = """query($s: String, $after: String) { members(search: $s, first: 50, after: $after) {
   totalCount edges { node { id name status canVote } } pageInfo { hasNextPage endCursor } } }"""
@@ -85,7 +88,7 @@ def test_bad_setting_is_one_line(stack):
 
 @pytest.mark.parametrize("environment", ["development", "test", "production"])
 def test_no_secret_no_token_whatever_the_environment(stack, tmp_path, monkeypatch, environment):
-    monkeypatch.setattr(stack_module, "LOCAL_VAR", tmp_path / "var")  # no `make up` here
+    monkeypatch.setattr(local_module, "LOCAL_VAR", tmp_path / "var")  # no `make up` here
     for secret in (None, "", "s" * 31):
         result = run(stack, "token", "--role", "ADMIN", "--sub", "x",
                      env={"COALITION_ENV": environment, "COALITION_JWT_SECRET": secret})
@@ -95,11 +98,11 @@ def test_no_secret_no_token_whatever_the_environment(stack, tmp_path, monkeypatc
 
 
 def test_without_the_variable_the_cli_reads_make_ups_secret(stack, tmp_path, monkeypatch):
-    monkeypatch.setattr(stack_module, "LOCAL_VAR", tmp_path / "var")
-    secret = stack_module.local_secret()  # what `make up` does on first start
+    monkeypatch.setattr(local_module, "LOCAL_VAR", tmp_path / "var")
+    secret = local_module.local_secret()  # what `make up` does on first start
     path = tmp_path / "var" / "jwt-secret"
     assert path.stat().st_mode & 0o777 == 0o600 and path.read_text().strip() == secret
-    assert len(secret) >= 32 and stack_module.local_secret() == secret  # reused, not remade
+    assert len(secret) >= 32 and local_module.local_secret() == secret  # reused, not remade
     result = run(stack, "token", "--role", "ADMIN", "--sub", "dev",
                  env={"COALITION_JWT_SECRET": None})
     assert result.exit_code == 0, result.output
@@ -269,7 +272,7 @@ def test_export_to_stdout_and_unknown_id(stack, loaded):
 def test_dlq_list_and_replay(stack):
     result = run(stack, "dlq", "list")
     assert result.exit_code == 0, result.output
-    for service in ("members", "consultations", "grants"):
+    for service in SERVICES:
         assert f"{service}: " in result.stdout
     result = run(stack, "dlq", "list", "--service", "grants", "--status", "all")
     assert result.exit_code == 0, result.output
@@ -277,7 +280,7 @@ def test_dlq_list_and_replay(stack):
 
     result = run(stack, "dlq", "replay")
     assert result.exit_code == 0, result.output
-    for service in ("members", "consultations", "grants"):
+    for service in SERVICES:
         assert f"{service}: replayed " in result.stdout
     result = run(stack, "dlq", "replay", "--service", "members", "no-such-letter")
     assert result.exit_code == 1
@@ -290,14 +293,106 @@ def test_outbox(stack):
     lines = result.stdout.strip().splitlines()
     assert lines[0].split()[:2] == ["service", "pending"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert set(rows) == {"members", "consultations", "grants"}
+    assert set(rows) == set(SERVICES) and "notifications" in rows
     assert all(row[1].isdigit() for row in rows.values())
 
 
 def test_rpc_commands_without_a_broker_fail_in_one_line(stack):
     env = {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
-    for args in (["outbox"], ["dlq", "list"], ["export", "consultation", "x"]):
+    for args in (["outbox"], ["dlq", "list"], ["export", "consultation", "x"],
+                 ["mail", "list"], ["mail", "failed"], ["mail", "show", "x"], ["mail", "retry"]):
         result = run(stack, *args, env=env)
         assert result.exit_code == 1, args
         assert result.stderr.strip().count("\n") == 0
         assert "broker" in result.stderr and "guest:guest" not in result.stderr
+
+
+# ---- the mail queue ------------------------------------------------------------------------
+
+def applicant(stack, refused=None):
+    """(member id, its focal point's address) of a new candidate, whose
+    application mails it (MEMBERSHIP) through the stack's SMTP server; with
+    `refused` (a set the server's refuse() predicate reads), the address is
+    added to it first."""
+    address = f"cli-{uuid.uuid4().hex[:12]}@example.org"
+    if refused is not None:
+        refused.add(address)
+    data = member_input(focalPoint={"name": "Focal Point", "email": address, "phone": None})
+    with stack.rpc() as rpc:
+        return rpc.members.apply_for_membership(data)["id"], address
+
+
+def refused_applicant(stack, mail, refused):
+    """A candidate whose application mail the SMTP server refused for good (550)."""
+    mail.refuse(lambda address: address in refused)
+    candidate, address = applicant(stack, refused)
+    wait_for(lambda: stack.mail_queue(recipient=candidate, status="FAILED"), 30, 0.2,
+             "the refused mail FAILED")
+    return candidate, address
+
+
+def bare(message_id):
+    return (message_id or "").strip().strip("<>")
+
+
+def test_a_refused_mail_is_listed_shown_and_sent_again_by_retry(stack, mail):
+    candidate, address = refused_applicant(stack, mail, set())
+    [failed] = stack.mail_queue(recipient=candidate, status="FAILED")
+    listing = run(stack, "mail", "failed")
+    assert listing.exit_code == 0, listing.output
+    assert failed["_id"] in listing.stdout and "FAILED" in listing.stdout
+    assert "coalition mail retry" in listing.stdout
+    assert "@example.org" not in listing.stdout  # recipients by id, never by address
+    listed = run(stack, "mail", "list", "--status", "FAILED", "--limit", "500")
+    assert failed["_id"] in listed.stdout and "@example.org" not in listed.stdout
+    shown = run(stack, "mail", "show", failed["_id"])
+    assert shown.exit_code == 0, shown.output
+    assert f"recipient:   {candidate}" in shown.stdout and "MEMBERSHIP" in shown.stdout
+    assert "550" in shown.stdout and "@example.org" not in shown.stdout
+    assert failed["text"].strip().splitlines()[0] in shown.stdout  # its plain text follows
+
+    mail.accept()
+    retried = run(stack, "mail", "retry", failed["_id"])
+    assert retried.exit_code == 0, retried.output
+    assert retried.stdout.strip() == f"queued again: 1: {failed['_id']}"
+    [received] = mail.wait_for_messages(lambda m: m.to == (address,), timeout=30)
+    [sent] = wait_for(lambda: stack.mail_queue(_id=failed["_id"], status="SENT"), 30, 0.2, "SENT")
+    assert bare(received.message_id) == bare(sent["message_id"]) != ""
+    again = run(stack, "mail", "retry", failed["_id"])  # no longer FAILED
+    assert again.exit_code == 1 and failed["_id"] in again.stderr
+    assert again.stderr.strip().count("\n") == 0
+
+
+def test_retry_without_ids_queues_every_failed_mail(stack, mail):
+    refused = set()
+    ours = [refused_applicant(stack, mail, refused)[0] for _ in range(2)]
+    failed = {m["_id"] for m in stack.mail_queue(status="FAILED")}
+    assert {m["_id"] for m in stack.mail_queue(recipient={"$in": ours})} <= failed
+    mail.accept()
+    result = run(stack, "mail", "retry")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("queued again: ")
+    assert failed <= set(result.stdout.strip().split(": ", 2)[2].split())
+    wait_for(lambda: all(m["status"] == "SENT" for m in stack.mail_queue(recipient={"$in": ours})),
+             30, 0.2, "every retried mail of ours sent")
+
+
+def test_mail_list_limits_and_filters(stack, mail):
+    candidate, _ = applicant(stack)
+    wait_for(lambda: stack.mail_queue(recipient=candidate, status="SENT"), 30, 0.2, "sent")
+    result = run(stack, "mail", "list", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "1 mail(s) (at most 1)" and len(lines) == 2
+    sent = run(stack, "mail", "list", "--status", "SENT")
+    assert sent.exit_code == 0, sent.output
+    header, *rows = sent.stdout.strip().splitlines()
+    assert header.split()[1] == "SENT" and rows and all("  SENT " in row for row in rows)
+    wrong = run(stack, "mail", "list", "--status", "LOST")
+    assert wrong.exit_code == 2 and "LOST" in wrong.stderr
+
+
+def test_mail_show_of_an_unknown_id_is_one_line(stack):
+    result = run(stack, "mail", "show", "no-such-mail")
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0 and "no-such-mail" in result.stderr

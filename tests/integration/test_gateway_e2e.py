@@ -12,6 +12,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from services.common.vocabulary import SERVICES
 from tests.support import (
     ROOT, RPC_TIMEOUT, SECRET, founders, member_input, post_raw, wait_for, wait_read_models)
 
@@ -148,7 +149,7 @@ def test_health_and_metrics(stack):
     assert stack.http.get(stack.url + "/healthz", timeout=10).json() == {"status": "ok"}
     ready = stack.http.get(stack.url + "/readyz", timeout=10).json()
     assert ready["status"] == "ok"
-    assert set(ready["checks"]) == {"broker", "members", "consultations", "grants", "store"}
+    assert set(ready["checks"]) == {"broker", *SERVICES, "store"}
     stack.post("{ nope }")
     metrics = stack.http.get(stack.url + "/metrics", timeout=10).text
     assert "coalition_gateway_requests_total" in metrics

@@ -1,19 +1,25 @@
 """Settings reach the supervised processes intact, whatever characters they
-hold, and no process starts without a JWT secret (DOMAIN.md section 5).
+hold, and no process starts without a JWT secret (DOMAIN.md section 5);
+`make up` runs every service, and a local mail catcher when SMTP_URL is not set.
 
 No broker or store is needed: supervisord runs small programs that report
 their environment, and the real service and gateway commands are started
 without a secret, as an operator would by mistake."""
 import json
+import mailbox
 import os
 import shlex
+import smtplib
 import subprocess
 import sys
+from email.header import decode_header, make_header
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from services.stack import ROOT, Stack
+from services.common.vocabulary import SERVICES
+from services.stack import ROOT, Stack, free_port, port_open
 from tests.support import wait_for
 
 # every character supervisord.conf's `environment=` cannot carry or changes:
@@ -102,7 +108,7 @@ def test_the_gateway_will_not_start_without_a_secret(secret):
 
 
 # `make up`'s data folder is pointed at an empty one: never this checkout's ./var
-LOCAL = "import services.stack as s, pathlib, sys; s.LOCAL_VAR = pathlib.Path(sys.argv[1]); "
+LOCAL = "import services.local as s, pathlib, sys; s.LOCAL_VAR = pathlib.Path(sys.argv[1]); "
 
 
 def test_the_cli_will_not_start_without_a_secret(tmp_path):
@@ -126,7 +132,7 @@ def test_make_down_needs_no_setting(tmp_path):
 
 def test_make_up_makes_a_secret_once_and_gives_it_to_the_processes(tmp_path, monkeypatch,
                                                                    capsys):
-    from services import stack as stack_module
+    from services import local as stack_module
     monkeypatch.setattr(stack_module, "LOCAL_VAR", tmp_path / "var")
     monkeypatch.delenv("COALITION_JWT_SECRET", raising=False)
     monkeypatch.delenv("MONGO_URI", raising=False)
@@ -156,7 +162,7 @@ def test_make_up_gives_each_process_its_own_broker_user(capsys):
 
     from kombu import Connection
 
-    from services import stack as stack_module
+    from services import local as stack_module
     from tests.support import drop_vhost, make_vhost
     remote = stack_module.local_broker_users("amqp://u:p@mq.example.org:5672/")
     assert remote == {} and "not on this machine" in capsys.readouterr().out
@@ -167,7 +173,7 @@ def test_make_up_gives_each_process_its_own_broker_user(capsys):
     try:
         base = f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
         uris = stack_module.local_broker_users(base, prefix=prefix)
-        assert set(uris) == {"members", "consultations", "grants", "gateway"}
+        assert set(uris) == {*SERVICES, "gateway"} and "notifications" in uris
         for program, env in uris.items():
             assert env["AMQP_URI"].startswith(f"amqp://{prefix}{program}:")
             with Connection(env["AMQP_URI"], connect_timeout=10) as conn:
@@ -176,3 +182,75 @@ def test_make_up_gives_each_process_its_own_broker_user(capsys):
         from services.common import broker
         broker.delete_users(prefix + p for p in broker.PROCESSES)
         drop_vhost(vhost)
+
+
+# ---- mail: `make up`'s catcher, and none in the tests' stacks ---------------------------
+
+def test_a_stack_runs_every_service_and_no_catcher_unless_asked(tmp_path):
+    programs = Stack(tmp_path / "var", {}).programs()
+    assert set(programs) == {*SERVICES, "gateway"} and "notifications" in programs
+    assert "mail" not in programs and "aiosmtpd" not in " ".join(programs.values())
+
+
+def test_make_up_without_smtp_url_catches_mail_in_var(tmp_path, monkeypatch):
+    from services import local
+    monkeypatch.setattr(local, "LOCAL_VAR", tmp_path / "var")
+    monkeypatch.setenv("COALITION_JWT_SECRET", "m" * 40)
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    monkeypatch.delenv("MAIL_CATCHER_DIR", raising=False)
+    stack, settings = local.local_stack()
+    maildir = tmp_path / "var" / "mail"
+    assert settings["SMTP_URL"] == "smtp://127.0.0.1:8025" == stack.env["SMTP_URL"]
+    assert stack.environment()["MAIL_CATCHER_DIR"] == str(maildir)  # what the gateway reads
+    assert shlex.split(stack.programs()["mail"])[1:] == [
+        "-m", "aiosmtpd", "-n", "-u", "-l", "127.0.0.1:8025", "-c", "aiosmtpd.handlers.Mailbox",
+        str(maildir)]
+    assert local.mail_line(stack, settings) == (
+        f"Mail: caught in {maildir}, read at http://127.0.0.1:8000/dev/mail")
+
+    monkeypatch.setenv("SMTP_URL", "smtps://relay:s3cret-pass@smtp.example.org:465")
+    stack, settings = local.local_stack()
+    assert "mail" not in stack.programs() and "MAIL_CATCHER_DIR" not in stack.env
+    line = local.mail_line(stack, settings)
+    assert line == "Mail: sent through smtps://smtp.example.org:465 (SMTP_URL)"
+
+
+def test_make_up_refuses_a_catcher_port_another_program_holds(tmp_path):
+    from services import local
+    from tests.helpers.mail import MailServer
+    holder = MailServer().start()
+    try:
+        stack = Stack(tmp_path / "var", {}, gateway_bind=f"127.0.0.1:{free_port()}",
+                      mail_listen=f"127.0.0.1:{holder.port}")
+        assert "the local mail catcher" in local.taken_port(stack)
+        stack.mail_listen = f"127.0.0.1:{free_port()}"
+        assert local.taken_port(stack) is None
+    finally:
+        holder.stop()
+
+
+class CatcherStack(Stack):
+    """A Stack that runs only its mail catcher, with the real command."""
+
+    def programs(self):
+        return {"mail": super().programs()["mail"]}
+
+
+def test_the_catcher_keeps_each_message_in_the_maildir(tmp_path):
+    port = free_port()
+    stack = CatcherStack(tmp_path / "var", {}, mail_listen=f"127.0.0.1:{port}")
+    stack.start()
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port, 0.2), 60, 0.2, "the catcher listens")
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "c@coalition.test", "m@example.org", "Вход"
+        msg.set_content("code 123456")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.send_message(msg)
+        box = wait_for(lambda: list(mailbox.Maildir(stack.maildir, create=False)), 20, 0.2,
+                       "a message in the maildir")
+    finally:
+        stack.stop()
+    [kept] = box
+    assert str(make_header(decode_header(kept["Subject"]))) == "Вход"
+    assert "code 123456" in kept.get_payload()

@@ -16,6 +16,7 @@ import pytest
 from kombu import Connection
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common import broker, events
 from tests.helpers.events import round_closed
@@ -79,7 +80,7 @@ def test_every_process_of_the_stack_connects_as_its_own_user(users_stack):
                           "vhost", "user"], capture_output=True, text=True, timeout=60).stdout
     users = {line.split("\t")[1] for line in out.splitlines()
              if line.split("\t")[0] == stack.vhost}
-    own = {stack.users[p][0] for p in ("members", "consultations", "grants", "gateway")}
+    own = {stack.users[p][0] for p in broker.SERVICES + ("gateway",)}
     assert own <= users, (own, users)
     # besides them only the tests' own clients (the vhost's administrator) and the CLI's
     assert users <= own | {"guest", stack.users["cli"][0]}, users
@@ -171,6 +172,26 @@ def test_rpc_requests_only_from_their_callers(users_stack):
     # the operator's CLI calls only what its commands need
     assert refused(stack.process_uri("cli"),
                    publish("nameko-rpc", "members.register_founding_member", request))
+
+
+def test_the_mail_queue_is_the_operators_and_no_one_sends_a_sign_in_mail_yet(users_stack):
+    """The gateway may call the notifications service (its features do) but
+    not the operator's mail RPCs, nor send_sign_in, which nothing in it calls
+    yet; the CLI may list the queue (`coalition mail list`), and is answered."""
+    stack = users_stack
+    request = b'{"args": [], "kwargs": {}}'
+    gateway = stack.process_uri("gateway")
+    for method in ("mails", "mail", "retry_mails", "send_sign_in"):
+        assert refused(gateway, publish("nameko-rpc", f"notifications.{method}", request))
+    assert refused(stack.process_uri("cli"),
+                   publish("nameko-rpc", "notifications.send_sign_in", request))
+    # the controls: the refusal is of those methods, not of the service or the users
+    as_gateway = {**stack.config, "AMQP_URI": gateway}
+    with ClusterRpcProxy(as_gateway, timeout=15) as rpc:
+        assert set(rpc.notifications.preferences("secretariat")) >= {"reminders", "outcomes"}
+    with ClusterRpcProxy({**stack.config, "AMQP_URI": stack.process_uri("cli")},
+                         timeout=15) as rpc:
+        assert isinstance(rpc.notifications.mails(None, 1), list)
 
 
 def test_the_gateway_cannot_listen_to_others_requests(users_stack):

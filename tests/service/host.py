@@ -32,10 +32,12 @@ REPLY_SECONDS = 60  # an entrypoint_hook gives up after 30 s; starting takes a f
 
 class ServiceHost:
     """`with ServiceHost(stack, ["members"], log_path) as host:` the services
-    run until the block ends; then their databases and vhost are dropped."""
+    run until the block ends; then their databases and vhost are dropped.
+    `env`: settings of their own, over the stack's."""
 
-    def __init__(self, stack, names, log_path):
+    def __init__(self, stack, names, log_path, env=None):
         self.stack, self.names, self.log_path = stack, tuple(names), log_path
+        self.env = dict(env or {})
         self.prefix = "svc" + uuid.uuid4().hex[:10]
         self.vhost = None
         self.proc = None
@@ -53,7 +55,7 @@ class ServiceHost:
         return self
 
     def start(self):
-        env = {**os.environ, **self.stack.env,
+        env = {**os.environ, **self.stack.env, **self.env,
                "AMQP_URI": vhost_uri(self.vhost), "MONGO_DB_PREFIX": self.prefix}
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(

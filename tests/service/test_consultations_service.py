@@ -118,3 +118,33 @@ def test_an_application_handled_twice_opens_one_admission(consultations, voters)
     assert list(consultations.db.consultations.find({"subject_id": applicant})) == admissions
     assert consultations.db.voters.find_one({"_id": applicant}) == voter_record
     assert len(announced(consultations.db, "consultation_opened", subject_id=applicant)) == 1
+
+
+def test_a_rounds_events_say_its_title_proposal_and_why_it_closed(consultations, voters):
+    opened = consultations.open_consultation(general(), "admin-test")
+    (event,) = announced(consultations.db, "consultation_opened", consultation_id=opened["id"])
+    assert (event["data"]["title"], event["data"]["proposal"]) == (opened["title"], "Adopt the plan")
+    consultations.cast_stance(member(voters[0]), opened["id"], "AGREE")
+    consultations.cast_stance(member(voters[1]), opened["id"], "BLOCK", "Against our principles")
+
+    closed = consultations.close_consultation(opened["id"])
+    assert closed["rounds"][0]["explanation"] == "Blocks: 1."
+    stored = consultations.db.consultations.find_one({"_id": opened["id"]})
+    assert stored["rounds"][0]["reason"] == {"key": "blocked", "params": {"block": 1}}
+    (event,) = announced(consultations.db, "round_closed", consultation_id=opened["id"])
+    assert event["data"]["title"] == opened["title"] and event["data"]["outcome"] == "BLOCKED"
+    assert event["data"]["explanation"] == {"key": "blocked", "params": {"block": 1}}
+    assert "AGREE" not in str(event["data"]) and voters[1] not in str(event["data"])
+
+
+def test_the_snapshot_of_each_round_is_read_back_by_its_number(host, consultations, voters):
+    opened = consultations.open_consultation(general())
+    consultations.close_consultation(opened["id"])  # NO_QUORUM: no one responded
+    newcomer = host.service("members").register_founding_member(member_input())["id"]
+    consultations.start_next_round(opened["id"], {"proposal": "Again", "closesAt": later()})
+    assert consultations.eligible_of_round(opened["id"], 1) == sorted(voters)
+    assert consultations.eligible_of_round(opened["id"], 2) == sorted(voters + [newcomer])
+    assert consultations.eligible_of_round(opened["id"], 3) == []
+    assert consultations.eligible_of_round(uuid.uuid4().hex, 1) == []
+    assert consultations.eligible_of_round({"$gt": ""}, 1) == []
+    assert consultations.eligible_of_round(opened["id"], "1") == []

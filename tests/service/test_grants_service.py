@@ -111,3 +111,22 @@ def test_an_adopted_allocation_handled_twice_is_approved_once(grants, active_mem
     assert grants.db.allocations.find_one({"_id": allocation["id"]}) == approved
     assert grants.db.grants.find_one({"_id": grant["id"]}) == grant_after
     assert len(announced(grants.db, "allocation_approved", allocation_id=allocation["id"])) == 1
+
+
+def test_decisions_and_payments_are_announced_with_what_the_beneficiary_is_told(
+        grants, active_member):
+    grant = grants.create_grant(grant_input(amount="5000", currency="EUR"))
+    grants.activate_grant(grant["id"])
+    allocation = grants.propose_allocation(proposal(grant["id"], active_member, "1000"))
+    grants.handle(round_closed("GRANT_ALLOCATION", allocation["id"], "ADOPTED"))
+    (approved,) = announced(grants.db, "allocation_approved", allocation_id=allocation["id"])
+    assert {k: approved["data"][k] for k in ("member_id", "grant_title", "amount", "currency")} \
+        == {"member_id": active_member, "grant_title": grant["title"], "amount": "1000.00",
+            "currency": "EUR"}
+
+    paid = grants.record_disbursement({"allocationId": allocation["id"], "amount": "250.5",
+                                       "paidOn": "2026-03-01"})
+    (event,) = announced(grants.db, "disbursement_recorded", disbursement_id=paid["id"])
+    assert {k: event["data"][k] for k in ("member_id", "grant_title", "amount", "currency")} \
+        == {"member_id": active_member, "grant_title": grant["title"], "amount": "250.50",
+            "currency": "EUR"}

@@ -85,3 +85,52 @@ def test_an_adopted_admission_handled_twice_admits_the_candidate_once(members):
     assert len(announced(members.db, "member_admitted", member_id=candidate["id"])) == 1
     assert members.db.processed_events.count_documents(
         {"_id": {"$regex": envelope["event_id"]}}) == 1
+
+
+def test_a_member_is_stored_and_announced_in_its_language(members):
+    founder = members.register_founding_member(member_input())
+    assert founder["language"] == "EN"  # left out: EN
+    candidate = members.apply_for_membership({**member_input(), "language": "RU"})
+    assert candidate["language"] == "RU"
+    assert members.db.members.find_one({"_id": candidate["id"]})["language"] == "RU"
+    (event,) = announced(members.db, "membership_applied", member_id=candidate["id"])
+    assert event["data"]["language"] == "RU"
+
+
+def test_a_language_set_is_stored_with_a_new_revision_and_announced_once(members):
+    founder = members.register_founding_member(member_input())
+    changed = members.set_language(founder["id"], "RU")
+    assert (changed["language"], changed["revision"]) == ("RU", 2)
+    stored = members.db.members.find_one({"_id": founder["id"]})
+    assert (stored["language"], stored["revision"]) == ("RU", 2)
+    assert [h["status"] for h in stored["history"]] == ["ACTIVE"]  # no change of status
+    (event,) = announced(members.db, "member_language_set", member_id=founder["id"])
+    assert (event["data"]["language"], event["data"]["revision"]) == ("RU", 2)
+
+    again = members.set_language(founder["id"], "RU")  # the language it has: nothing to do
+    assert again == changed
+    assert members.db.members.find_one({"_id": founder["id"]}) == stored
+    assert len(announced(members.db, "member_language_set", member_id=founder["id"])) == 1
+
+
+def test_a_member_stored_before_languages_reads_en_and_can_choose_one(members):
+    founder = members.register_founding_member(member_input())
+    members.db.members.update_one({"_id": founder["id"]}, {"$unset": {"language": ""}})
+    assert members.get(founder["id"])["language"] == "EN"
+    assert members.set_language(founder["id"], "RU")["language"] == "RU"
+
+
+def test_a_language_is_refused_to_a_member_that_left_and_when_not_offered(members):
+    founder = members.register_founding_member(member_input())
+    with pytest.raises(BadUserInput) as refused:
+        members.set_language(founder["id"], "FR")
+    assert "language" in refused.value.fields
+    members.withdraw_membership(founder["id"])
+    before = members.db.members.find_one({"_id": founder["id"]})
+    with pytest.raises(Conflict) as refused:
+        members.set_language(founder["id"], "RU")
+    assert "WITHDRAWN" in refused.value.message
+    assert members.db.members.find_one({"_id": founder["id"]}) == before
+    assert announced(members.db, "member_language_set", member_id=founder["id"]) == []
+    with pytest.raises(NotFound):
+        members.set_language(uuid.uuid4().hex, "RU")

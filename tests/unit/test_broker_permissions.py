@@ -105,14 +105,18 @@ def test_a_service_configures_only_what_it_declares(service):
     assert {q for q in permitted(service, "write") if q in QUEUES} <= expected
 
 
+MAIL_QUEUE = ("mails", "mail", "retry_mails")  # the notifications service's, for the operator
+
+
 def test_rpc_requests_follow_the_calls_table():
+    methods = (("get", "voter_ids", "register_founding_member", "ping", "send_sign_in",
+                "set_preferences") + MAIL_QUEUE + permissions.OPERATOR_RPCS)
     for process in permissions.PROCESSES:
         for service in permissions.SERVICES:
-            for method in ("get", "voter_ids", "register_founding_member", "ping")\
-                    + permissions.OPERATOR_RPCS:
+            for method in methods:
                 calls = permissions.RPC_CALLS.get(process, {}).get(service, ())
-                expected = (method not in permissions.OPERATOR_RPCS
-                            if calls == permissions.ANY_METHOD
+                expected = (method not in calls.excluded
+                            if isinstance(calls, permissions.AnyMethodBut)
                             else method in calls)
                 assert topic(process, "nameko-rpc", "write", f"{service}.{method}") is expected, \
                     (process, service, method)
@@ -125,6 +129,50 @@ def test_rpc_requests_follow_the_calls_table():
             permissions.RPC_CALLS.get(process))
         for service in permissions.SERVICES:
             assert topic(process, "nameko-rpc", "read", f"{service}.*") is (process == service)
+
+
+def test_the_gateway_may_not_send_the_operators_mail_rpcs_nor_a_sign_in_mail():
+    """Least privilege: the mail queue is the operator's (`coalition mail`),
+    and nothing in the gateway sends a sign-in mail yet. The CLI keeps the
+    mail queue, and no more."""
+    def gateway(method):
+        return topic("gateway", "nameko-rpc", "write", f"notifications.{method}")
+
+    for method in MAIL_QUEUE + ("send_sign_in",) + permissions.OPERATOR_RPCS:
+        assert gateway(method) is False, method
+    # what the gateway's notifications features call, and names that only
+    # start or end like an excluded one (the exclusion is of whole names)
+    for method in ("notifications_for", "mark_read", "preferences", "set_preferences", "ping",
+                   "mailbox", "mails_of", "a_mail", "send_sign_in_later"):
+        assert gateway(method) is True, method
+    for method in MAIL_QUEUE + permissions.OPERATOR_RPCS:
+        assert topic("cli", "nameko-rpc", "write", f"notifications.{method}") is True, method
+    for method in ("send_sign_in", "set_preferences", "notifications_for"):
+        assert topic("cli", "nameko-rpc", "write", f"notifications.{method}") is False, method
+    # another service's methods of the same names stay the gateway's
+    assert topic("gateway", "nameko-rpc", "write", "members.mails") is True
+
+
+def _service_calls_in(path):
+    """(service, method) of every call or tuple in `path` naming both as
+    literals, e.g. ctx.call("notifications", "preferences", ...) or
+    ("members", "get_many", ...)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        values = node.args if isinstance(node, ast.Call) else getattr(node, "elts", None)
+        if not isinstance(node, (ast.Call, ast.Tuple)) or not values:
+            continue
+        literals = [v.value if isinstance(v, ast.Constant) else None for v in values]
+        for service, method in zip(literals, literals[1:]):
+            if service in permissions.SERVICES and isinstance(method, str):
+                yield service, method
+
+
+def test_the_gateway_may_send_every_rpc_its_code_makes():
+    found = {call for path in (ROOT / "services" / "gateway").glob("*.py")
+             for call in _service_calls_in(path)}
+    assert {("notifications", "set_preferences"), ("members", "get_many")} <= found, found
+    for service, method in found | {(service, "ping") for service in permissions.SERVICES}:
+        assert topic("gateway", "nameko-rpc", "write", f"{service}.{method}"), (service, method)
 
 
 def _calls_in(path, call_names):

@@ -5,9 +5,11 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from services.common.events import Explanation
+from services.common.explanations import sentence
 from services.common.vocabulary import DecisionRule, Outcome
 from services.consultations.domain import (
-    Tally, apply_stance, explain, outcome, quorum_reached, required_responses)
+    Tally, apply_stance, explain, explanation, outcome, quorum_reached, required_responses)
 
 ADOPTED, BLOCKED, NO_QUORUM, NOT_ADOPTED = (Outcome.ADOPTED, Outcome.BLOCKED, Outcome.NO_QUORUM,
                                             Outcome.NOT_ADOPTED)
@@ -76,8 +78,29 @@ def test_modified_consensus_threshold_over_responded_minus_stand_aside(tally, th
 
 def test_explanations_name_the_reason():
     assert "needed for quorum" in explain(T(10, agree=1), CONSENSUS, 0.5)
-    assert "blocked" in explain(T(2, agree=1, block=1), CONSENSUS, 0.5)
+    assert "Blocks" in explain(T(2, agree=1, block=1), CONSENSUS, 0.5)
     assert "threshold" in explain(T(4, agree=1, block=3), MODIFIED_CONSENSUS, 0.5, 0.75)
+
+
+@pytest.mark.parametrize("tally,rule,quorum,threshold,key,params,text", [
+    (T(10, agree=1), CONSENSUS, 0.5, None, "no_quorum",
+     {"responded": 1, "eligible": 10, "needed": 5},
+     "1 of 10 responded; 5 were needed for quorum."),
+    (T(3, agree=1, block=2), CONSENSUS, 0.5, None, "blocked", {"block": 2}, "Blocks: 2."),
+    (T(4, agree=1, block=3), MODIFIED_CONSENSUS, 0.5, 0.75, "below_threshold",
+     {"consenting": 1, "deciding": 4, "threshold": 0.75},
+     "1 of 4 consented, below the threshold of 0.75."),
+    (T(4, stand_aside=4), CONSENSUS, 0.5, None, "none_consented", {},
+     "No one consented: every response was a stand-aside."),
+    (T(4, agree=2, reservations=1), CONSENSUS, 0.5, None, "adopted",
+     {"agree": 2, "reservations": 1}, "Adopted with 2 agree and 1 with reservations."),
+])
+def test_an_explanation_is_a_key_and_its_numbers_said_as_before(tally, rule, quorum, threshold,
+                                                                 key, params, text):
+    """The API's sentence is the explanation's English sentence: the same
+    words as before keys existed, but the BLOCKED one ("Blocks: N.")."""
+    assert explanation(tally, rule, quorum, threshold) == (key, params)
+    assert sentence(key, params) == explain(tally, rule, quorum, threshold) == text
 
 
 def test_apply_stance_counters():
@@ -153,3 +176,19 @@ def test_modified_consensus_is_monotone_in_blocks(spec, quorum, threshold):
     if t.block and outcome(t, MODIFIED_CONSENSUS, quorum, threshold) == ADOPTED:
         fewer = T(t.eligible, t.agree + 1, t.reservations, t.stand_aside, t.block - 1)
         assert outcome(fewer, MODIFIED_CONSENSUS, quorum, threshold) == ADOPTED
+
+
+KEY_OF_OUTCOME = {ADOPTED: {"adopted"}, BLOCKED: {"blocked", "below_threshold"},
+                  NO_QUORUM: {"no_quorum"}, NOT_ADOPTED: {"none_consented"}}
+
+
+@settings(max_examples=300, deadline=None)
+@given(tallies, quorums, thresholds, st.sampled_from([CONSENSUS, MODIFIED_CONSENSUS]))
+def test_every_explanation_fits_its_outcome_and_its_sentence(spec, quorum, threshold, rule):
+    """Each outcome is explained by a sentence of its own, whose every
+    placeholder the params fill, and which the round_closed event accepts."""
+    t = build(spec)
+    key, params = explanation(t, rule, quorum, threshold)
+    assert key in KEY_OF_OUTCOME[outcome(t, rule, quorum, threshold)]
+    assert sentence(key, params)  # no placeholder left without its number
+    Explanation().load({"key": key, "params": params})

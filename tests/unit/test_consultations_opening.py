@@ -4,9 +4,13 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, strategies as st
 
-from services.common.vocabulary import ConsultationStatus, Outcome
+from services.common.events import validate_data
+from services.common.explanations import sentence
+from services.common.vocabulary import ConsultationKind, ConsultationStatus, Outcome
 from services.consultations.domain import (
-    check_can_cancel, check_can_start_next_round, deadline_passed, late_outcome, snapshot)
+    Case, Tally, check_can_cancel, check_can_start_next_round, closed_round, closing,
+    consultation_opened_data, deadline_passed, late_outcome, new_consultation, round_closed_data,
+    snapshot)
 
 ADOPTED, NO_QUORUM = Outcome.ADOPTED, Outcome.NO_QUORUM
 CLOSED, OPEN = ConsultationStatus.CLOSED, ConsultationStatus.OPEN
@@ -35,9 +39,19 @@ def test_a_deadline_at_or_before_the_opening_has_passed():
 
 
 def test_a_late_round_is_no_quorum_and_says_why():
-    result, explanation = late_outcome()
+    result, (key, params) = late_outcome()
     assert result == NO_QUORUM
-    assert "deadline" in explanation
+    assert (key, params) == ("late", {})
+    assert sentence(key, params) == ("The deadline had passed before the round opened; no one "
+                                     "could respond.")
+
+
+def test_a_late_round_is_kept_with_its_sentence_and_its_reason():
+    doc = {"round": 1, "proposal": "P", "rule": "CONSENSUS", "quorum": 0.5, "threshold": None,
+           "round_opened_at": NOW}
+    closed = closed_round(doc, Tally(eligible=3), NOW, late=True)
+    assert closed["outcome"] == NO_QUORUM and closed["reason"] == {"key": "late", "params": {}}
+    assert "deadline" in closed["explanation"]
 
 
 def test_after_a_late_round_the_facilitator_can_go_on_or_cancel():
@@ -45,3 +59,38 @@ def test_after_a_late_round_the_facilitator_can_go_on_or_cancel():
     check_can_start_next_round(closed)  # no Conflict
     check_can_cancel(closed)
     assert late_outcome()[0] not in (ADOPTED, OPEN)
+
+
+# ---- what the round's events tell their readers ------------------------------------------
+
+def consultation(**over):
+    case = Case(ConsultationKind.GENERAL, "Budget 2027", "Adopt the budget.")
+    doc = new_consultation("c1", case, NOW + timedelta(days=3), NOW, eligible=4)
+    doc.update(over)
+    return doc
+
+
+def test_an_opened_round_is_announced_with_its_title_and_proposal():
+    data = consultation_opened_data(consultation())
+    assert (data["title"], data["proposal"], data["round"]) == ("Budget 2027", "Adopt the budget.", 1)
+    validate_data("consultation_opened", data)
+
+
+def test_a_closed_round_is_announced_with_its_title_and_why_it_closed_so():
+    doc = consultation()
+    tally = Tally(eligible=4, agree=2, block=1)
+    closed = closed_round(doc, tally, NOW)
+    doc.update(closing(closed, tally), rounds=[closed])
+    data = round_closed_data(doc)
+    assert data["title"] == "Budget 2027" and data["outcome"] == Outcome.BLOCKED
+    assert data["explanation"] == {"key": "blocked", "params": {"block": 1}}
+    assert closed["explanation"] == "Blocks: 1."
+    assert validate_data("round_closed", data)["explanation"] == data["explanation"]
+
+
+def test_a_round_closed_before_reasons_were_kept_is_announced_without_one():
+    doc = consultation()
+    closed = closed_round(doc, Tally(eligible=4), NOW)
+    del closed["reason"]
+    doc.update(closing(closed, Tally(eligible=4)), rounds=[closed])
+    assert validate_data("round_closed", round_closed_data(doc))["explanation"] is None

@@ -19,24 +19,27 @@ import yaml
 
 from services.common import broker
 from services.common import config as settings
+from services.common.vocabulary import SERVICES
 from tests.helpers.deploy import (
-    COMPOSE, DOCKERFILE, INFRA, ONE_SHOT, app_services, command_argv, dockerfile_instructions,
-    load_compose, services)
+    COMPOSE, DOCKERFILE, INFRA, ONE_SHOT, OPTIONAL, app_services, command_argv,
+    dockerfile_instructions, load_compose, services)
 from tests.support import ROOT
 
 RABBITMQ_CONF = ROOT / "deploy" / "rabbitmq" / "coalition.conf"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-APPS = {"members", "consultations", "grants", "gateway"}
+APPS = {*SERVICES, "gateway"}
 RUNNER_MODULE = "services.common.runner"
+# settings only one container gets (they may hold a secret): setting -> container
+OWN_SETTINGS = {"SMTP_URL": "notifications"}
 
 
 # --- helpers -----------------------------------------------------------------
 
 def image_services():
     """Every container of our image: the applications, the CLI, the definitions."""
-    return {name: svc for name, svc in services().items() if name not in INFRA}
+    return {name: svc for name, svc in services().items() if name not in INFRA | OPTIONAL}
 
 
 def environment(svc):
@@ -95,8 +98,8 @@ def env_example():
 # --- docker-compose.yml ------------------------------------------------------
 
 def test_compose_has_the_expected_services():
-    assert set(services()) == INFRA | ONE_SHOT | APPS
-    assert set(app_services()) == APPS
+    assert set(services()) == INFRA | ONE_SHOT | OPTIONAL | APPS
+    assert set(app_services()) == APPS and "notifications" in APPS
 
 
 def test_every_runner_service_is_deployed_and_every_runner_command_is_valid():
@@ -200,9 +203,39 @@ def test_every_setting_reaches_every_process():
     for name in APPS | {"cli"}:
         env = environment(services()[name])
         for setting in settings.SettingsSchema().fields:
+            if OWN_SETTINGS.get(setting, name) != name:
+                continue  # test_a_setting_that_may_hold_a_secret_reaches_only_its_container
             assert setting in env, f"{name}: setting {setting} is not passed on"
-            if setting not in fixed:
+            if setting not in fixed | set(OWN_SETTINGS):
                 assert env[setting] == f"${{{setting}:-}}", (name, setting, env[setting])
+
+
+def test_a_setting_that_may_hold_a_secret_reaches_only_its_container():
+    """SMTP_URL holds the mail provider's password: the notifications
+    container gets it, demanded from .env, and no other container does."""
+    for setting, owner in OWN_SETTINGS.items():
+        assert setting in settings.SettingsSchema().fields
+        for name, svc in services().items():
+            env = environment(svc)
+            if name == owner:
+                assert password_ref(setting).match(env.get(setting, "")), (name, env.get(setting))
+            else:
+                assert setting not in env, f"{name} must not get {setting}"
+        assert setting not in load_compose()["x-settings"]
+
+
+def test_the_mail_profile_runs_a_catcher_the_notifications_service_can_use():
+    """`docker compose --profile mail up -d`: Mailpit, pinned, its web page on
+    the host's loopback only, never started by a plain `up`, and the SMTP_URL
+    that reaches it written where the operator looks."""
+    catcher = services()["mailpit"]
+    image, _, tag = catcher["image"].partition(":")
+    assert image == "axllent/mailpit" and re.match(r"^v\d+\.\d+\.\d+$", tag), catcher["image"]
+    assert catcher.get("profiles") == ["mail"]
+    assert catcher.get("ports") == ["127.0.0.1:8025:8025"]
+    assert not any("mailpit" in (svc.get("depends_on") or {}) for svc in services().values())
+    for text in (COMPOSE.read_text(), ENV_EXAMPLE.read_text()):
+        assert "SMTP_URL=smtp://mailpit:1025" in text
 
 
 def test_rabbitmq_users_come_from_the_definitions_of_broker_py():

@@ -273,7 +273,22 @@ def test_event_payloads_match_the_catalogue():
     validate_data("grant_created", domain.grant_created_data(g))
     validate_data("grant_activated", domain.grant_activated_data(g))
     for status in (APPROVED, REJECTED, ON_HOLD):
-        validate_data("allocation_approved", domain.allocation_changed_data(a, status))
+        validate_data("allocation_approved", domain.allocation_changed_data(a, status, g["title"]))
+    validate_data("allocation_held", domain.allocation_changed_data(a, ON_HOLD, None))
     d = {"_id": "d1", **domain.new_disbursement(
         {"amount_cents": 1, "paid_on": date(2026, 3, 1), "reference": None}, a, NOW)}
-    validate_data("disbursement_recorded", domain.disbursement_recorded_data(d))
+    validate_data("disbursement_recorded", domain.disbursement_recorded_data(d, g, "USD"))
+
+
+def test_decisions_and_payments_say_what_the_beneficiary_is_told():
+    """The notification of an allocation's decision or a payment names the
+    grant, the amount (exact, two places) and the currency, and whom it is for."""
+    g, a = grant(), allocation(amount_cents=123456)
+    changed = domain.allocation_changed_data(a, APPROVED, g["title"])
+    assert (changed["member_id"], changed["grant_title"], changed["amount"], changed["currency"]) \
+        == ("m1", "Robert Carr Fund 2026", "1234.56", "USD")
+    d = {"_id": "d1", **domain.new_disbursement(
+        {"amount_cents": 5, "paid_on": date(2026, 3, 1), "reference": None}, a, NOW)}
+    paid = domain.disbursement_recorded_data(d, g, a["currency"])
+    assert (paid["member_id"], paid["grant_title"], paid["amount"], paid["currency"]) \
+        == ("m1", "Robert Carr Fund 2026", "0.05", "USD")

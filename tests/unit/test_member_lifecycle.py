@@ -4,9 +4,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.common.errors import Conflict
+from services.common.errors import BadUserInput, Conflict
+from services.common.events import validate_data
+from services.common.validation import load
 from services.common.vocabulary import MemberStatus
 from services.members import domain
+from services.members.schemas import MemberInput, MemberView
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 DATA = {"name": "Asteria", "acronym": None, "org_type": "COMMUNITY_ORGANISATION",
@@ -79,3 +82,47 @@ def test_rejection_frees_the_name():
 
 def test_search_terms_are_casefolded_words():
     assert domain.search_terms("Tais Plus", "TP") == ["plus", "tais", "tp"]
+
+
+# ---- its language (DOMAIN.md sections 1 and 7) ------------------------------------------
+
+INPUT = {"name": "Asteria", "orgType": "COMMUNITY_ORGANISATION", "countries": ["kg"],
+         "constituencies": ["SEX_WORKERS"], "focalPoint": {"name": "F", "email": "f@example.org"}}
+
+
+@pytest.mark.parametrize("given,stored", [({}, "EN"), ({"language": None}, "EN"),
+                                          ({"language": "RU"}, "RU")])
+def test_a_member_is_stored_with_its_language_en_unless_chosen(given, stored):
+    data = load(MemberInput(), {**INPUT, **given})
+    m = domain.new_member(data, NOW, founding=False)
+    assert m["language"] == stored
+    assert domain.event_data({**m, "_id": "m1"})["language"] == stored
+
+
+def test_a_language_that_is_not_offered_is_refused_naming_the_field():
+    with pytest.raises(BadUserInput) as exc:
+        load(MemberInput(), {**INPUT, "language": "FR"})
+    assert "language" in exc.value.fields
+
+
+def test_a_member_stored_before_languages_reads_en():
+    old = member("ACTIVE")  # DATA has no language, as documents stored before
+    assert "language" not in old
+    assert domain.language_of(old) == "EN"
+    assert MemberView().dump(old)["language"] == "EN"
+    assert validate_data("mou_signed", domain.event_data(old))["language"] == "EN"
+    assert domain.language_change(old, "EN") is None
+
+
+@pytest.mark.parametrize("status", ["CANDIDATE", "ACTIVE", "SUSPENDED"])
+def test_an_acting_member_changes_its_language_with_a_new_revision(status):
+    m = member(status)
+    assert domain.language_change(m, "RU") == {"language": "RU", "revision": m["revision"] + 1}
+    assert domain.language_change(m, "EN") is None  # the language it has: nothing to change
+
+
+@pytest.mark.parametrize("status", ["WITHDRAWN", "REJECTED"])
+def test_a_member_that_left_cannot_change_its_language(status):
+    with pytest.raises(Conflict) as exc:
+        domain.language_change(member(status), "RU")
+    assert status in str(exc.value)

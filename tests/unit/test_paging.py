@@ -127,6 +127,53 @@ def test_an_empty_collection_is_one_empty_page():
     assert p == {"edges": [], "has_next_page": False, "end_cursor": None, "total_count": 0}
 
 
+class FakeById:
+    """Just the find() a page by `_id` sends: `_id` beyond the cursor, sorted, limited."""
+
+    def __init__(self, count):
+        self.ids = [f"65f0c0ffee00000000{n:06x}" for n in range(1, count + 1)]
+        self.sorts = []
+
+    def find(self, query, projection=None):
+        bound = query.get("_id", {})
+        found = [i for i in self.ids
+                 if ("$gt" not in bound or i > bound["$gt"]) and ("$lt" not in bound or i < bound["$lt"])]
+
+        def sort(key, order):
+            self.sorts.append((key, order))
+            ordered = sorted(found, reverse=order == -1)
+            return SimpleNamespace(limit=lambda n: [{"_id": i} for i in ordered[:n]])
+        return SimpleNamespace(sort=sort)
+
+    def count_documents(self, query):
+        return len(self.ids)
+
+
+def read_by_id(coll, first, **options):
+    nodes, after = [], None
+    while True:
+        p = paging.page(coll, {}, first, after, lambda d: d["_id"], **options)
+        nodes.append([e["node"] for e in p["edges"]])
+        if not p["has_next_page"]:
+            return nodes
+        after = p["end_cursor"]
+
+
+def test_pages_by_id_are_oldest_first_unless_asked_newest_first():
+    coll = FakeById(7)
+    assert read_by_id(coll, 3) == [coll.ids[0:3], coll.ids[3:6], coll.ids[6:]]
+    assert set(coll.sorts) == {("_id", 1)}
+    coll.sorts.clear()
+    newest = list(reversed(coll.ids))
+    assert read_by_id(coll, 3, newest_first=True) == [newest[0:3], newest[3:6], newest[6:]]
+    assert set(coll.sorts) == {("_id", -1)}
+
+
+def test_newest_first_is_refused_for_a_sequenced_page():
+    with pytest.raises(ValueError):
+        paging.page(FakeMembers([]), {}, 5, None, dict, sequenced=True, newest_first=True)
+
+
 # ---- the gateway asks for a count only when the query selects totalCount ----------
 
 def list_calls(query):
