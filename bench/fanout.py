@@ -40,9 +40,7 @@ stack (tests.support.StackHandle) and loads its own members.
 """
 import argparse
 import collections
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -53,7 +51,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import load
-from bench.harness import Bench, Budget, CpuMeter, cpu_seconds, log, machine
+from bench.harness import (Bench, Budget, CpuMeter, cpu_seconds, log, machine,
+                           stop_and_clean, write_result)
 from bench.stats import ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -412,12 +411,7 @@ def main(argv=None):
         st["errors"]["run"] = f"{type(exc).__name__}: {exc}"[:500]
         log(f"FAILED: {st['errors']['run']}")
     finally:
-        log("stopping the stack, dropping its databases and vhost")
-        try:
-            bench.stop()
-        except Exception as exc:
-            log(f"cleanup problem: {type(exc).__name__}: {exc}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_and_clean(bench, tmp)
     result["figures"] = figures(st.get("fanout"))
     result["details"] = {"fanout": st.get("fanout"), "load": st["load"]}
     result["errors"] = st["errors"]
@@ -429,13 +423,7 @@ def main(argv=None):
 
 
 def write(result):
-    text = json.dumps(result, indent=2, default=str)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fanout-latest.json").write_text(text + "\n")
-    stamp = result["started_at"].replace(":", "").replace("-", "")[:15]
-    (RESULTS / f"fanout-{stamp}.json").write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    write_result(result, RESULTS, "fanout-latest.json", "fanout")
 
 
 if __name__ == "__main__":

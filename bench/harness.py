@@ -1,6 +1,8 @@
 """The bench's handle on a running stack: RPC proxies per thread, GraphQL
 over HTTP, progress on stderr, a time budget, process facts from /proc."""
+import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -140,6 +142,29 @@ class Bench:
             if len(parts) == 2 and parts[1].isdigit():
                 depths[parts[0]] = int(parts[1])
         return depths
+
+
+def write_result(result, results, latest, name):
+    """The result as JSON: to `results`/`latest`, to `results`/<name>-<time>.json
+    and to stdout."""
+    text = json.dumps(result, indent=2, default=str)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / latest).write_text(text + "\n")
+    stamp = result["started_at"].replace(":", "").replace("-", "")[:15]
+    (results / f"{name}-{stamp}.json").write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def stop_and_clean(bench, tmp):
+    """Stop the bench's stack (its databases and vhost dropped) and delete its
+    temporary folder; a problem is logged, never raised (this runs in `finally`)."""
+    log("stopping the stack, dropping its databases and vhost")
+    try:
+        bench.stop()
+    except Exception as exc:
+        log(f"cleanup problem: {type(exc).__name__}: {exc}")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def children(pid):

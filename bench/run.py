@@ -6,9 +6,7 @@ cleans up, prints ONE JSON document to stdout (progress goes to stderr) and
 writes it to bench/results/latest.json. See bench/README.md.
 """
 import argparse
-import json
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -18,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import data, fanout, load, measure
-from bench.harness import Bench, Budget, CpuMeter, OutOfTime, log, machine, proc_status
+from bench.harness import (Bench, Budget, CpuMeter, OutOfTime, log, machine, proc_status,
+                           stop_and_clean, write_result)
 from bench.stats import ratio, summary
 from services.consultations.dependencies import eligible_many, tallies
 
@@ -324,13 +323,7 @@ def _get(d, *path):
 
 
 def write(result):
-    text = json.dumps(result, indent=2, sort_keys=False, default=str)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(text + "\n")
-    stamp = result["started_at"].replace(":", "").replace("-", "")[:15]
-    (RESULTS / f"{result['mode']}-{stamp}.json").write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    write_result(result, RESULTS, "latest.json", result["mode"])
 
 
 def main(argv=None):
@@ -426,12 +419,7 @@ def main(argv=None):
         st["errors"]["stack"] = f"{type(exc).__name__}: {exc}"[:500]
         log(f"FAILED: {st['errors']['stack']}")
     finally:
-        log("stopping the stack, dropping its databases and vhost")
-        try:
-            bench.stop()
-        except Exception as exc:
-            log(f"cleanup problem: {type(exc).__name__}: {exc}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_and_clean(bench, tmp)
     result["figures"] = figures(st, cfg)
     result["details"] = {k: st.get(k) for k in ("load", "cast", "serial", "queries", "rpc_calls",
                                                 "saga", "open_large", "raw", "fanout", "processes",
