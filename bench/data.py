@@ -1,5 +1,6 @@
 """Realistic input documents: member organisations of a key-population
-coalition, a donor grant. Deterministic per index, names unique per run."""
+coalition, a donor grant. Deterministic per tag and index, names and
+focal-point addresses unique per run."""
 import random
 
 COUNTRIES = ["KG", "KZ", "TJ", "UZ", "AM", "GE", "AZ", "UA", "MD", "BY", "RU", "EE", "LV", "LT",
@@ -28,7 +29,9 @@ def member_input(tag, index):
         "countries": countries,
         "region": rnd.choice(REGIONS),
         "constituencies": rnd.sample(CONSTITUENCIES, rnd.choice([1, 1, 2, 3])),
-        "focalPoint": {"name": f"Focal Point {index}", "email": f"focal{index}@network.example.org",
+        # the tag too: a focal point's address is unique among acting members, and
+        # the sagas' applicants (tag + "c") share the founders' indexes
+        "focalPoint": {"name": f"Focal Point {index}", "email": f"focal{index}-{tag}@network.example.org",
                        "phone": f"+996 555 {index % 1000:03d} {index % 997:03d}"},
     }
 

@@ -133,7 +133,7 @@ class StackHandle:
             "OUTBOX_POLL_SECONDS": "0.2", "RPC_TIMEOUT_SECONDS": str(RPC_TIMEOUT),
             # every test client is 127.0.0.1: the limit itself is tested on a
             # gateway of its own (tests/integration/test_gateway_limits.py)
-            "ANONYMOUS_APPLICATIONS_PER_HOUR": "100000",
+            "ANONYMOUS_APPLICATIONS_PER_HOUR": "100000", "SIGN_IN_PER_CLIENT_PER_HOUR": "100000",
             # mail: quick timers, so that a test sees a mail (or its retry) in a second
             "SMTP_URL": self.mail.url, "MAIL_FROM": MAIL_FROM, "PUBLIC_URL": PUBLIC_URL,
             "SECRETARIAT_EMAIL": SECRETARIAT_EMAIL,
@@ -290,10 +290,13 @@ def wait_for(predicate, timeout=20, interval=0.1, message="condition"):
 # ---- building a coalition for a test ----------------------------------------------
 
 def member_input(name=None, **overrides):
+    """A valid MemberInput: a new name and a new focal-point address each call
+    (an address is unique among acting members, DOMAIN.md section 1)."""
     name = f"Network {uuid.uuid4().hex[:8]}" if name is None else name
     data = {"name": name, "acronym": None, "orgType": "REGIONAL_NETWORK", "countries": ["KG"],
             "region": "Central Asia", "constituencies": ["PEOPLE_LIVING_WITH_HIV"],
-            "focalPoint": {"name": "Focal Point", "email": "focal@example.org",
+            "focalPoint": {"name": "Focal Point",
+                           "email": f"focal-{uuid.uuid4().hex[:10]}@example.org",
                            "phone": "+996 555 000 000"}}
     data.update(overrides)
     return data

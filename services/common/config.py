@@ -121,6 +121,13 @@ class SettingsSchema(Schema):
     # secretariat" (until sign-in adds secretariat people); empty: in-app only
     SECRETARIAT_EMAIL = fields.String(load_default="", validate=validate.Regexp(
         r"^([^@\s]+@[^@\s]+)?$", error="must be an e-mail address"))
+    # ---- sign-in (DOMAIN.md section 7; docs/accounts.md) ----
+    SESSION_HOURS = fields.Float(load_default=12.0, validate=validate.Range(min=0.001, max=24 * 90))
+    # a code's validity (tests shorten it)
+    SIGN_IN_CODE_MINUTES = fields.Float(load_default=30.0, validate=validate.Range(min=0.01, max=24 * 60))
+    SIGN_IN_PER_ADDRESS_PER_HOUR = fields.Integer(load_default=5, validate=validate.Range(min=0))
+    SIGN_IN_PER_CLIENT_PER_HOUR = fields.Integer(load_default=20, validate=validate.Range(min=0))
+    SIGN_IN_WRONG_CODES = fields.Integer(load_default=5, validate=validate.Range(min=1, max=100))
     # the local catcher's maildir, shown at /dev/mail outside production
     MAIL_CATCHER_DIR = fields.String(load_default="")
 

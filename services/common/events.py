@@ -191,6 +191,7 @@ SUBSCRIPTIONS: Final[Mapping[tuple[str, str], list[str]]] = {
     ("grants", "on_round_closed"): ["round_closed"],
     ("grants", "on_consultation_cancelled"): ["consultation_cancelled"],
     ("notifications", "on_member_event"): MEMBER_EVENTS,
+    ("accounts", "on_member_event"): MEMBER_EVENTS,
     ("notifications", "on_consultation_opened"): ["consultation_opened"],
     ("notifications", "on_stance_cast"): ["stance_cast"],
     ("notifications", "on_round_closed"): ["round_closed"],

@@ -49,11 +49,13 @@ OPERATOR_RPCS: Final = ("dead_letters", "replay_dead_letters", "outbox_status") 
 # a service's own RPCs for the operator (besides OPERATOR_RPCS): the CLI's only
 OPERATOR_ONLY: Final[Mapping[str, tuple[str, ...]]] = {
     "notifications": ("mails", "mail", "retry_mails"),  # the mail queue: `coalition mail`
+    # the first secretariat person (`coalition admin add`) and the audit
+    "accounts": ("add_secretariat", "audit"),
 }
-# RPCs nothing in the gateway sends yet, so it may not: least privilege until
-# a feature of the gateway needs one (then it leaves this table)
-NOT_YET_CALLED: Final[Mapping[str, tuple[str, ...]]] = {
-    "notifications": ("send_sign_in",),  # the sign-in mail, for the sign-in issue's mutation
+# RPCs that only another service sends, never the gateway: least privilege
+NOT_FOR_THE_GATEWAY: Final[Mapping[str, tuple[str, ...]]] = {
+    "notifications": ("send_sign_in",),  # the sign-in mail: accounts sends it, with the code
+    "members": ("find_by_focal_point",),  # who an address is: accounts asks, after answering
 }
 
 
@@ -71,8 +73,8 @@ class AnyMethodBut:
 
 def gateway_methods(service: str) -> AnyMethodBut:
     """What the gateway may call of `service`: any method (ping for /readyz
-    included) but the operator's and those no feature of it sends yet."""
-    return AnyMethodBut(operator_rpcs(service) + NOT_YET_CALLED.get(service, ()))
+    included) but the operator's and those only another service sends."""
+    return AnyMethodBut(operator_rpcs(service) + NOT_FOR_THE_GATEWAY.get(service, ()))
 
 
 Methods = tuple[str, ...] | AnyMethodBut  # of one service, for one caller
@@ -87,12 +89,16 @@ RPC_CALLS: Final[Mapping[str, Mapping[str, Methods]]] = {
     # mails are built with the focal point's address and name read from
     # members at that moment; a round's snapshot is read from consultations
     "notifications": {"members": ("get_many",), "consultations": ("eligible_of_round",)},
+    # a sign-in request: who the address is (a focal point) and the mail with its code
+    "accounts": {"members": ("find_by_focal_point", "get_many"),
+                 "notifications": ("send_sign_in",)},
     # the operator's CLI: dead letters, outbox lag, the export, the mail queue
     "cli": {
         "members": OPERATOR_RPCS + ("get_many",),
         "consultations": OPERATOR_RPCS + ("get", "stance_audit"),
         "grants": OPERATOR_RPCS,
         "notifications": operator_rpcs("notifications"),
+        "accounts": operator_rpcs("accounts") + ("secretariat",),
     },
 }
 

@@ -29,6 +29,7 @@ SERVICES = {
     "consultations": "services.consultations.service:ConsultationsService",
     "grants": "services.grants.service:GrantsService",
     "notifications": "services.notifications.service:NotificationsService",
+    "accounts": "services.accounts.service:AccountsService",
 }
 
 

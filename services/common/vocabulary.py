@@ -89,7 +89,9 @@ class MailStatus(StrEnum):
 DEFAULT_LANGUAGE: Final = Language.EN
 
 # The recipient of what DOMAIN.md sends "to the secretariat": in the app, what
-# ADMIN tokens see; by mail, the SECRETARIAT_EMAIL setting.
+# ADMIN tokens and secretariat people see; by mail, the SECRETARIAT_EMAIL
+# setting (the secretariat's shared mailbox). Its language and switches are
+# shared by every secretariat person (docs/accounts.md).
 SECRETARIAT: Final = "secretariat"
 
 # The kinds a person may turn off (DOMAIN.md section 8), by the name of their
@@ -107,7 +109,18 @@ API_ENUMS: Final = (Role, MemberStatus, OrgType, Constituency, ConsultationKind,
 
 # The services that own data (each its own database and RPC queue); the
 # gateway is a process of its own but owns no data.
-SERVICES: Final = ("members", "consultations", "grants", "notifications")
+SERVICES: Final = ("members", "consultations", "grants", "notifications", "accounts")
+
+
+
+class AuditAction(StrEnum):
+    """What the accounts service keeps in its audit (DOMAIN.md section 7):
+    with time, person id (never an address) and client address."""
+    (CODE_SENT, CODE_LIMITED, CODE_FAILED, SIGNED_IN, SIGNED_OUT, REVOKED, SECRETARIAT_ADDED,
+     SECRETARIAT_REMOVED) = (
+        "CODE_SENT", "CODE_LIMITED", "CODE_FAILED", "SIGNED_IN", "SIGNED_OUT", "REVOKED",
+        "SECRETARIAT_ADDED", "SECRETARIAT_REMOVED")
+
 
 # A consultation opened without saying otherwise (DOMAIN.md section 2). The
 # quorum is a fraction of the eligible members, a Float in the API; the

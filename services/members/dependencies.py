@@ -1,22 +1,40 @@
 """Storage of the members service: its indexes and its queries.
 
 `members` is sequenced (services/common/paging.py): each member has a `seq`,
-1, 2, 3, ... in creation order, and pages are ranges of it."""
+1, 2, 3, ... in creation order, and pages are ranges of it.
+
+`focal_unique` keeps one acting member (CANDIDATE, ACTIVE, SUSPENDED) per
+focal-point address: only those have a `focal_key` (services/members/domain.py).
+Members stored before it existed get theirs at start-up (backfill_focal_keys)."""
+import logging
 import re
 from datetime import datetime, timezone
 
 from bson import Regex
 from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
 
 from services.common import paging
 from services.common.store import MongoStore
 from services.common.vocabulary import MemberStatus
+from services.members import domain
+
+log = logging.getLogger(__name__)
+
+NAME_INDEX = "name_unique"
+FOCAL_INDEX = "focal_unique"
 
 INDEXES = {
     "members": [
         # name unique case-insensitively among non-REJECTED members
         IndexModel([("name_key", ASCENDING)], unique=True,
-                   partialFilterExpression={"name_key": {"$type": "string"}}, name="name_unique"),
+                   partialFilterExpression={"name_key": {"$type": "string"}}, name=NAME_INDEX),
+        # focal-point address unique case-insensitively among acting members
+        IndexModel([("focal_key", ASCENDING)], unique=True,
+                   partialFilterExpression={"focal_key": {"$type": "string"}}, name=FOCAL_INDEX),
+        # how a sign-in finds the member (find_by_focal_point): the store reads
+        # no partial index, so the lookup has its own
+        IndexModel([("focal_key", ASCENDING), ("status", ASCENDING)], name="focal_point"),
         IndexModel([("search_terms", ASCENDING), ("_id", ASCENDING)]),
         paging.SEQ_INDEX,
         # a filtered page's seq window reads only the members that match
@@ -34,9 +52,53 @@ _ANY_DATE = {"$gte": datetime(1, 1, 1, tzinfo=timezone.utc)}
 
 
 def members_store():
-    # at start-up, a `seq` for members stored without one
+    # at start-up, a `seq` and a `focal_key` for members stored without one
     return MongoStore(indexes=INDEXES,
-                      migrations=[lambda store: paging.backfill_seq(store, "members")])
+                      migrations=[lambda store: paging.backfill_seq(store, "members"),
+                                  backfill_focal_keys])
+
+
+def backfill_focal_keys(store):
+    """Give each acting member stored without a `focal_key` its key, oldest
+    first (so the oldest keeps an address two members share). A member whose
+    address another acting member has already is skipped and logged by its id
+    (never its address): an operator settles it, and the next start-up tries
+    again. Each update is guarded by the key's absence and the unique index:
+    idempotent, and safe with instances starting at once."""
+    query = {"focal_key": {"$exists": False},
+             "status": {"$in": sorted(domain.FOCAL_STATUSES)}}
+    members = store.db.members
+    for member in members.find(query, {"status": 1, "focal_point.email": 1}).sort("seq", 1):
+        key = domain.focal_key_of(member)
+        if key is None:
+            continue
+        try:
+            members.update_one({"_id": member["_id"], "focal_key": {"$exists": False}},
+                               {"$set": {"focal_key": key}})
+        except DuplicateKeyError:
+            log.warning("member %s: its focal point's address is already another acting "
+                        "member's; it has no focal_key until an operator changes one of them",
+                        member["_id"])
+
+
+def duplicate_index(error):
+    """The name of the unique index a DuplicateKeyError broke: NAME_INDEX,
+    FOCAL_INDEX, or None for another (the server names the index in its
+    message, and the key in `keyPattern`)."""
+    details = error.details or {}
+    pattern = details.get("keyPattern") or {}
+    message = str(details.get("errmsg") or error)
+    if "focal_key" in pattern or FOCAL_INDEX in message:
+        return FOCAL_INDEX
+    if "name_key" in pattern or NAME_INDEX in message:
+        return NAME_INDEX
+    return None
+
+
+def focal_point_query(key):
+    """The acting member whose focal_key is `key` (a text), one entry of the
+    `focal_point` index."""
+    return {"focal_key": key, "status": {"$in": sorted(domain.FOCAL_STATUSES)}}
 
 
 def list_query(filters):

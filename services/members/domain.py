@@ -9,6 +9,12 @@ Invariants:
   read model that keeps the highest revision holds the newest state;
 - `can_vote` is ACTIVE with the MoU signed, and nothing else;
 - a REJECTED member gives up its `name_key`, so the name may be used again;
+- a member has a `focal_key` (its focal point's address, stripped and
+  case-folded) while it is CANDIDATE, ACTIVE or SUSPENDED (FOCAL_STATUSES),
+  and None otherwise: the store's unique index on it keeps one acting member
+  per address (DOMAIN.md section 1), and it is what a sign-in looks up. Only
+  registration sets it: no transition leads from WITHDRAWN or REJECTED back
+  into FOCAL_STATUSES;
 - a member has one language (DEFAULT_LANGUAGE when it was stored without
   one); changing it increases `revision` too (member_language_set) but adds
   no history entry: it is no change of status.
@@ -48,9 +54,39 @@ MAX_REASON_LENGTH = 2000
 # their focal point still signs in): the statuses a MEMBER token acts in
 SETTINGS_STATUSES = frozenset({M.CANDIDATE, M.ACTIVE, M.SUSPENDED})
 
+# the members whose focal point's address is theirs alone, and whose focal
+# point signs in (DOMAIN.md sections 1 and 7)
+FOCAL_STATUSES = SETTINGS_STATUSES
+
+# the longest e-mail address (RFC 5321 path), as the input schema takes it
+MAX_ADDRESS_LENGTH = 254
+
 
 def can_vote(member: Mapping[str, Any]) -> bool:
     return member["status"] == MemberStatus.ACTIVE and member.get("mou_signed_at") is not None
+
+
+def focal_key(address: str) -> str:
+    """The key that makes a focal point's address unique: stripped and
+    case-folded, so that "Focal@Example.org " and "focal@example.org" clash."""
+    return address.strip().casefold()
+
+
+def focal_key_of(member: Mapping[str, Any]) -> str | None:
+    """The `focal_key` a member stored with `status` must have: its focal
+    point's key while it is in FOCAL_STATUSES, else None."""
+    if member["status"] not in FOCAL_STATUSES:
+        return None
+    return focal_key(member["focal_point"]["email"])
+
+
+def lookup_key(address: object) -> str | None:
+    """The focal_key to look `address` up by, or None for anything that is
+    not a non-empty text of at most MAX_ADDRESS_LENGTH characters (never an
+    error: the caller is told nothing about what it sent)."""
+    if not isinstance(address, str) or len(address) > MAX_ADDRESS_LENGTH:
+        return None
+    return focal_key(address) or None
 
 
 def search_terms(name: str, acronym: str | None) -> list[str]:
@@ -66,6 +102,7 @@ def new_member(data: Mapping[str, Any], now: datetime, founding: bool) -> Doc:
     return {
         **data,
         "name_key": data["name"].casefold(),
+        "focal_key": focal_key(data["focal_point"]["email"]),
         "search_terms": search_terms(data["name"], data.get("acronym")),
         "status": status,
         "mou_signed_at": now if founding else None,
@@ -92,6 +129,8 @@ def transition(member: Mapping[str, Any], action: str, now: datetime,
         changes[DATED_BY[action]] = now
     if step.target == MemberStatus.REJECTED:
         changes["name_key"] = None  # a rejected name may be used again
+    if step.target not in FOCAL_STATUSES:
+        changes["focal_key"] = None  # the address may be used again
     return changes, Lifecycle.entry(step, now, note), step.event
 
 

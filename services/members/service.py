@@ -15,11 +15,15 @@ from services.common.queries import RecordQueries, RecordSource
 from services.common.store import utcnow
 from services.common.validation import load
 from services.members import domain
-from services.members.dependencies import list_query, members_store, voters_query
+from services.members.dependencies import (FOCAL_INDEX, duplicate_index, focal_point_query,
+                                           list_query, members_store, voters_query)
 from services.members.schemas import LanguageInput, ListFilter, MemberInput, MemberView
 
 log = logging.getLogger(__name__)
 _dump = MemberView().dump
+
+NAME_TAKEN = "A member with this name already exists."
+FOCAL_POINT_TAKEN = "This focal point's e-mail address is already used by another member."
 
 
 def member_view(doc):
@@ -85,9 +89,11 @@ class MembersService(RecordQueries, OperatorRpc):
             return member
         try:
             member = self.store.transaction(work)
-        except DuplicateKeyError:
-            raise BadUserInput("A member with this name already exists.",
-                               {"name": ["A member with this name already exists."]}) from None
+        except DuplicateKeyError as exc:
+            # never the address itself: it is personal data
+            if duplicate_index(exc) == FOCAL_INDEX:
+                raise Conflict(FOCAL_POINT_TAKEN) from None
+            raise BadUserInput(NAME_TAKEN, {"name": [NAME_TAKEN]}) from None
         log.info("member %s created as %s", member["_id"], member["status"])
         return member_view(member)
 
@@ -110,6 +116,24 @@ class MembersService(RecordQueries, OperatorRpc):
         return member
 
     # ---- queries (get, get_many and list: RecordQueries) -----------------
+
+    @rpc
+    def find_by_focal_point(self, address):
+        """{id, status, language} of the acting member (CANDIDATE, ACTIVE or
+        SUSPENDED) whose focal point has `address`, case-insensitively; None
+        if there is none, or if `address` is not a text of at most 254
+        characters (never an error, which could echo it). One indexed read
+        (the `focal_point` index). For accounts only (common/permissions.py): it tells
+        whether an address is a member's, so the gateway may not call it."""
+        key = domain.lookup_key(address)
+        if key is None:
+            return None
+        member = self.store.db.members.find_one(focal_point_query(key),
+                                                {"status": 1, "language": 1})
+        if member is None:
+            return None
+        return {"id": member["_id"], "status": member["status"],
+                "language": domain.language_of(member)}
 
     @rpc
     def voter_ids(self):

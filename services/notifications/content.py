@@ -26,7 +26,9 @@ Invariants:
   with its currency code;
 - every mail but SIGN_IN ends with the line that leads to the preferences
   page; only SIGN_IN lets its reader act (sign in) without signing in, the
-  others only link to pages.
+  others only link to pages; a SIGN_IN mail with `invited` (an invitation to
+  the secretariat) is the same mail with a welcome first and the sign-in
+  page's link after its validity.
 
 Updating the catalogues after a template or a marked string changed (from the
 repository's root; tests/unit/test_notifications_content.py fails until the
@@ -86,10 +88,12 @@ CONTEXTS: Final[Mapping[NotificationKind, frozenset[str]]] = {
                              "preferences_link"}),
     K.ALLOCATION: frozenset({"event", "grant_title", "amount", "currency", "link",
                              "preferences_link"}),
-    K.SIGN_IN: frozenset({"code", "link", "minutes"}),
+    K.SIGN_IN: frozenset({"code", "link", "minutes", "invited", "signin_link"}),
 }
 TEXT_KEYS: Final = frozenset({"title", "proposal", "member_name", "grant_title", "link",
-                              "preferences_link", "code"})
+                              "preferences_link", "code", "signin_link"})
+# keys that are a string or None (None: the paragraph that shows it is left out)
+OPTIONAL_TEXT_KEYS: Final = frozenset({"invited"})
 
 # the events a MEMBERSHIP or ALLOCATION notification may be about
 EVENTS: Final[Mapping[NotificationKind, frozenset[str]]] = {
@@ -212,6 +216,10 @@ def check(kind: NotificationKind, context: Mapping[str, Any]) -> None:
     for key in CONTEXTS[kind] & TEXT_KEYS:
         if not isinstance(context[key], str):
             raise ValueError(f"{kind} notification: {key} must be text, not "
+                             f"{type(context[key]).__name__}")
+    for key in CONTEXTS[kind] & OPTIONAL_TEXT_KEYS:
+        if context[key] is not None and not isinstance(context[key], str):
+            raise ValueError(f"{kind} notification: {key} must be text or None, not "
                              f"{type(context[key]).__name__}")
     if kind in EVENTS and context["event"] not in EVENTS[kind]:
         raise ValueError(f"{kind} notification: unknown event {context['event']!r}")

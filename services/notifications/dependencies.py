@@ -26,7 +26,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from services.common import paging
 from services.common.store import MongoStore
-from services.common.vocabulary import SECRETARIAT, Language, MailStatus, MemberStatus
+from services.common.vocabulary import (DEFAULT_LANGUAGE, SECRETARIAT, Language, MailStatus,
+                                        MemberStatus)
 from services.notifications import delivery, domain
 from services.notifications.domain import Reminder, Rendered
 
@@ -76,6 +77,13 @@ def languages_of(db: Any, recipients: list[str], session: Any = None) -> dict[st
         prefs = db.preferences.find_one({"_id": SECRETARIAT}, session=session) or {}
         found[SECRETARIAT] = prefs.get("language")
     return {r: domain.language_of(found.get(r)) for r in recipients}
+
+
+def language_of_recipient(db: Any, recipient: str | None, session: Any = None) -> Language:
+    """The language of one recipient (see languages_of); DEFAULT_LANGUAGE for None."""
+    if recipient is None:
+        return DEFAULT_LANGUAGE
+    return languages_of(db, [recipient], session)[recipient]
 
 
 def cannot_respond(tx: Any, members: list[str]) -> set[str]:

@@ -13,8 +13,11 @@ Invariants:
   event fields that hold none, and `responses` keeps who responded, not how;
 - an e-mail address is never part of a key, a context, a log line or an error
   text (delivery.redact): only a SIGN_IN mail holds one, until it is sent or
-  expires.
+  expires;
+- a SIGN_IN mail says its code is valid for the SIGN_IN_CODE_MINUTES setting
+  (accounts' codes live that long) and is kept, with its address, no longer.
 """
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,7 +35,6 @@ K = NotificationKind
 
 # the recipient a SIGN_IN mail names in the queue: a person, never an address
 SIGN_IN_RECIPIENT: Final = "person"
-SIGN_IN_MINUTES: Final = 30
 
 
 class Reminder(StrEnum):
@@ -301,8 +303,26 @@ def allocation_context(event_type: str, data: Mapping[str, Any], public_url: str
             "preferences_link": preferences_link(public_url)}
 
 
-def sign_in_context(code: str, public_url: str) -> Doc:
-    return {"code": code, "link": sign_in_link(public_url, code), "minutes": SIGN_IN_MINUTES}
+def sign_in_page(public_url: str) -> str:
+    """Where a new code is asked for."""
+    return link(public_url, "/signin")
+
+
+def shown_minutes(minutes: float) -> int:
+    """A code's validity (SIGN_IN_CODE_MINUTES, a float) in whole minutes
+    for its mail: rounded down, never under 1 (a mail never promises more
+    than the code gives, unless the setting is under a minute, as in tests)."""
+    return max(1, math.floor(minutes))
+
+
+def sign_in_context(code: str, public_url: str, minutes: float,
+                    invited: str | None = None) -> Doc:
+    """A sign-in mail's context: the code, its link, its validity; `invited`
+    (a person's name) makes it an invitation to the secretariat, which also
+    says where to ask for a new code once this one expires."""
+    return {"code": code, "link": sign_in_link(public_url, code),
+            "minutes": shown_minutes(minutes), "invited": invited,
+            "signin_link": sign_in_page(public_url)}
 
 
 # ---- the documents -------------------------------------------------------------------
@@ -325,12 +345,20 @@ def new_mail(key: str, recipient: str, kind: str, language: str, rendered: Rende
 
 
 def sign_in_mail(key: str, address: str, language: str, rendered: Rendered, link_to: str,
-                 now: datetime, message_id: str) -> Doc:
+                 now: datetime, message_id: str, minutes: float) -> Doc:
     """A SIGN_IN mail: the one mail that holds its address, and only until it
-    is sent (then deleted) or SIGN_IN_MINUTES have passed (the store's TTL)."""
+    is sent (then deleted) or its code's `minutes` (SIGN_IN_CODE_MINUTES) have
+    passed (the store's TTL; the sender drops it unsent after that)."""
     mail = new_mail(key, SIGN_IN_RECIPIENT, K.SIGN_IN, language, rendered, link_to, now,
                     message_id)
-    return {**mail, "address": address, "expires_at": now + timedelta(minutes=SIGN_IN_MINUTES)}
+    return {**mail, "address": address, "expires_at": now + timedelta(minutes=minutes)}
+
+
+def sign_in_language(explicit: str | None, recipients_language: Language) -> Language:
+    """A sign-in mail's language: the one asked for, else the recipient's
+    (read model or secretariat preferences, which give DEFAULT_LANGUAGE for
+    anyone unknown)."""
+    return Language(explicit) if explicit is not None else recipients_language
 
 
 def language_of(value: object) -> Language:

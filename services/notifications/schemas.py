@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.validation import StrictSchema, Text, one_of
-from services.common.vocabulary import DEFAULT_LANGUAGE, OPT_OUTS, Language, MailStatus
+from services.common.vocabulary import OPT_OUTS, Language, MailStatus
 
 MAX_ID = 100
 MAX_MAIL_ID = 300  # "<source>:<recipient>:<kind>"
@@ -56,10 +56,14 @@ class PreferencesInput(StrictSchema):
 
 
 class SignInInput(StrictSchema):
+    """`language` None: the recipient's; `recipient` (a member id or
+    "secretariat") None: unknown, so DEFAULT_LANGUAGE; `invited`: the name of
+    a person just added to the secretariat (the mail is then an invitation)."""
     address = Text(required=True, min_length=3, max_length=254, validate=address_shape)
     code = Text(required=True, min_length=8, max_length=100)
-    language = fields.String(load_default=DEFAULT_LANGUAGE, allow_none=False,
-                             validate=one_of(Language))
+    language = fields.String(load_default=None, allow_none=True, validate=one_of(Language))
+    recipient = Text(load_default=None, allow_none=True, min_length=1, max_length=MAX_ID)
+    invited = Text(load_default=None, allow_none=True, min_length=1, max_length=200)
 
 
 class MailsQuery(StrictSchema):

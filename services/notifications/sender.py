@@ -12,7 +12,7 @@ server cannot be reached, or the service stops:
    update is atomic, so with several instances a mail is in at most one
    batch at a time. Sign-in mails go first: before each chunk, the sign-in
    mails due (one indexed query) are claimed and sent, so a code never waits
-   behind a backlog (it is of no use after SIGN_IN_MINUTES).
+   behind a backlog (it is of no use once its code expires: SIGN_IN_CODE_MINUTES).
 2. Addresses: one `members.get_many` for the batch's members (their focal
    point's address at this moment), SECRETARIAT_EMAIL for "secretariat",
    and the stored address of a SIGN_IN mail. Nothing else holds an address;

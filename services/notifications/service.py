@@ -252,23 +252,34 @@ class NotificationsService(OperatorRpc):
     # ---- mail: sign-in codes, and the queue for operators --------------------
 
     @rpc
-    def send_sign_in(self, address: object, code: object, language: object = None) -> bool:
+    def send_sign_in(self, address: object, code: object, language: object = None,
+                     recipient: object = None, invited: object = None) -> bool:
         """Queue a SIGN_IN mail (the only mail that holds its address, until
-        it is sent or SIGN_IN_MINUTES have passed). Never logs the address."""
-        q = load(SignInInput(), {"address": address, "code": code,
-                                 **({"language": language} if language is not None else {})})
-        context = domain.sign_in_context(q["code"], self._public_url())
-        rendered = render(K.SIGN_IN, q["language"], context)
+        it is sent or its code expires: SIGN_IN_CODE_MINUTES). Its language:
+        `language` if given, else `recipient`'s (a member id: the member's;
+        "secretariat": the secretariat's preferences), else DEFAULT_LANGUAGE.
+        `invited` (a person's name) makes it the invitation of a person just
+        added to the secretariat. Never logs the address, the code or the name."""
+        q = load(SignInInput(), {"address": address, "code": code, "language": language,
+                                 "recipient": recipient, "invited": invited})
+        minutes = float(self.store.config["SIGN_IN_CODE_MINUTES"])
+        context = domain.sign_in_context(q["code"], self._public_url(), minutes, q["invited"])
         key = domain.notification_key(domain.sign_in_source(uuid.uuid4().hex),
                                       domain.SIGN_IN_RECIPIENT, K.SIGN_IN)
-        mail = domain.sign_in_mail(key, q["address"], q["language"], rendered, context["link"],
-                                   utcnow(), delivery.message_id(key, self.store.config["MAIL_FROM"]))
 
         def work(tx: Tx) -> bool:
+            language_of_mail = domain.sign_in_language(
+                q["language"], dependencies.language_of_recipient(tx.db, q["recipient"],
+                                                                  tx.session))
+            rendered = render(K.SIGN_IN, language_of_mail, context)
+            mail = domain.sign_in_mail(key, q["address"], language_of_mail, rendered,
+                                       context["link"], utcnow(),
+                                       delivery.message_id(key, self.store.config["MAIL_FROM"]),
+                                       minutes)
             tx.db.mails.insert_one(mail, session=tx.session)
             return True
         queued = self.store.transaction(work)
-        log.info("sign-in mail %s queued", key)
+        log.info("sign-in mail %s queued%s", key, " (an invitation)" if q["invited"] else "")
         return queued
 
     @rpc

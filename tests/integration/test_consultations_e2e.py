@@ -204,7 +204,8 @@ def test_200_concurrent_casts_leave_the_tally_equal_to_the_stances(stack):
     with stack.rpc() as rpc:
         members = [rpc.members.register_founding_member({
             "name": f"Concurrent {uuid.uuid4().hex[:10]}", "orgType": "NGO", "countries": ["TH"],
-            "constituencies": ["SEX_WORKERS"], "focalPoint": {"name": "F", "email": "f@example.org"}})["id"]
+            "constituencies": ["SEX_WORKERS"],
+            "focalPoint": {"name": "F", "email": f"f-{uuid.uuid4().hex[:10]}@example.org"}})["id"]
             for _ in range(200)]
     db = stack.db("consultations")
     wait_for(lambda: db.voters.count_documents({"_id": {"$in": members}, "can_vote": True}) == 200,

@@ -146,7 +146,8 @@ def test_the_image_runs_the_stack_compose_describes(stack, image):
         register = """mutation($i: MemberInput!) { registerFoundingMember(input: $i) { id status } }"""
         member = {"name": f"Image Network {uuid.uuid4().hex[:6]}", "orgType": "REGIONAL_NETWORK",
                   "countries": ["KG"], "constituencies": ["PEOPLE_WHO_USE_DRUGS"],
-                  "focalPoint": {"name": "Focal", "email": "focal@example.org"}}
+                  "focalPoint": {"name": "Focal",
+                                 "email": f"focal-{uuid.uuid4().hex[:10]}@example.org"}}
         r = requests.post(url + "/graphql", json={"query": register, "variables": {"i": member}},
                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert r.status_code == 200 and not r.json().get("errors"), r.text

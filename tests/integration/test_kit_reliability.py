@@ -15,7 +15,7 @@ from tests.support import start_service, wait_for
 def founding(name):
     return {"name": name, "orgType": "NGO", "countries": ["KG"],
             "constituencies": ["SEX_WORKERS"],
-            "focalPoint": {"name": "Focal", "email": "focal@example.org"}}
+            "focalPoint": {"name": "Focal", "email": f"focal-{uuid.uuid4().hex[:10]}@example.org"}}
 
 
 def wait_rpc(stack, service, timeout=30):

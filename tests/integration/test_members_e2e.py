@@ -29,9 +29,11 @@ def mutate(stack, name, member_id, token, extra=""):
 
 
 def test_founding_member_is_active_and_can_vote(stack):
-    m = register(stack, name=f"Tais Plus {uuid.uuid4().hex[:6]}", acronym="TP", countries=["kg"])
+    address = f"tais-{uuid.uuid4().hex[:8]}@example.org"
+    m = register(stack, name=f"Tais Plus {uuid.uuid4().hex[:6]}", acronym="TP", countries=["kg"],
+                 focalPoint={"name": "Focal Point", "email": address, "phone": None})
     assert m["status"] == "ACTIVE" and m["canVote"] and m["mouSignedAt"] and m["joinedAt"]
-    assert m["countries"] == ["KG"] and m["focalPoint"]["email"] == "focal@example.org"
+    assert m["countries"] == ["KG"] and m["focalPoint"]["email"] == address
     assert [h["status"] for h in m["history"]] == ["ACTIVE"]
     assert m["history"][0]["at"].endswith("+00:00")
 
@@ -68,6 +70,25 @@ def test_each_field_is_validated_and_nothing_is_stored(stack, field, value, bad)
     assert error["extensions"]["code"] == "BAD_USER_INPUT", body
     assert bad in error["extensions"]["fields"], error
     assert stack.db("members").members.count_documents({"name": name}) == 0
+
+
+def test_a_focal_point_address_in_use_is_a_conflict_until_its_member_leaves(stack):
+    """DOMAIN.md section 1: unique case-insensitively among acting members."""
+    address = f"taken-{uuid.uuid4().hex[:8]}@example.org"
+    first = register(stack, focalPoint={"name": "Focal Point", "email": address})
+    name = f"Second {uuid.uuid4().hex[:8]}"
+    again = member_input(name=name, focalPoint={"name": "Other", "email": address.upper()})
+    for mutation, token in ((APPLY, None), (REGISTER, stack.admin())):
+        body = stack.post(mutation, {"i": again}, token).json()
+        error = body["errors"][0]
+        assert error["extensions"]["code"] == "CONFLICT", body
+        assert error["message"] == ("This focal point's e-mail address is already used by "
+                                    "another member.")
+        assert address not in str(body).lower()
+    assert stack.db("members").members.count_documents({"name": name}) == 0
+    left = mutate(stack, "withdrawMembership", first["id"], stack.admin())
+    assert left["data"]["withdrawMembership"]["status"] == "WITHDRAWN", left
+    assert apply(stack, name=name, focalPoint={"name": "Other", "email": address})["id"]
 
 
 def test_constituencies_need_at_least_one(stack):

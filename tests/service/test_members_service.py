@@ -2,11 +2,15 @@
 in a nameko container (tests/service/host.py) against the real store and
 broker. A command, its refusals, what it stores, the event it puts in the
 outbox, and an outcome handled twice that changes the member once."""
+import logging
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
 from services.common.errors import BadUserInput, Conflict, NotFound
+from services.common.events import make_envelope
+from services.members import dependencies
 from tests.helpers.events import round_closed
 from tests.support import announced, member_input, wait_for
 
@@ -134,3 +138,112 @@ def test_a_language_is_refused_to_a_member_that_left_and_when_not_offered(member
     assert announced(members.db, "member_language_set", member_id=founder["id"]) == []
     with pytest.raises(NotFound):
         members.set_language(uuid.uuid4().hex, "RU")
+
+
+# ---- the focal point's address: unique among acting members, and found by it ------------
+
+def with_address(address, name=None):
+    return member_input(name, focalPoint={"name": "Focal Point", "email": address,
+                                          "phone": None})
+
+
+def cancelled_admission(candidate_id):
+    """The consultation_cancelled event of the candidate's admission (it rejects it)."""
+    return make_envelope("consultation_cancelled", {
+        "consultation_id": uuid.uuid4().hex, "kind": "MEMBERSHIP_ADMISSION",
+        "subject_id": candidate_id, "reason": "Withdrawn by the secretariat"},
+        source="consultations")
+
+
+def test_a_focal_point_address_in_use_is_a_conflict_whatever_its_case(members):
+    address = f"Fp-{uuid.uuid4().hex[:10]}@Example.org"
+    first = members.register_founding_member(with_address(address))
+    outbox_before = members.db.outbox.count_documents({})
+    for taken in (address, address.lower(), f"  {address.upper()} "):
+        for register in (members.register_founding_member, members.apply_for_membership):
+            with pytest.raises(Conflict) as refused:
+                register(with_address(taken))
+            assert refused.value.message == ("This focal point's e-mail address is already "
+                                             "used by another member.")
+            assert address.lower() not in repr(refused.value).lower()
+    assert members.db.members.count_documents({"focal_key": address.lower()}) == 1
+    assert members.db.members.find_one({"_id": first["id"]})["focal_key"] == address.lower()
+    assert members.db.outbox.count_documents({}) == outbox_before
+
+
+def test_a_name_clash_stays_bad_input_beside_a_new_address(members):
+    name = f"Named {uuid.uuid4().hex[:8]}"
+    members.register_founding_member(member_input(name))
+    with pytest.raises(BadUserInput) as refused:
+        members.apply_for_membership(member_input(name))
+    assert "name" in refused.value.fields
+
+
+def test_a_withdrawn_or_rejected_members_address_may_be_used_again(members):
+    address = f"fp-{uuid.uuid4().hex[:10]}@example.org"
+    gone = members.register_founding_member(with_address(address))
+    members.withdraw_membership(gone["id"])
+    assert members.db.members.find_one({"_id": gone["id"]})["focal_key"] is None
+    again = members.apply_for_membership(with_address(address.upper()))
+    assert members.find_by_focal_point(address)["id"] == again["id"]
+
+    members.handle(cancelled_admission(again["id"]))
+    assert members.db.members.find_one({"_id": again["id"]})["status"] == "REJECTED"
+    assert members.find_by_focal_point(address) is None
+    third = members.register_founding_member(with_address(address))
+    assert members.find_by_focal_point(address)["id"] == third["id"]
+
+
+def test_find_by_focal_point_finds_an_acting_member_whatever_the_case(members):
+    address = f"fp-{uuid.uuid4().hex[:10]}@example.org"
+    candidate = members.apply_for_membership({**with_address(address), "language": "RU"})
+    expected = {"id": candidate["id"], "status": "CANDIDATE", "language": "RU"}
+    assert members.find_by_focal_point(address) == expected
+    assert members.find_by_focal_point(f" {address.upper()} ") == expected
+    members.handle(round_closed("MEMBERSHIP_ADMISSION", candidate["id"], "ADOPTED"))
+    assert members.find_by_focal_point(address)["status"] == "ACTIVE"
+    members.withdraw_membership(candidate["id"])
+    assert members.find_by_focal_point(address) is None
+
+
+@pytest.mark.parametrize("address", ["unknown-{}@example.org", None, 42, ["a@example.org"],
+                                     {"$gt": ""}, "", "x" * 255])
+def test_find_by_focal_point_answers_none_for_unknown_or_malformed_input(members, address):
+    if isinstance(address, str) and "{}" in address:
+        address = address.format(uuid.uuid4().hex)
+    assert members.find_by_focal_point(address) is None
+
+
+def test_find_by_focal_point_reads_one_index_entry(members):
+    address = f"fp-{uuid.uuid4().hex[:10]}@example.org"
+    members.register_founding_member(with_address(address))
+    plan = members.db.members.find(dependencies.focal_point_query(address)).explain()
+    stages = repr(plan["queryPlanner"])
+    assert "IXSCAN" in stages and "'focal_point'" in stages and "COLLSCAN" not in stages
+    assert plan["executionStats"]["totalDocsExamined"] == 1
+
+
+def test_members_stored_without_a_focal_key_get_one_at_start_up_but_not_a_taken_one(members,
+                                                                                   caplog):
+    tag = uuid.uuid4().hex[:10]
+    older = members.register_founding_member(with_address(f"Old-{tag}@example.org"))
+    newer = members.register_founding_member(with_address(f"new-{tag}@example.org"))
+    left = members.register_founding_member(with_address(f"left-{tag}@example.org"))
+    members.withdraw_membership(left["id"])
+    # as stored before the key existed: newer shares older's address
+    members.db.members.update_many({"_id": {"$in": [older["id"], newer["id"], left["id"]]}},
+                                   {"$unset": {"focal_key": ""}})
+    members.db.members.update_one({"_id": newer["id"]},
+                                  {"$set": {"focal_point.email": f"OLD-{tag}@example.org"}})
+    store = SimpleNamespace(db=members.db)
+    with caplog.at_level(logging.WARNING, logger="services.members.dependencies"):
+        dependencies.backfill_focal_keys(store)
+        dependencies.backfill_focal_keys(store)  # again: nothing more to do, the skip logged
+    stored = {m["_id"]: m for m in members.db.members.find(
+        {"_id": {"$in": [older["id"], newer["id"], left["id"]]}})}
+    assert stored[older["id"]]["focal_key"] == f"old-{tag}@example.org"
+    assert "focal_key" not in stored[newer["id"]] and "focal_key" not in stored[left["id"]]
+    warnings = [r.getMessage() for r in caplog.records if newer["id"] in r.getMessage()]
+    assert len(warnings) == 2
+    assert not any(tag in r.getMessage() for r in caplog.records)
+    assert members.find_by_focal_point(f"old-{tag}@example.org")["id"] == older["id"]

@@ -13,10 +13,7 @@ Two ways in:
   threads when a test says so, to an SMTP server of the test's own.
 """
 import logging
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,7 +29,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.cli import coalition
 from services.common import config as settings_module
-from services.common.errors import Unavailable
+from services.common.errors import BadUserInput, Unavailable
 from services.common.store import Store, ensure_indexes, make_client, utcnow
 from services.common.vocabulary import SECRETARIAT, MailStatus, NotificationKind
 from services.notifications import delivery, dependencies, domain
@@ -43,8 +40,8 @@ from tests.helpers.consultations import later
 from tests.helpers.events import member_event
 from tests.helpers.mail import MailServer
 from tests.helpers.notifications import member_data, new_address
-from tests.support import (ROOT, SECRETARIAT_EMAIL, announced, drop_databases, make_vhost,
-                           drop_vhost, start_service, vhost_uri, wait_for)
+from tests.support import (SECRETARIAT_EMAIL, announced, drop_databases, make_vhost, drop_vhost,
+                           start_service, vhost_uri, wait_for)
 
 HOSTED = ("members", "consultations", "notifications")
 HOST_ENV = {"MAIL_SEND_SECONDS": "300", "REMINDER_CHECK_SECONDS": "300"}
@@ -130,7 +127,7 @@ class Own:
         message_id = delivery.message_id(key, self.config["MAIL_FROM"])
         if kind == K.SIGN_IN:
             mail = domain.sign_in_mail(key, extra.pop("address"), "EN", rendered, "L", utcnow(),
-                                       message_id)
+                                       message_id, 30.0)
         else:
             mail = domain.new_mail(key, recipient, kind, "EN", rendered, "L", utcnow(),
                                    message_id)
@@ -309,6 +306,102 @@ def test_an_expired_sign_in_mail_is_dropped_unsent(own, smtp):
     assert own.mail(key) is None and smtp.messages == []
 
 
+# ---- the sign-in mail: its language, its validity, the invitation ----------------------
+
+CODE = "K7QF-2M9D-X2AB"
+NO_PROXY = SimpleNamespace(members=None, consultations=None)  # send_sign_in calls no service
+
+
+def send_sign_in(own, *args, minutes=None, **kwargs):
+    """send_sign_in of the service on the test's own store (with its
+    SIGN_IN_CODE_MINUTES, if given); the mail it queued."""
+    store = own.store
+    if minutes is not None:
+        store = Store(own.store.client, own.db, "notifications",
+                      {**own.config, "SIGN_IN_CODE_MINUTES": minutes})
+    before = {m["_id"] for m in own.db.mails.find({}, {"_id": 1})}
+    assert own.service(NO_PROXY, store).send_sign_in(*args, **kwargs) is True
+    [mail] = [m for m in own.db.mails.find() if m["_id"] not in before]
+    return mail
+
+
+def test_a_sign_in_mail_is_in_the_language_given_else_its_recipients_else_english(own):
+    member_ru, member_en = uuid.uuid4().hex, uuid.uuid4().hex
+    own.db.members.insert_many([{"_id": member_ru, "name": "A", "status": "ACTIVE",
+                                 "language": "RU", "revision": 1},
+                                {"_id": member_en, "name": "B", "status": "ACTIVE",
+                                 "language": "EN", "revision": 1}])
+    address = new_address()
+
+    def language(*args, **kwargs):
+        mail = send_sign_in(own, address, CODE, *args, **kwargs)
+        assert (mail["kind"], mail["recipient"], mail["address"]) == (K.SIGN_IN, "person",
+                                                                      address)
+        russian = "Ваш код для входа"
+        assert (mail["subject"] == russian) == (mail["language"] == "RU")
+        return mail["language"]
+    assert language() == "EN"  # no recipient: EN
+    assert language(None, member_ru) == "RU"
+    assert language(recipient=member_en) == "EN"
+    assert language("EN", member_ru) == "EN"  # explicit wins
+    assert language("RU", member_en) == "RU"
+    assert language(None, uuid.uuid4().hex) == "EN"  # unknown member: EN
+    assert language(None, SECRETARIAT) == "EN"  # the secretariat never chose one
+    own.db.preferences.insert_one({"_id": SECRETARIAT, "language": "RU"})
+    assert language(None, SECRETARIAT) == "RU"
+
+
+def test_a_sign_in_mail_gives_and_keeps_the_codes_validity_from_the_setting(own):
+    started = utcnow()
+    mail = send_sign_in(own, new_address(), CODE, None, None, minutes=12.5)
+    assert "valid for 12 minutes" in mail["text"] and "12 minutes" in mail["html"]
+    assert timedelta(minutes=12.5) <= mail["expires_at"] - started <= \
+        timedelta(minutes=12.5, seconds=10)
+    default = send_sign_in(own, new_address(), CODE)
+    assert "valid for 30 minutes" in default["text"]
+    assert default["expires_at"] - default["created_at"] == timedelta(minutes=30)
+
+
+def test_an_invitation_to_the_secretariat_is_a_sign_in_mail_that_welcomes_first(own, smtp,
+                                                                                 caplog):
+    caplog.set_level(logging.DEBUG)
+    own.db.preferences.insert_one({"_id": SECRETARIAT, "language": "RU"})
+    address = new_address()
+    mail = send_sign_in(own, address, CODE, None, SECRETARIAT, invited="Aigul Sadykova")
+    assert (mail["kind"], mail["language"]) == (K.SIGN_IN, "RU")
+    assert mail["text"].startswith("Вас добавили в секретариат коалиции под именем "
+                                   "Aigul Sadykova.\n")
+    english = send_sign_in(own, new_address(), CODE, "EN", SECRETARIAT,
+                           invited="Aigul Sadykova")
+    paragraphs = english["text"].strip().split("\n\n")
+    assert paragraphs[0] == ("You have been added to the secretariat of the coalition as "
+                             "Aigul Sadykova.")
+    public_url = own.config["PUBLIC_URL"].rstrip("/")
+    assert ("Once it has expired, you can ask for a new code on the sign-in page: "
+            f"{public_url}/signin") in paragraphs
+    assert f"{public_url}/signin?code={CODE}" in english["text"]
+
+    own.sender(smtp, views_of(None)).drain()  # sent as any sign-in mail, then gone
+    [received] = [m for m in smtp.messages if m.to == (address,)]
+    assert "Aigul Sadykova" in received.text and CODE in received.text
+    assert own.mail(mail["_id"]) is None and own.mail(english["_id"]) is None
+    logged = "".join(r.getMessage() for r in caplog.records if r.name.startswith("services"))
+    assert address not in logged and CODE not in logged and "Aigul" not in logged
+
+
+@pytest.mark.parametrize("changes", [{"invited": ""}, {"invited": 42}, {"invited": "x" * 201},
+                                     {"recipient": ""}, {"recipient": ["m1"]},
+                                     {"language": "FR"}])
+def test_a_sign_in_mail_with_a_bad_recipient_language_or_name_is_refused(own, changes):
+    address = new_address()
+    arguments = {"address": address, "code": CODE, "language": None, "recipient": None,
+                 "invited": None, **changes}
+    with pytest.raises(BadUserInput) as refused:
+        own.service(NO_PROXY).send_sign_in(**arguments)
+    assert address not in repr(refused.value) and CODE not in repr(refused.value)
+    assert own.db.mails.count_documents({}) == 0
+
+
 # ---- sign-in mails first ----------------------------------------------------------------
 
 def backlog(own, people, sources=8):
@@ -413,7 +506,8 @@ def test_sigterm_stops_the_service_within_one_mail_and_leaves_no_mail_claimed(st
             for n in range(30)]
     rendered = SimpleNamespace(subject="Your code", text="Code\n", html="<p>Code</p>")
     db.mails.insert_many([domain.sign_in_mail(k, f"person{n}@example.org", "EN", rendered, "L",
-                                              utcnow(), f"<{n}@x>") for n, k in enumerate(keys)])
+                                              utcnow(), f"<{n}@x>", 30.0)
+                          for n, k in enumerate(keys)])
     smtp.slow(0.5)
     log_path = tmp_path / "notifications.log"
     process = start_service(stack, "notifications", log_path, AMQP_URI=vhost_uri(vhost),

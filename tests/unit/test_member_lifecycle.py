@@ -80,6 +80,48 @@ def test_rejection_frees_the_name():
     assert changes["name_key"] is None
 
 
+# ---- the focal point's address (DOMAIN.md section 1) -------------------------------------
+
+def test_a_new_member_keeps_its_focal_point_address_stripped_and_casefolded():
+    data = {**DATA, "focal_point": {**DATA["focal_point"], "email": " Fokal.Straße@Example.ORG "}}
+    for founding in (True, False):
+        m = domain.new_member(data, NOW, founding)
+        assert m["focal_key"] == "fokal.strasse@example.org"
+        assert m["focal_point"]["email"] == data["focal_point"]["email"]  # shown as given
+        assert domain.focal_key_of(m) == m["focal_key"]
+
+
+@pytest.mark.parametrize("start,action,end,event", LEGAL)
+def test_only_a_member_that_stops_acting_frees_its_address(start, action, end, event):
+    changes, _, _ = domain.transition(member(start), action, NOW)
+    if end in domain.FOCAL_STATUSES:
+        assert "focal_key" not in changes
+    else:
+        assert changes["focal_key"] is None
+
+
+def test_no_transition_leads_back_to_an_acting_status_from_one_that_freed_its_address():
+    """So only registration ever sets a focal_key."""
+    for row in domain.MEMBER_LIFECYCLE.transitions.values():
+        if row.target in domain.FOCAL_STATUSES:
+            assert not (set(row.sources) - domain.FOCAL_STATUSES), row
+
+
+@pytest.mark.parametrize("status,has_key", [(s, s in {"CANDIDATE", "ACTIVE", "SUSPENDED"})
+                                            for s in STATUSES])
+def test_the_key_a_stored_member_must_have_by_its_status(status, has_key):
+    m = member(status)
+    assert domain.focal_key_of(m) == ("f@example.org" if has_key else None)
+
+
+@pytest.mark.parametrize("given,key", [
+    ("A@Example.org", "a@example.org"), ("  a@example.org ", "a@example.org"),
+    ("", None), ("   ", None), ("a" * 243 + "@example.org", None), (None, None), (42, None),
+    ({"$gt": ""}, None), (["a@example.org"], None)])
+def test_a_lookup_key_is_a_casefolded_text_or_none(given, key):
+    assert domain.lookup_key(given) == key
+
+
 def test_search_terms_are_casefolded_words():
     assert domain.search_terms("Tais Plus", "TP") == ["plus", "tais", "tp"]
 

@@ -57,8 +57,9 @@ SAMPLES = {
                     "amount": "86454.20", "currency": "USD",
                     "link": f"{BASE}/grants/g-3#allocation-a-9", **FOOTER}, "grant_title"),
     K.SIGN_IN: ({"code": "K7QF-2M9D", "link": f"{BASE}/signin?code=K7QF-2M9D",
-                 "minutes": 30}, "code"),
+                 "minutes": 30, "invited": None, "signin_link": f"{BASE}/signin"}, "code"),
 }
+INVITATION = {**SAMPLES[K.SIGN_IN][0], "invited": "Aigul <Sadykova> & co"}
 
 
 def sample(kind, **changes):
@@ -274,6 +275,50 @@ def test_the_sign_in_mail_gives_the_code_the_link_and_what_to_do_if_unasked():
     assert "\n    K7QF-2M9D\n" in mail.text
     assert "If you did not ask to sign in, you can ignore this e-mail." in mail.text
     assert "-- " not in mail.text.splitlines()
+
+
+def test_a_sign_in_mail_is_no_invitation_without_a_name():
+    for language in Language:
+        mail = render(K.SIGN_IN, language, SAMPLES[K.SIGN_IN][0])
+        assert "secretariat" not in mail.text and "секретариат" not in mail.text
+        assert f"{BASE}/signin\n" not in mail.text  # only the link with the code
+
+
+def test_an_invitation_welcomes_the_person_by_name_then_gives_the_code():
+    mail = render(K.SIGN_IN, Language.EN, INVITATION)
+    paragraphs = mail.text.strip().split("\n\n")
+    assert paragraphs[0] == ("You have been added to the secretariat of the coalition as "
+                             "Aigul <Sadykova> & co.")
+    assert paragraphs[1] == "To sign in, enter this code:"
+    assert "    K7QF-2M9D" in paragraphs
+    assert ("Once it has expired, you can ask for a new code on the sign-in page: "
+            f"{BASE}/signin") in paragraphs
+    assert paragraphs[-1] == "If you did not expect this invitation, you can ignore this e-mail."
+    assert "If you did not ask to sign in" not in mail.text
+    assert mail.subject == render(K.SIGN_IN, Language.EN, SAMPLES[K.SIGN_IN][0]).subject
+    assert "-- " not in mail.text.splitlines()
+    # the name is escaped in HTML, and the two links are the code's and the page's
+    assert "Aigul &lt;Sadykova&gt; &amp; co" in mail.html and "<Sadykova>" not in mail.html
+    assert visible(mail.html).links == [f"{BASE}/signin?code=K7QF-2M9D", f"{BASE}/signin"]
+
+
+def test_an_invitation_in_russian_and_its_html_says_what_its_text_says():
+    mail = render(K.SIGN_IN, Language.RU, INVITATION)
+    assert mail.text.startswith("Вас добавили в секретариат коалиции под именем "
+                                "Aigul <Sadykova> & co.\n")
+    assert f"новый код можно запросить на странице входа: {BASE}/signin\n" in mail.text
+    for language in Language:
+        mail = render(K.SIGN_IN, language, INVITATION)
+        seen = visible(mail.html)
+        text = mail.text
+        for link in seen.links:
+            text = text.replace(f": {link}", "")
+        assert seen.words == text.split()
+
+
+def test_an_invited_name_that_is_not_text_is_refused():
+    with pytest.raises(ValueError, match="invited"):
+        render(K.SIGN_IN, Language.EN, sample(K.SIGN_IN, invited=42))
 
 
 # ---- escaping and refused contexts ------------------------------------------------------

@@ -228,7 +228,7 @@ def contexts():
         K.ROUND_CLOSED: domain.closed_context(closed_data, URL),
         K.MEMBERSHIP: domain.membership_context("membership_applied", member, True, URL),
         K.ALLOCATION: domain.allocation_context("allocation_approved", allocation, URL),
-        K.SIGN_IN: domain.sign_in_context("K7QF-2M9D", URL),
+        K.SIGN_IN: domain.sign_in_context("K7QF-2M9D", URL, 30.0),
     }
 
 
@@ -292,11 +292,37 @@ def test_a_mail_is_queued_due_now_without_an_address():
     assert "address" not in mail and "expires_at" not in mail
 
 
-def test_a_sign_in_mail_holds_its_address_for_thirty_minutes():
+@pytest.mark.parametrize("minutes", [30.0, 12.5, 0.05])
+def test_a_sign_in_mail_holds_its_address_as_long_as_its_code_lives(minutes):
     mail = domain.sign_in_mail("s:person:SIGN_IN", "a@example.org", "EN", RENDERED, "L", T0,
-                               "<id@x>")
+                               "<id@x>", minutes)
     assert mail["address"] == "a@example.org" and mail["recipient"] == domain.SIGN_IN_RECIPIENT
-    assert mail["expires_at"] == T0 + timedelta(minutes=30)
+    assert mail["expires_at"] == T0 + timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("minutes,shown", [(30.0, 30), (12.5, 12), (1.0, 1), (0.05, 1),
+                                           (1440.0, 1440)])
+def test_a_sign_in_mail_gives_the_codes_validity_in_whole_minutes_never_more(minutes, shown):
+    context = domain.sign_in_context("K7QF-2M9D", URL, minutes)
+    assert context["minutes"] == shown and isinstance(context["minutes"], int)
+
+
+def test_a_sign_in_context_is_an_invitation_only_with_a_name():
+    plain = domain.sign_in_context("K7QF-2M9D", URL, 30.0)
+    invitation = domain.sign_in_context("K7QF-2M9D", URL, 30.0, "Aigul Sadykova")
+    assert plain["invited"] is None and invitation["invited"] == "Aigul Sadykova"
+    assert plain["signin_link"] == invitation["signin_link"] == \
+        "https://coalition.example.org/signin"
+    assert plain["link"] == invitation["link"] == \
+        "https://coalition.example.org/signin?code=K7QF-2M9D"
+
+
+@pytest.mark.parametrize("explicit,known,expected", [
+    ("RU", Language.EN, "RU"), ("EN", Language.RU, "EN"), (None, Language.RU, "RU"),
+    (None, Language.EN, "EN")])
+def test_a_sign_in_mail_is_in_the_language_asked_for_else_the_recipients(explicit, known,
+                                                                         expected):
+    assert domain.sign_in_language(explicit, known) == expected
 
 
 def test_the_in_app_notification_is_the_mails_subject_and_text():
@@ -394,7 +420,7 @@ def test_a_sign_in_mail_is_shown_without_its_text_or_its_link_both_hold_its_code
     rendered = SimpleNamespace(subject="Your code", text="Code: K7QF-2M9D", html="<p>K7QF</p>")
     link = domain.sign_in_link(URL, "K7QF-2M9D")
     mail = domain.sign_in_mail("signin-1:person:SIGN_IN", "a@example.org", "EN", rendered,
-                               link, T0, "<id@x>")
+                               link, T0, "<id@x>", 30.0)
     shown = mail_detail(mail)
     assert shown["text"] is None and shown["link"] is None
     assert "K7QF" not in repr(shown) and "a@example.org" not in repr(shown)
