@@ -107,12 +107,14 @@ def test_envelope_refuses_data_that_breaks_the_schema():
 
 
 def _handlers():
+    from services.accounts.service import AccountsService
     from services.consultations.service import ConsultationsService
     from services.grants.service import GrantsService
     from services.members.service import MembersService
     from services.notifications.service import NotificationsService
     found = {}
-    for cls in (MembersService, ConsultationsService, GrantsService, NotificationsService):
+    for cls in (MembersService, ConsultationsService, GrantsService, NotificationsService,
+                AccountsService):
         for name, fn in inspect.getmembers(cls, inspect.isfunction):
             for source, event in getattr(fn, "__subscriptions__", []):
                 found.setdefault((cls.name, name), set()).add(event)
