@@ -7,13 +7,17 @@
     GET  /readyz             readiness: the broker, the store and each service answer
     GET  /metrics            Prometheus
     GET  /dev/mail[/...]     the local mail catcher's messages, never in production (devmail.py)
+    GET, POST /signin[/...], POST /signout
+                             the plain sign-in pages (signin.py)
 
 Before a request runs, the gateway applies the limits of DOMAIN.md section 6
-(services/gateway/limits.py) and authenticates it (services/gateway/auth.py).
+(services/gateway/limits.py) and authenticates it (services/gateway/auth.py):
+the token of the Authorization header or else of the session cookie; a
+session (a token with `sid`) is asked of accounts on every request, and a
+cookie that no longer signs in is cleared by the answer that refuses it.
 Every answer carries X-Content-Type-Options; HTML answers a strict CSP.
 """
 import asyncio
-import collections
 import inspect
 import logging
 import os
@@ -36,13 +40,15 @@ from services.common import config as settings_module
 from services.common.errors import (BadUserInput, DomainError, TooManyRequests, Unauthenticated,
                                     Unavailable)
 from services.common.vocabulary import SERVICES, Role
-from services.gateway import devmail, idempotency
-from services.gateway.auth import MemberStatuses, Viewer, viewer_from_header
+from services.gateway import devmail, idempotency, signin
+from services.gateway.auth import (COOKIE, MemberStatuses, Sessions, Viewer, cleared_cookie,
+                                   request_token, viewer_from_token)
+from services.gateway.background import Background
+from services.gateway.context import Context
 from services.gateway.errors import (INTERNAL_SERVER_ERROR, code_of, format_error,
                                      is_request_error, refusal_status)
 from services.gateway.limits import (ClientAddress, RequestRefused, check_cost, check_page_sizes,
                                      json_body, mutation_fields, prepare, read_body)
-from services.gateway.loaders import Loaders
 from services.gateway.responses import (ERRORS, Answered, error_codes, error_response,
                                         json_response, refused, secured)
 from services.gateway.rpc import RpcPool, ServiceUnavailable
@@ -54,41 +60,10 @@ STATIC = Path(__file__).parent / "static" / "graphiql"
 
 REQUESTS = Counter("coalition_gateway_requests_total", "GraphQL requests", ["operation"])
 LATENCY = Histogram("coalition_gateway_request_seconds", "GraphQL request latency")
-RPC_CALLS = Counter("coalition_gateway_rpc_calls_total", "RPC calls made", ["service", "method"])
 STATUS_LOOKUPS = Counter("coalition_gateway_member_status_lookups_total",
                          "Member statuses read from the members service (cache misses and casts)")
-
-
-class Context:
-    """What resolvers see as info.context."""
-
-    def __init__(self, viewer: Viewer, gateway: "Gateway", request_id: str, client: str,
-                 work_id: str | None = None) -> None:
-        """`work_id` names the work of this request: its Idempotency-Key's
-        record when it has one (so a repeat names its calls the same), else
-        a new name. Every call is named `<work_id>:<service>.<method>:<n>`,
-        and each service does each change of a named call once."""
-        self.viewer = viewer
-        self.pool = gateway.pool
-        self.settings = gateway.settings
-        self.members = gateway.members  # member statuses (auth.MemberStatuses)
-        self.limits = gateway.limits    # per-client counters (store.RateLimits)
-        self.client = client            # the client's address (limits.ClientAddress)
-        self.request_id = request_id
-        self.work_id = work_id or uuid.uuid4().hex
-        self.calls_of: collections.Counter[tuple[str, str]] = collections.Counter()
-        self.loaders = Loaders(self)
-
-    @property
-    def rpc_calls(self) -> int:
-        """Every call this request made (the X-RPC-Calls header)."""
-        return sum(self.calls_of.values())
-
-    def call(self, service: str, method: str, *args: Any) -> Any:
-        self.calls_of[service, method] += 1
-        RPC_CALLS.labels(service, method).inc()
-        name = f"{self.work_id}:{service}.{method}:{self.calls_of[service, method]}"
-        return self.pool.call(service, method, *args, request=name)
+SESSION_LOOKUPS = Counter("coalition_gateway_session_lookups_total",
+                          "Sessions asked of the accounts service (one per signed-in request)")
 
 
 @dataclass(frozen=True)
@@ -132,19 +107,35 @@ class Gateway:
         self.keys = idempotency.Keys(self.store)
         self.limits = RateLimits(self.store)
         self.members = MemberStatuses(self.status_lookup, settings["MEMBER_STATUS_TTL_SECONDS"])
+        self.sessions = Sessions(self.session_lookup)
+        self.background = Background(self.pool.call)
         self.client_address = ClientAddress(settings["TRUSTED_PROXIES"])
         self.dev_mail = devmail.DevMail(settings, self.client_address)
+        self.sign_in = signin.SignInPages(settings, self.pool.call, self.limits, self.background,
+                                          self.client_address, self.live_viewer)
         self.url_map = Map([
             Rule("/graphql", endpoint="graphql", methods=["GET", "POST"]),
             Rule("/graphql/static/<path:name>", endpoint="static", methods=["GET"]),
             Rule("/healthz", endpoint="healthz", methods=["GET"]),
             Rule("/readyz", endpoint="readyz", methods=["GET"]),
             Rule("/metrics", endpoint="metrics", methods=["GET"]),
-            Rule("/", endpoint="root", methods=["GET"]), *devmail.rules()])
+            Rule("/", endpoint="root", methods=["GET"]), *devmail.rules(), *signin.rules()])
 
     def status_lookup(self, service: str, method: str, *args: Any) -> Any:
         STATUS_LOOKUPS.inc()
         return self.pool.call(service, method, *args)
+
+    def session_lookup(self, service: str, method: str, *args: Any) -> Any:
+        SESSION_LOOKUPS.inc()
+        return self.pool.call(service, method, *args)
+
+    def live_viewer(self, viewer: Viewer) -> Viewer:
+        """The viewer of a valid token, if it still acts: its session live
+        (with its person's name and email) and its member acting; a
+        DomainError (UNAUTHENTICATED, SERVICE_UNAVAILABLE) otherwise."""
+        viewer = self.sessions.check(viewer)
+        self.members.check(viewer)
+        return viewer
 
     # ---- GraphQL ---------------------------------------------------------------
 
@@ -199,8 +190,10 @@ class Gateway:
         result = asyncio.run(run(admitted.document, variables, operation, context))
         out, status, headers = self.answer(result, admitted.request_id)
         headers["X-RPC-Calls"] = str(context.rpc_calls)
+        if context.cookie:
+            headers["Set-Cookie"] = context.cookie
         LATENCY.observe(time.perf_counter() - started)
-        self.finish(admitted.record, status, out)
+        self.finish(admitted.record, status, out, context.answer_may_be_kept)
         return json_response(out, status, headers=headers)
 
     def admit(self, request: Request, query: str, variables: dict | None,
@@ -223,14 +216,22 @@ class Gateway:
         return Admitted(request_id, client, viewer, document, kind, record, work_id)
 
     def authenticate(self, request: Request) -> Viewer:
-        """The Viewer of the request: a valid token whose member still acts."""
+        """The Viewer of the request: a valid token (the Authorization
+        header's, else the session cookie's) whose session is live and whose
+        member still acts. A cookie refused as UNAUTHENTICATED is cleared by
+        the answer (not when the answer is only that a service is down)."""
+        from_cookie = False
         try:
-            viewer = viewer_from_header(request.headers.get("Authorization"),
-                                        self.settings["COALITION_JWT_SECRET"])
-            self.members.check(viewer)
+            token, from_cookie = request_token(request.headers.get("Authorization"),
+                                               request.cookies.get(COOKIE))
+            viewer = self.live_viewer(viewer_from_token(token,
+                                                        self.settings["COALITION_JWT_SECRET"]))
         except DomainError as exc:
             code = code_of(exc) or INTERNAL_SERVER_ERROR
-            raise Answered(error_response(str(exc), refusal_status(exc), code))
+            refusal = error_response(str(exc), refusal_status(exc), code)
+            if from_cookie and isinstance(exc, Unauthenticated):
+                refusal.headers["Set-Cookie"] = cleared_cookie(self.settings)
+            raise Answered(refusal)
         return viewer
 
     def validated(self, query: str, request_id: str) -> ast.DocumentNode:
@@ -291,12 +292,18 @@ class Gateway:
             headers["Retry-After"] = str(self.limits.retry_after())
         return out, status, headers
 
-    def finish(self, record: str | None, status: int, out: dict) -> None:
+    def finish(self, record: str | None, status: int, out: dict, may_keep: bool = True) -> None:
         """Keep the answer under the request's Idempotency-Key. Its outcome
         is unknown if a service did not answer or the gateway failed: a
-        repeat then runs again (under the same names, see idempotency.py)."""
+        repeat then runs again (under the same names, see idempotency.py).
+        An answer that holds a session's token is never kept (`may_keep`
+        False): its key is marked unknown, so a repeat runs again under the
+        same names and accounts answers the session it made, once."""
         if record:
             unknown = {Unavailable.code, INTERNAL_SERVER_ERROR} & error_codes(out)
+            if not may_keep:
+                self.keys.finish(record, status, {}, outcome_known=False)
+                return
             self.keys.finish(record, status, out, outcome_known=not unknown)
 
     # ---- the rest ----------------------------------------------------------------

@@ -1,15 +1,24 @@
-"""Who is asking: `Authorization: Bearer <JWT>` (HS256) -> a Viewer.
+"""Who is asking: a JWT (HS256) -> a Viewer (DOMAIN.md sections 5 and 7).
 
-No header: ANONYMOUS. A bad, expired or wrongly signed token, and a header
-that is present but empty, is UNAUTHENTICATED, never silently anonymous.
-A MEMBER token also needs its member to still act (`MemberStatuses`).
+The token comes from `Authorization: Bearer <JWT>` (API clients) or, when
+that header is absent, from the session cookie COOKIE (the web app and the
+plain sign-in pages, services/gateway/signin.py): `request_token`. The header
+wins whenever it is present, even empty.
+
+No header and no cookie: ANONYMOUS. A bad, expired or wrongly signed token,
+and a header that is present but empty, is UNAUTHENTICATED, never silently
+anonymous. A token with `sid` is a session made by signing in: it is asked
+of accounts on every request (`Sessions`, no cache, so a revocation holds
+from the very next request in every worker). A token without `sid` (minted
+by the CLI) works as before. A MEMBER token also needs its member to still
+act (`MemberStatuses`).
 """
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 import jwt
 
@@ -19,13 +28,25 @@ from services.common.vocabulary import SECRETARIAT, MemberStatus, Role
 # The roles a token can carry; a request without one is ANONYMOUS.
 TOKEN_ROLES = (Role.ADMIN, Role.MEMBER)  # a tuple: a claim need not be hashable
 
+# The session cookie (DOMAIN.md section 7): the JWT of a session, never read by script.
+COOKIE: Final = "coalition_session"
+SESSION_ENDED: Final = "This session has ended; sign in again."
 
 
 @dataclass(frozen=True)
 class Viewer:
+    """Who asks. `sid` and `person_id` only for a session (a token made by
+    signing in; `person_id` is then its `sub`); `name` and `email` are a
+    secretariat person's, as accounts answered for the session (a focal
+    point's are its member's focalPoint); `expires_at`: the token's expiry."""
     role: str = Role.ANONYMOUS
     member_id: str | None = None
     sub: str | None = None
+    sid: str | None = None
+    person_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> dict:
@@ -59,14 +80,31 @@ class Viewer:
             raise Forbidden("Only the secretariat (ADMIN) or the member itself can do this.")
 
 
-def viewer_from_header(header: str | None, secret: str) -> Viewer:
-    if header is None:
+def request_token(header: str | None, cookie: str | None) -> tuple[str | None, bool]:
+    """(the request's token, whether it came from the cookie). The
+    Authorization header wins whenever it is present, even empty (then
+    UNAUTHENTICATED, as a header that is not 'Bearer <token>'); else the
+    cookie's value (None without either, or with an empty cookie: ANONYMOUS)."""
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+        return token.strip(), False
+    if not cookie or not cookie.strip():  # none, or one cleared: no token at all
+        return None, False
+    return cookie.strip(), True
+
+
+def viewer_from_token(token: str | None, secret: str) -> Viewer:
+    """The Viewer a token's claims make (ANONYMOUS for None); UNAUTHENTICATED
+    if it is not a valid token of ours. A session is not checked here
+    (`Sessions.check`)."""
+    if token is None:
         return Viewer()
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+    if not token:
+        raise Unauthenticated("The token is not valid.")
     try:
-        claims = jwt.decode(token.strip(), secret, algorithms=["HS256"],
+        claims = jwt.decode(token, secret, algorithms=["HS256"],
                             options={"require": ["exp", "sub", "role"]})
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("The token has expired; ask for a new one.")
@@ -78,8 +116,18 @@ def viewer_from_header(header: str | None, secret: str) -> Viewer:
     member_id = claims.get("member_id")
     if role == Role.MEMBER and (not isinstance(member_id, str) or not member_id):
         raise Unauthenticated("A MEMBER token must name its member_id.")
-    return Viewer(role=role, member_id=member_id if role == Role.MEMBER else None,
-                  sub=str(claims["sub"]))
+    sid = claims.get("sid")
+    if sid is not None and (not isinstance(sid, str) or not sid):
+        raise Unauthenticated("The token is not valid.")
+    sub = str(claims["sub"])
+    return Viewer(role=role, member_id=member_id if role == Role.MEMBER else None, sub=sub,
+                  sid=sid, person_id=sub if sid else None,
+                  expires_at=datetime.fromtimestamp(int(claims["exp"]), timezone.utc))
+
+
+def viewer_from_header(header: str | None, secret: str) -> Viewer:
+    """The Viewer of an Authorization header alone (no cookie, no session check)."""
+    return viewer_from_token(request_token(header, None)[0], secret)
 
 
 def issue_token(secret: str, role: str, sub: str, member_id: str | None = None,
@@ -89,6 +137,88 @@ def issue_token(secret: str, role: str, sub: str, member_id: str | None = None,
     if member_id:
         claims["member_id"] = member_id
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+# ---- sessions (DOMAIN.md section 7) ----------------------------------------------------
+
+def aware(moment: Any) -> datetime:
+    """An aware UTC datetime from what accounts answers over RPC: ISO text or
+    a datetime (naive taken as UTC). ValueError for anything else."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if not isinstance(moment, datetime):
+        raise ValueError("not a moment")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def session_token(secret: str, session: dict, now: datetime | None = None) -> tuple[str, datetime]:
+    """(the JWT of a session, when it expires) from what
+    `accounts.complete_sign_in` answered: {sid, expires_at, person_id, role,
+    member_id}. Claims: sub (the person id), role, member_id (MEMBER), sid,
+    iat, exp (the session's own expiry, so the token never outlives it)."""
+    now = now or datetime.now(timezone.utc)
+    expires_at = aware(session["expires_at"])
+    claims: dict[str, Any] = {"sub": str(session["person_id"]), "role": session["role"],
+                              "sid": session["sid"], "iat": now, "exp": expires_at}
+    if session["role"] == Role.MEMBER:
+        claims["member_id"] = session["member_id"]
+    return jwt.encode(claims, secret, algorithm="HS256"), expires_at
+
+
+def session_viewer(session: dict) -> Viewer:
+    """The Viewer of a session as accounts describes it (complete_sign_in's
+    or session's answer; name and email are a secretariat person's)."""
+    role = session["role"]
+    return Viewer(role=role, member_id=session.get("member_id") if role == Role.MEMBER else None,
+                  sub=str(session["person_id"]), sid=session["sid"],
+                  person_id=str(session["person_id"]),
+                  name=session.get("name"), email=session.get("email"),
+                  expires_at=aware(session["expires_at"]))
+
+
+class Sessions:
+    """Whether a session token's session is still live: asked of
+    `accounts.session(sid)` on every request that carries one (no cache,
+    so signOut and every revocation hold from the next request on, in every
+    worker: one RPC per request of a signed-in person)."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self.call = call  # call(service, method, *args): an RPC
+
+    def check(self, viewer: Viewer) -> Viewer:
+        """The viewer, with its person's name and email when it is a live
+        session; UNAUTHENTICATED if the session has ended (signed out,
+        revoked, expired) or no longer matches the token. A viewer without
+        `sid` is returned as it is."""
+        if viewer.sid is None:
+            return viewer
+        found = self.call("accounts", "session", viewer.sid)
+        if not found or found.get("sid") != viewer.sid \
+                or str(found.get("person_id")) != viewer.person_id \
+                or found.get("role") != viewer.role \
+                or (viewer.role == Role.MEMBER and found.get("member_id") != viewer.member_id):
+            raise Unauthenticated(SESSION_ENDED)
+        return replace(viewer, name=found.get("name"), email=found.get("email"))
+
+
+def cookie_header(token: str, seconds: int, secure: bool) -> str:
+    """The Set-Cookie value that keeps a session's token for `seconds`
+    (HttpOnly, SameSite=Lax, and Secure unless in development)."""
+    value = (f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max(0, int(seconds))}")
+    return value + ("; Secure" if secure else "")
+
+
+def clear_cookie_header(secure: bool) -> str:
+    """The Set-Cookie value that removes the session cookie."""
+    return cookie_header("", 0, secure)
+
+
+def seconds_left(expires_at: datetime, now: datetime | None = None) -> int:
+    """Whole seconds until `expires_at` (0 if it has passed)."""
+    now = now or datetime.now(timezone.utc)
+    return max(0, int((expires_at - now).total_seconds()))
 
 
 class MemberStatuses:
@@ -188,3 +318,18 @@ class MemberStatuses:
         if not can_vote:
             raise Forbidden(f"Your organisation cannot vote now: it is {status}"
                             + ("" if status != MemberStatus.ACTIVE else " and has not signed the MoU") + ".")
+
+
+def cookie_is_secure(settings: dict) -> bool:
+    """The session cookie is Secure unless COALITION_ENV is development."""
+    return settings["COALITION_ENV"] != "development"
+
+
+def session_cookie(settings: dict, token: str, expires_at: datetime) -> str:
+    """The Set-Cookie value that keeps a session until it expires."""
+    return cookie_header(token, seconds_left(expires_at), cookie_is_secure(settings))
+
+
+def cleared_cookie(settings: dict) -> str:
+    """The Set-Cookie value that removes the session cookie."""
+    return clear_cookie_header(cookie_is_secure(settings))

@@ -13,7 +13,11 @@ threads = int(os.environ.get("GATEWAY_THREADS", "8"))
 worker_class = "gthread"
 timeout = 60
 graceful_timeout = 10
+# No access log. Should one be turned on (--access-logfile), its lines carry
+# the path without the query string (%(U)s, never %(r)s or %(q)s) and no
+# Referer: /signin?code=... must never put a sign-in code in a log.
 accesslog = None
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
 errorlog = "-"
 loglevel = "info"
 

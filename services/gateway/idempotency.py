@@ -18,7 +18,7 @@ A kept answer is replayed only after the request was authenticated again.
 - Same key when the outcome is unknown (a service did not answer in time,
   or the gateway stopped mid-request and the record is older than
   RUNNING_LIMIT_SECONDS): it runs again. That is safe: the request names its
-  calls after the key (app.Context), and every service does each change of a
+  calls after the key (context.Context), and every service does each change of a
   named call once (services/common/store.py), so the repeat finishes the work
   or gets back what was done, never does it twice.
 - The gateway's store unreachable: 503, SERVICE_UNAVAILABLE (a key is never

@@ -12,6 +12,14 @@ def _by_id(ctx, service, method):
     return DataLoader(batch)
 
 
+def _each(ctx, service, method):
+    """A loader whose service answers one key per call: a key asked many
+    times in a request (every secretariat person's preferences) costs one."""
+    async def batch(keys):
+        return [ctx.call(service, method, k) for k in keys]
+    return DataLoader(batch)
+
+
 def _mapped(ctx, service, method, default, *extra):
     async def batch(keys):
         result = ctx.call(service, method, list(keys), *extra)
@@ -30,5 +38,7 @@ class Loaders:
         self.consultation_by_subject = _mapped(ctx, "consultations", "get_by_subjects", None)
         self.stances = _mapped(ctx, "consultations", "stances_many", [])
         self.eligible = _mapped(ctx, "consultations", "eligible_many", [])
+        # a recipient's preferences: a member id, or "secretariat"
+        self.preferences = _each(ctx, "notifications", "preferences")
         self.my_stance = (_mapped(ctx, "consultations", "my_stances", None, ctx.viewer.member_id)
                           if ctx.viewer.member_id else None)

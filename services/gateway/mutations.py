@@ -6,24 +6,26 @@ resolver runs; a mutation missing from it does not import. The gateway adds
 only what needs the request: the member statuses it caches (a mutation that
 returns a member refreshes it), the limit on anonymous applications, and
 waiting until a closed consultation's outcome reached its subject
-(`applied`).
+(`applied`), and the session's token and cookie of a sign-in (signin.py).
 """
 import logging
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from graphene import ID, Argument, Field, Int, ObjectType, String
+from graphene import ID, Argument, Boolean, Field, Int, ObjectType, String
 from graphql import GraphQLResolveInfo
 
-from services.common.errors import BadUserInput, Conflict, TooManyRequests
+from services.common.errors import BadUserInput, Conflict, Forbidden, TooManyRequests
 from services.common.vocabulary import (AllocationStatus, ConsultationKind, ConsultationStatus,
                                         MemberStatus, Outcome, Role)
 from services.gateway.inputs import (AllocationInput, ConsultationInput, DisbursementInput,
                                      GrantInput, MemberInput, PreferencesInput, plain, wire)
+from services.gateway import signin
+from services.gateway.auth import cleared_cookie, session_cookie
 from services.gateway.scalars import DateTime
 from services.gateway.types import (Allocation, Consultation, Disbursement, Grant, Member,
-                                    Preferences, Stance, StanceValue, req, req_list)
+                                    Preferences, Session, Stance, StanceValue, req, req_list)
 
 log = logging.getLogger("coalition.gateway")
 
@@ -48,6 +50,14 @@ def signed_in(ctx: Any, args: dict) -> None:
     """Any token: a MEMBER acts on its member's own things, ADMIN on the
     secretariat's (Viewer.recipient)."""
     ctx.viewer.require_token()
+
+
+def a_session(ctx: Any, args: dict) -> None:
+    """A session made by signing in (a token with `sid`); a CLI token is
+    FORBIDDEN: it cannot be signed out, it ends when it expires."""
+    ctx.viewer.require_token()
+    if not ctx.viewer.sid:
+        raise Forbidden("This token is not a session; it ends when it expires.")
 
 
 def voter(ctx: Any, args: dict) -> None:
@@ -78,6 +88,11 @@ MAY_CALL: dict[str, Callable[[Any, dict], None]] = {
     "record_disbursement": admin,
     "set_preferences": signed_in,
     "mark_notifications_read": signed_in,
+    "request_sign_in": anyone,
+    "complete_sign_in": anyone,
+    "sign_out": a_session,
+    "invite_secretariat": admin,
+    "remove_secretariat": admin,
 }
 
 
@@ -303,6 +318,50 @@ def mark_notifications_read(root: Any, info: GraphQLResolveInfo, ids: list[str])
     return ctx.call("notifications", "mark_read", ctx.viewer.recipient(), list(ids))
 
 
+# ---- signing in and the secretariat (DOMAIN.md section 7) ---------------------------------
+
+def request_sign_in(root: Any, info: GraphQLResolveInfo, email: str) -> bool:
+    """Always true, at once: accounts acts after the answer (signin.py)."""
+    return signin.request_sign_in(info.context, email)
+
+
+def complete_sign_in(root: Any, info: GraphQLResolveInfo, code: str) -> dict:
+    """A session for a code: its token (also set as the session cookie) and
+    its viewer. A wrong, used, void or expired code is accounts'
+    BAD_USER_INPUT (field `code`). The answer is never kept under an
+    Idempotency-Key (it holds the token)."""
+    ctx = info.context
+    token, expires_at, viewer = signin.complete_sign_in(
+        ctx.call, ctx.settings["COALITION_JWT_SECRET"], code, ctx.client)
+    ctx.answer_may_be_kept = False
+    ctx.cookie = session_cookie(ctx.settings, token, expires_at)
+    return {"token": token, "expires_at": expires_at, "viewer": viewer}
+
+
+def sign_out(root: Any, info: GraphQLResolveInfo) -> bool:
+    """Revokes the viewer's session (from the next request on, in every
+    worker: sessions are asked of accounts on every request); clears the cookie."""
+    ctx = info.context
+    ctx.call("accounts", "sign_out", ctx.viewer.sid, ctx.client)
+    ctx.cookie = cleared_cookie(ctx.settings)
+    return True
+
+
+def invite_secretariat(root: Any, info: GraphQLResolveInfo, email: str, name: str) -> bool:
+    """Adds a secretariat person and mails them a code (accounts;
+    CONFLICT if the address is one already)."""
+    ctx = info.context
+    return bool(ctx.call("accounts", "invite_secretariat", email, name, ctx.viewer.sub,
+                         ctx.client))
+
+
+def remove_secretariat(root: Any, info: GraphQLResolveInfo, email: str) -> bool:
+    """Removes a secretariat person and revokes their sessions (accounts;
+    NOT_FOUND, or CONFLICT for the last one)."""
+    ctx = info.context
+    return bool(ctx.call("accounts", "remove_secretariat", email, ctx.viewer.sub, ctx.client))
+
+
 class Mutation(ObjectType):
     register_founding_member = mutation(Member, register_founding_member,
                                         input=Argument(req(MemberInput)))
@@ -332,3 +391,9 @@ class Mutation(ObjectType):
     set_preferences = mutation(Preferences, set_preferences,
                                input=Argument(req(PreferencesInput)))
     mark_notifications_read = mutation(Int, mark_notifications_read, ids=req_list(ID))
+    request_sign_in = mutation(Boolean, request_sign_in, email=String(required=True))
+    complete_sign_in = mutation(Session, complete_sign_in, code=String(required=True))
+    sign_out = mutation(Boolean, sign_out)
+    invite_secretariat = mutation(Boolean, invite_secretariat, email=String(required=True),
+                                  name=String(required=True))
+    remove_secretariat = mutation(Boolean, remove_secretariat, email=String(required=True))

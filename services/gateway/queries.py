@@ -15,7 +15,8 @@ from services.gateway.inputs import plain
 from services.gateway.types import (Consultation, ConsultationConnection, ConsultationKind,
                                     ConsultationStatus, Constituency, Grant, GrantConnection,
                                     GrantStatus, Member, MemberConnection, MemberStatus,
-                                    NotificationConnection, Viewer, req)
+                                    NotificationConnection, Person, Viewer, person_of_secretariat,
+                                    req, req_list)
 
 DEFAULT_PAGE_SIZE = 50  # a list asked for without `first`
 
@@ -82,6 +83,14 @@ def notifications(root: Any, info: GraphQLResolveInfo, unread_only: bool | None 
                     bool(unread_only), first, after)
 
 
+def secretariat(root: Any, info: GraphQLResolveInfo) -> list[dict]:
+    """The secretariat's people, by name (ADMIN only): one accounts call."""
+    ctx = info.context
+    ctx.viewer.require_admin()
+    return [person_of_secretariat(p.get("name"), p["email"])
+            for p in ctx.call("accounts", "secretariat")]
+
+
 class Query(ObjectType):
     viewer = Field(req(Viewer))
     member = Field(Member, id=ID(required=True), resolver=one("member"))
@@ -95,6 +104,7 @@ class Query(ObjectType):
     notifications = Field(req(NotificationConnection), unread_only=Boolean(default_value=False),
                           first=Int(default_value=DEFAULT_PAGE_SIZE), after=String(),
                           resolver=notifications)
+    secretariat = req_list(Person, resolver=secretariat)
 
     @staticmethod
     def resolve_viewer(root: Any, info: GraphQLResolveInfo) -> Any:

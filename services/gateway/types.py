@@ -256,9 +256,44 @@ class Grant(GrantTerms, Identified, ObjectType):
     available = Decimal(required=True)
 
 
+class Preferences(ObjectType):
+    language = Field(req(Language))
+    consultation_opened = Boolean(required=True)
+    reminders = Boolean(required=True)
+    outcomes = Boolean(required=True)
+
+
+def person_of_secretariat(name: str | None, email: str) -> dict:
+    """A Person view of a secretariat person (role ADMIN, no member)."""
+    return {"name": name, "email": email, "role": vocabulary.Role.ADMIN, "member_id": None}
+
+
+# A Person view: {name, email, role, member_id}; its preferences are those of
+# its recipient: its member's (a focal point) or the secretariat's, shared by
+# every secretariat person (docs/accounts.md).
+class Person(ObjectType):
+    name = String()
+    email = String(required=True)
+    role = Field(req(Role))
+    member = Field(Member)
+    preferences = Field(req(Preferences))
+
+    @staticmethod
+    async def resolve_member(person: dict, info: GraphQLResolveInfo) -> dict | None:
+        if not person.get("member_id"):
+            return None
+        return await info.context.loaders.member.load(person["member_id"])
+
+    @staticmethod
+    async def resolve_preferences(person: dict, info: GraphQLResolveInfo) -> dict:
+        return await info.context.loaders.preferences.load(
+            person.get("member_id") or vocabulary.SECRETARIAT)
+
+
 class Viewer(ObjectType):
     role = Field(req(Role))
     member = Field(Member)
+    person = Field(Person)
 
     @staticmethod
     async def resolve_member(viewer: Any, info: GraphQLResolveInfo) -> dict | None:
@@ -266,12 +301,34 @@ class Viewer(ObjectType):
             return None
         return await info.context.loaders.member.load(viewer.member_id)
 
+    @staticmethod
+    async def resolve_person(viewer: Any, info: GraphQLResolveInfo) -> dict | None:
+        """Null without a session (ANONYMOUS, a CLI token). A secretariat
+        person: name and email as accounts answered for the session (asked
+        again only for the viewer of a session just made: completeSignIn
+        answers no name). A focal point: its member's focalPoint."""
+        if not viewer.sid:
+            return None
+        if viewer.role == vocabulary.Role.ADMIN:
+            name, email = viewer.name, viewer.email
+            if email is None:
+                found = info.context.call("accounts", "session", viewer.sid)
+                if not found:
+                    return None
+                name, email = found.get("name"), found.get("email")
+            return person_of_secretariat(name, email) if email else None
+        member = await info.context.loaders.member.load(viewer.member_id)
+        focal = (member or {}).get("focal_point") or {}
+        if not focal.get("email"):
+            return None
+        return {"name": focal.get("name"), "email": focal["email"],
+                "role": vocabulary.Role.MEMBER, "member_id": viewer.member_id}
 
-class Preferences(ObjectType):
-    language = Field(req(Language))
-    consultation_opened = Boolean(required=True)
-    reminders = Boolean(required=True)
-    outcomes = Boolean(required=True)
+
+class Session(ObjectType):
+    token = String(required=True)
+    expires_at = DateTime(required=True)
+    viewer = Field(req(Viewer))
 
 
 class Notification(ObjectType):
