@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import data, fanout, load, measure
+from bench import data, fanout, load, measure, signin
 from bench.harness import (Bench, Budget, CpuMeter, OutOfTime, log, machine, proc_status,
                            stop_and_clean, write_result)
 from bench.stats import ratio, summary
@@ -27,11 +27,13 @@ SIZES = {
     "full": dict(small=100, large=10_000, page=50, query_samples=200, warmup=10, saga_samples=20,
                  open_reps=3, clients=32, cast_window_s=30, cast_max=3000, small_cast_window_s=60,
                  serial_casts=20, raw_count=3000, raw_serial=1000, stance_rpc_budget_s=90,
-                 replay_samples=40, rpc_members=1000, fanout_small=1000, budget_s=25 * 60),
+                 replay_samples=40, rpc_members=1000, fanout_small=1000, signin_requests=60,
+                 signin_warmup=10, signin_rpc_samples=20, budget_s=25 * 60),
     "quick": dict(small=100, large=1000, page=50, query_samples=50, warmup=5, saga_samples=3,
                   open_reps=2, clients=32, cast_window_s=10, cast_max=1000, small_cast_window_s=20,
                   serial_casts=10, raw_count=1000, raw_serial=500, stance_rpc_budget_s=10,
-                  replay_samples=20, rpc_members=200, fanout_small=100, budget_s=6 * 60),
+                  replay_samples=20, rpc_members=200, fanout_small=100, signin_requests=40,
+                  signin_warmup=5, signin_rpc_samples=10, budget_s=6 * 60),
 }
 
 MEMBER_STATUS = "query($id: ID!) { member(id: $id) { id status } }"
@@ -39,7 +41,8 @@ MEMBER_ALLOCATIONS = "query($id: ID!) { member(id: $id) { id allocations { id st
 
 GOALS = {"stack_efficiency": (">=", 0.5), "flatness_tally": ("<=", 1.3),
          "flatness_members_nested": ("<=", 1.3),
-         "fanout_mails_per_s": (">=", fanout.GOAL_MAILS_PER_S)}
+         "fanout_mails_per_s": (">=", fanout.GOAL_MAILS_PER_S),
+         "signin_p50_spread": ("<=", signin.GOAL_SPREAD)}
 
 
 # ---- phases ---------------------------------------------------------------------------
@@ -293,9 +296,11 @@ def figures(st, cfg):
         [g("load", k) for k in ("mid", "large", "large_rpc")])
     out["peak_rss_mb"] = {k: v.get("peak_rss_mb") for k, v in (st.get("processes") or {}).items()}
     out.update(fanout.figures(st.get("fanout")))
+    out.update(signin.figures(st.get("signin")))
     values = {"stack_efficiency": out["stack_efficiency"], "flatness_tally": flat.get("tally"),
               "flatness_members_nested": flat.get("members_nested"),
-              "fanout_mails_per_s": out["fanout_mails_per_s"]}
+              "fanout_mails_per_s": out["fanout_mails_per_s"],
+              "signin_p50_spread": out["signin_p50_spread"]}
     goals = {}
     for key, (op, limit) in GOALS.items():
         value = values[key]
@@ -372,6 +377,7 @@ def main(argv=None):
             ("queries_small", lambda: (queries(bench, cfg, st, "small", str(cfg["small"])),
                                        tally_queries(bench, cfg, st, st["c_small"], str(cfg["small"])))),
             ("sagas", lambda: sagas(bench, cfg, st)),
+            ("signin", lambda: signin.phase(bench, cfg, st)),
             ("load_mid", lambda: load_mid(bench, cfg, st)),
             ("fanout_small", lambda: fanout.phase(bench, st, "small")),
             ("load_large", lambda: load_large(bench, cfg, st, args)),
@@ -384,6 +390,7 @@ def main(argv=None):
             ("tally_large", lambda: tally_queries(bench, cfg, st, st["c_large"], str(cfg["large"]))),
         ]
         needs = {"casts_small": "load_small", "queries_small": "casts_small", "sagas": "load_small",
+                 "signin": "load_small",
                  "load_mid": "load_small", "fanout_small": "load_mid",
                  "load_large": "load_small", "fanout_large": "load_large", "queries_large": "load_large",
                  "open_large": "load_large", "casts_large": "load_large", "tally_large": "casts_large"}
@@ -422,13 +429,17 @@ def main(argv=None):
         stop_and_clean(bench, tmp)
     result["figures"] = figures(st, cfg)
     result["details"] = {k: st.get(k) for k in ("load", "cast", "serial", "queries", "rpc_calls",
-                                                "saga", "open_large", "raw", "fanout", "processes",
+                                                "saga", "open_large", "raw", "fanout", "signin",
+                                                "processes",
                                                 "phase_s", "profile") if st.get(k)}
     result["errors"], result["skipped"] = st["errors"], st["skipped"]
     result["wall_time_s"] = round(time.monotonic() - started_wall, 1)
     write(result)
     if st.get("fanout"):
         for line in fanout.report(result["figures"]):
+            log(line)
+    if st.get("signin"):
+        for line in signin.report(result["figures"]):
             log(line)
     return 1 if st["errors"] else 0
 

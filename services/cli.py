@@ -6,15 +6,16 @@
     coalition dlq list|replay [--service S] [IDS...]      the dead-letter queue
     coalition outbox                                      outbox lag per service
     coalition mail list|show|failed|retry                 the notifications' mail queue
+    coalition admin add|list|audit                        the secretariat's people, sign-in audit
 
 Settings come from the environment, as for the services (see
 docs/operator-guide.md); a bad one stops the command with one line naming it.
 COALITION_JWT_SECRET (the gateway's) is needed by every command; when it is
 not set, the CLI reads the one `make up` keeps in ./var/jwt-secret, if there
-is one (`make demo`). `export`, `dlq`, `outbox` and `mail` talk to the
-services over RabbitMQ (AMQP_URI; in a deployment, the `cli` user: see
-docs/operator-guide.md, "Trust boundaries"). No command prints an e-mail
-address: the mail queue's answers hold none.
+is one (`make demo`). `export`, `dlq`, `outbox`, `mail` and `admin` talk to
+the services over RabbitMQ (AMQP_URI; in a deployment, the `cli` user: see
+docs/operator-guide.md, "Trust boundaries"). Only `admin list` and `demo load`
+(the demo's) print e-mail addresses; the mail queue and the audit hold none.
 """
 import io
 import os
@@ -26,6 +27,7 @@ from urllib.parse import urlparse
 
 import click
 
+from services.cli_admin import admin, demo_sign_in
 from services.common import config as settings_module
 from services.common.dead_letters import PARKED, STATUSES
 from services.common.vocabulary import SERVICES, MailStatus, Role
@@ -93,7 +95,9 @@ def call(rpc, service, method, *args):
     try:
         return getattr(getattr(rpc, service), method)(*args)
     except DomainError as exc:
-        raise CliError(f"{service}: {exc}")
+        fields = getattr(exc, "fields", None) or {}  # BAD_USER_INPUT's: they never echo input
+        raise CliError(f"{service}: {exc}" + "".join(f"; {k}: {' '.join(v)}"
+                                                     for k, v in fields.items()))
     except RemoteError as exc:
         raise CliError(f"{service}.{method} failed: {_one_line(exc)}")
     except RpcTimeout:
@@ -132,7 +136,7 @@ service_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def coalition():
-    """Operate a coalition deployment: tokens, demo data, exports, dead letters, outbox, mail."""
+    """Operate a coalition deployment: tokens, demo, exports, dead letters, outbox, mail, people."""
 
 
 @coalition.command()
@@ -162,17 +166,19 @@ def demo():
 @click.option("--url", default=DEFAULT_URL, show_default=True,
               help="Base URL of the gateway (its GraphQL API is URL/graphql).")
 def demo_load(url):
-    """Load the demo coalition through the gateway's GraphQL API.
+    """Load the demo coalition through the gateway's GraphQL API, add its
+    secretariat person (over RabbitMQ, as `admin add`) and say how to sign in.
 
     Loading again reuses what is there (members by name, grants and the
-    consultation by title) instead of duplicating it."""
+    consultation by title, the person by address) instead of duplicating it."""
     from services import demo_loader
     from services.demo_client import DemoError
-    secret = settings()["COALITION_JWT_SECRET"]
+    settings_ = settings()
     try:
-        demo_loader.load(url, secret, echo=click.echo)
+        demo_loader.load(url, settings_["COALITION_JWT_SECRET"], echo=click.echo)
     except DemoError as exc:
         raise CliError(str(exc))
+    demo_sign_in(settings_)  # the demo's secretariat person, and how to sign in
     click.echo(f"GraphiQL: {url.rstrip('/')}/graphql   "
                "(a token for it: coalition token --role ADMIN --sub you)")
 
@@ -380,6 +386,9 @@ def _retry_all(rpc):
             return moved
         seen.update(fresh)
         moved += fresh
+
+
+coalition.add_command(admin)  # services/cli_admin.py: `coalition admin ...`
 
 
 def main(argv=None):

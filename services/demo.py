@@ -1,14 +1,17 @@
 """The demo coalition, as plain data: its member organisations (founders
 and one applicant), its grants and their allocations, and a consultation
-with the stances of two rounds. `coalition demo load` loads it through the
-gateway (services/demo_loader.py).
+with the stances of two rounds, and a secretariat person to sign in as.
+`coalition demo load` loads it through the gateway (services/demo_loader.py)
+and adds the person as `coalition admin add` does.
 
 The organisations are real community-led networks; their names, countries,
 types and constituencies are public facts, to the best of our knowledge
 (`countries` is where the secretariat is registered or hosted). The focal
 points are NOT their people: every one is an obviously fictional placeholder
-("Focal point, IDPC", focal@idpc.example.org). Amounts other than the RCNF
-grant's total are illustrative, and say so.
+("Focal point, IDPC", focal@idpc.example.org), each address its own, so
+that each can sign in as its member (a focal point's address is unique among
+members that act). Amounts other than the RCNF grant's total are
+illustrative, and say so.
 """
 from typing import Any
 
@@ -100,6 +103,10 @@ KYRGYZ_COALITION = [
          [PWUD]),
     _org("Prosvet", None, "prosvet", COMMUNITY, ["KG"], KYRGYZSTAN, [PWUD]),
 ]
+
+# Signs in as ADMIN (`coalition admin add`); example.org, as the focal points:
+# an address of a reserved name such as .test is no valid address.
+SECRETARIAT_PERSON = {"email": "secretariat@demo.example.org", "name": "Demo Secretariat"}
 
 # Registered by the secretariat: ACTIVE with the MoU signed.
 FOUNDERS = (HARM_REDUCTION_CONSORTIUM + ASIA_PACIFIC_NETWORKS + WESTERN_BALKANS

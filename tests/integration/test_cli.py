@@ -1,6 +1,7 @@
-"""The operator CLI (services/cli.py) against the real stack: tokens, the demo
-coalition through the gateway, the CSV export, the dead-letter queue, the
-outbox and the mail queue. Other tests share this stack's database: assertions
+"""The operator CLI (services/cli.py, services/cli_admin.py) against the real
+stack: tokens, the demo coalition through the gateway, the CSV export, the
+dead-letter queue, the outbox, the mail queue and the secretariat's people
+(`coalition admin`). Other tests share this stack's database: assertions
 are on the demo's own data (by name and title), never on global counts except
 as lower bounds."""
 import csv
@@ -15,9 +16,10 @@ from click.testing import CliRunner
 from services import demo
 from services import local as local_module
 from services.cli import coalition
+from services.cli_admin import CLI_ADDER
 from services.common.vocabulary import SERVICES
 from services.stack import free_port
-from tests.support import SECRET, founders, member_input, wait_for
+from tests.support import PUBLIC_URL, SECRET, founders, member_input, wait_for
 
 FIND_MEMBERS = """query($s: String, $after: String) { members(search: $s, first: 50, after: $after) {
   totalCount edges { node { id name status canVote } } pageInfo { hasNextPage endCursor } } }"""
@@ -142,10 +144,31 @@ def release_demo(stack):
                     rpc.members.withdraw_membership(member["id"], "end of the CLI tests")
                 ids.append(member["id"])
     stack.db("members").members.update_many({"_id": {"$in": ids}}, {"$set": {"name_key": None}})
+    # and the demo's secretariat person goes, so that the sign-in tests find
+    # only their own people (no API removes a person without an ADMIN session)
+    forget_people(stack, [demo.SECRETARIAT_PERSON["email"]])
+
+
+def forget_people(stack, addresses):
+    stack.db("accounts").people.delete_many(
+        {"email_key": {"$in": [a.casefold() for a in addresses]}})
 
 
 def test_demo_load_registers_the_coalition(stack, loaded):
     assert f"{stack.url}/graphql" in loaded.output
+    # the demo's secretariat person, and how to sign in as them or as a member
+    person = demo.SECRETARIAT_PERSON
+    assert f"secretariat person: {person['name']}: " in loaded.stdout
+    assert f"{PUBLIC_URL.rstrip('/')}/signin" in loaded.stdout
+    assert f"{PUBLIC_URL.rstrip('/')}/dev/mail" in loaded.stdout
+    assert person["email"] in loaded.stdout
+    assert demo.FOUNDERS[0]["focalPoint"]["email"] in loaded.stdout
+    with stack.rpc() as rpc:
+        people = {p["email"].casefold(): p for p in rpc.accounts.secretariat()}
+    assert people[person["email"].casefold()]["name"] == person["name"]
+    # each demo member's focal point has an address of its own: each can sign in
+    addresses = [m["focalPoint"]["email"].casefold() for m in demo.ALL_MEMBERS]
+    assert len(set(addresses)) == len(addresses) and person["email"] not in addresses
     total = stack.gql("{ members(first: 1) { totalCount } }")["members"]["totalCount"]
     assert total >= len(demo.ALL_MEMBERS) >= 20
     for data in demo.FOUNDERS:
@@ -191,6 +214,10 @@ def test_demo_load_consultation_with_a_closed_round(stack, loaded):
 def test_demo_load_twice_duplicates_nothing(stack, loaded):
     again = run(stack, "demo", "load", "--url", stack.url)
     assert again.exit_code == 0, again.output
+    assert f"secretariat person: {demo.SECRETARIAT_PERSON['name']}: already there" in again.stdout
+    with stack.rpc() as rpc:
+        emails = [p["email"].casefold() for p in rpc.accounts.secretariat()]
+    assert emails.count(demo.SECRETARIAT_PERSON["email"].casefold()) == 1
     for data in demo.ALL_MEMBERS:
         assert len(members_named(stack, data["name"])) == 1, data["name"]
     titles = [g["title"] for g in nodes(stack, GRANTS, "grants")]
@@ -300,7 +327,9 @@ def test_outbox(stack):
 def test_rpc_commands_without_a_broker_fail_in_one_line(stack):
     env = {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
     for args in (["outbox"], ["dlq", "list"], ["export", "consultation", "x"],
-                 ["mail", "list"], ["mail", "failed"], ["mail", "show", "x"], ["mail", "retry"]):
+                 ["mail", "list"], ["mail", "failed"], ["mail", "show", "x"], ["mail", "retry"],
+                 ["admin", "list"], ["admin", "audit"],
+                 ["admin", "add", "--email", "a@example.org", "--name", "A"]):
         result = run(stack, *args, env=env)
         assert result.exit_code == 1, args
         assert result.stderr.strip().count("\n") == 0
@@ -396,3 +425,107 @@ def test_mail_show_of_an_unknown_id_is_one_line(stack):
     result = run(stack, "mail", "show", "no-such-mail")
     assert result.exit_code == 1
     assert result.stderr.strip().count("\n") == 0 and "no-such-mail" in result.stderr
+
+
+# ---- the secretariat's people and the sign-in audit ----------------------------------------
+
+REQUEST_SIGN_IN = "mutation($e: String!) { requestSignIn(email: $e) }"
+
+
+@pytest.fixture
+def people(stack):
+    """Addresses of the secretariat people a test adds: forgotten after it."""
+    added = []
+    yield added
+    forget_people(stack, added)
+
+
+def new_person(people):
+    address = f"admin-{uuid.uuid4().hex[:12]}@example.org"
+    people.append(address)
+    return address, f"Secretariat {address[6:12]}"
+
+
+def audit_rows(stack, limit=1000):
+    result = run(stack, "admin", "audit", "--limit", str(limit))
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.strip().splitlines()
+    assert header.split() == ["at", "action", "person", "client"]
+    return [row.split() for row in rows]
+
+
+def test_admin_add_then_list(stack, people):
+    address, name = new_person(people)
+    result = run(stack, "admin", "add", "--email", address, "--name", name)
+    assert result.exit_code == 0, result.output
+    first, second = result.stdout.strip().splitlines()
+    assert first.startswith("added ") and first.endswith(f"  {name}")
+    person_id = first.split()[1]
+    assert second == f"Sign in at {PUBLIC_URL.rstrip('/')}/signin"
+    with stack.rpc() as rpc:
+        [person] = [p for p in rpc.accounts.secretariat() if p["id"] == person_id]
+    assert (person["email"], person["name"]) == (address, name)
+    assert stack.db("accounts").people.find_one({"_id": person_id})["added_by"] == CLI_ADDER
+
+    listing = run(stack, "admin", "list")
+    assert listing.exit_code == 0, listing.output
+    header, *lines = listing.stdout.strip().splitlines()
+    assert header == f"{len(lines)} secretariat person(s)"
+    [line] = [line for line in lines if person_id in line]
+    assert line.split()[0] == person_id and f"  {name}  <{address}>" in line
+    # by name: the service's order, shown as it is
+    with stack.rpc() as rpc:
+        assert [p["id"] for p in rpc.accounts.secretariat()] == [x.split()[0] for x in lines]
+
+
+def test_admin_add_of_an_address_already_there_is_refused_in_one_line(stack, people):
+    address, name = new_person(people)
+    assert run(stack, "admin", "add", "--email", address, "--name", name).exit_code == 0
+    again = run(stack, "admin", "add", "--email", address.upper(), "--name", "Someone Else")
+    assert again.exit_code == 1
+    assert again.stderr.startswith("coalition: accounts: ")
+    assert again.stderr.strip().count("\n") == 0
+    with stack.rpc() as rpc:
+        found = [p for p in rpc.accounts.secretariat() if p["email"].casefold() == address]
+    assert [p["name"] for p in found] == [name]
+
+
+def test_admin_add_of_a_bad_address_names_the_field_not_the_input(stack):
+    result = run(stack, "admin", "add", "--email", "not-an-address-xyz", "--name", "Nobody")
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "email" in result.stderr and "not-an-address-xyz" not in result.stderr
+    missing = run(stack, "admin", "add", "--name", "Nobody")
+    assert missing.exit_code == 2 and "--email" in missing.stderr
+
+
+def test_admin_audit_shows_whom_and_never_an_address(stack, people):
+    address, name = new_person(people)
+    added = run(stack, "admin", "add", "--email", address, "--name", name)
+    assert added.exit_code == 0, added.output
+    person_id = added.stdout.split()[1]
+    rows = audit_rows(stack)
+    assert [row[1:] for row in rows if row[2] == person_id] == [
+        ["SECRETARIAT_ADDED", person_id, "-"]]  # the CLI has no client address
+
+    # a code asked for through the gateway: CODE_SENT, from the test's client
+    assert stack.gql(REQUEST_SIGN_IN, {"e": address})["requestSignIn"] is True
+    sent = wait_for(lambda: [row for row in audit_rows(stack)
+                             if row[1:3] == ["CODE_SENT", person_id]], 20, 0.3, "CODE_SENT")
+    assert sent[0][3] == "127.0.0.1"
+    rows = audit_rows(stack)
+    assert rows.index(sent[0]) < rows.index(next(r for r in rows if r[1] == "SECRETARIAT_ADDED"
+                                                 and r[2] == person_id)), "newest first"
+    result = run(stack, "admin", "audit")
+    assert "@" not in result.stdout and address.split("@")[0] not in result.stdout
+
+
+def test_admin_audit_limit(stack, people):
+    address, name = new_person(people)
+    assert run(stack, "admin", "add", "--email", address, "--name", name).exit_code == 0
+    assert len(audit_rows(stack, limit=1)) == 1
+    assert len(audit_rows(stack, limit=2)) <= 2
+    for wrong in ("0", "1001", "x"):
+        result = run(stack, "admin", "audit", "--limit", wrong)
+        assert result.exit_code == 2 and "--limit" in result.stderr, wrong
+

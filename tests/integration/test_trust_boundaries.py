@@ -174,10 +174,11 @@ def test_rpc_requests_only_from_their_callers(users_stack):
                    publish("nameko-rpc", "members.register_founding_member", request))
 
 
-def test_the_mail_queue_is_the_operators_and_no_one_sends_a_sign_in_mail_yet(users_stack):
+def test_the_mail_queue_is_the_operators_and_only_accounts_sends_a_sign_in_mail(users_stack):
     """The gateway may call the notifications service (its features do) but
-    not the operator's mail RPCs, nor send_sign_in, which nothing in it calls
-    yet; the CLI may list the queue (`coalition mail list`), and is answered."""
+    not the operator's mail RPCs, nor send_sign_in, which only accounts calls
+    (it holds the code); the CLI may list the queue (`coalition mail list`),
+    and is answered."""
     stack = users_stack
     request = b'{"args": [], "kwargs": {}}'
     gateway = stack.process_uri("gateway")
@@ -185,6 +186,10 @@ def test_the_mail_queue_is_the_operators_and_no_one_sends_a_sign_in_mail_yet(use
         assert refused(gateway, publish("nameko-rpc", f"notifications.{method}", request))
     assert refused(stack.process_uri("cli"),
                    publish("nameko-rpc", "notifications.send_sign_in", request))
+    # who an address is, and the first secretariat person, are not the gateway's to ask or add
+    for service, method in (("members", "find_by_focal_point"), ("accounts", "add_secretariat"),
+                            ("accounts", "audit")):
+        assert refused(gateway, publish("nameko-rpc", f"{service}.{method}", request))
     # the controls: the refusal is of those methods, not of the service or the users
     as_gateway = {**stack.config, "AMQP_URI": gateway}
     with ClusterRpcProxy(as_gateway, timeout=15) as rpc:

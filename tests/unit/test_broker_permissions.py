@@ -110,7 +110,8 @@ MAIL_QUEUE = ("mails", "mail", "retry_mails")  # the notifications service's, fo
 
 def test_rpc_requests_follow_the_calls_table():
     methods = (("get", "voter_ids", "register_founding_member", "ping", "send_sign_in",
-                "set_preferences") + MAIL_QUEUE + permissions.OPERATOR_RPCS)
+                "set_preferences", "find_by_focal_point", "add_secretariat", "audit",
+                "session") + MAIL_QUEUE + permissions.OPERATOR_RPCS)
     for process in permissions.PROCESSES:
         for service in permissions.SERVICES:
             for method in methods:
@@ -133,8 +134,8 @@ def test_rpc_requests_follow_the_calls_table():
 
 def test_the_gateway_may_not_send_the_operators_mail_rpcs_nor_a_sign_in_mail():
     """Least privilege: the mail queue is the operator's (`coalition mail`),
-    and nothing in the gateway sends a sign-in mail yet. The CLI keeps the
-    mail queue, and no more."""
+    and only accounts sends a sign-in mail (it holds the code) or asks
+    members who an address is. The CLI keeps the mail queue, and no more."""
     def gateway(method):
         return topic("gateway", "nameko-rpc", "write", f"notifications.{method}")
 
@@ -151,6 +152,26 @@ def test_the_gateway_may_not_send_the_operators_mail_rpcs_nor_a_sign_in_mail():
         assert topic("cli", "nameko-rpc", "write", f"notifications.{method}") is False, method
     # another service's methods of the same names stay the gateway's
     assert topic("gateway", "nameko-rpc", "write", "members.mails") is True
+    # accounts sends the sign-in mail and finds who an address is; the gateway does neither
+    assert topic("accounts", "nameko-rpc", "write", "notifications.send_sign_in") is True
+    assert topic("accounts", "nameko-rpc", "write", "members.find_by_focal_point") is True
+    assert topic("gateway", "nameko-rpc", "write", "members.find_by_focal_point") is False
+    assert topic("accounts", "nameko-rpc", "write", "notifications.mails") is False
+    assert topic("accounts", "nameko-rpc", "write", "members.register_founding_member") is False
+
+
+def test_the_first_secretariat_person_and_the_audit_are_the_operators():
+    """`coalition admin add` and `coalition admin audit` are the CLI's; the
+    gateway signs people in and out, invites and removes, but neither adds
+    a person without a mail nor reads the audit."""
+    for method in ("add_secretariat", "audit"):
+        assert topic("gateway", "nameko-rpc", "write", f"accounts.{method}") is False, method
+        assert topic("cli", "nameko-rpc", "write", f"accounts.{method}") is True, method
+    for method in ("request_sign_in", "complete_sign_in", "session", "sign_out",
+                   "invite_secretariat", "remove_secretariat", "secretariat"):
+        assert topic("gateway", "nameko-rpc", "write", f"accounts.{method}") is True, method
+    for method in ("request_sign_in", "complete_sign_in", "session", "sign_out"):
+        assert topic("cli", "nameko-rpc", "write", f"accounts.{method}") is False, method
 
 
 def _service_calls_in(path):

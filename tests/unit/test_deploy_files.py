@@ -99,7 +99,9 @@ def env_example():
 
 def test_compose_has_the_expected_services():
     assert set(services()) == INFRA | ONE_SHOT | OPTIONAL | APPS
-    assert set(app_services()) == APPS and "notifications" in APPS
+    assert set(app_services()) == APPS and {"notifications", "accounts"} <= APPS
+    # sign-in's service hands codes to notifications: it never gets the SMTP password
+    assert "SMTP_URL" not in environment(services()["accounts"])
 
 
 def test_every_runner_service_is_deployed_and_every_runner_command_is_valid():
