@@ -41,18 +41,15 @@ stack (tests.support.StackHandle) and loads its own members.
 import argparse
 import collections
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import load
-from bench.harness import (Bench, Budget, CpuMeter, cpu_seconds, log, machine,
-                           stop_and_clean, write_result)
+from bench.harness import CpuMeter, cpu_seconds, log, machine, run_on_own_stack, write_result
 from bench.stats import ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -391,27 +388,15 @@ def main(argv=None):
     result = {"bench": "fanout", "issue": 15, "started_at": now().isoformat(timespec="seconds"),
               "machine": machine(), "sizes": {"small": small, "large": args.members, "load": args.load}}
 
-    def terminate(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="coalition-bench-fanout-"))
-    bench = Bench(tmp, Budget(60 * 60))
-    started = time.monotonic()
-    try:
-        bench.start()
+    def work(bench):
         st["load"]["small"] = load_members(bench, small, args, st["tag"])
         phase(bench, st, "warm-up")  # the first fan-out of a process also loads its templates
         phase(bench, st, "small")
         st["load"]["large"] = load_members(bench, args.members, args, st["tag"])
         phase(bench, st, "large", with_sink=True,
               profile_dir=RESULTS / "profile" / "fanout" if args.profile else None)
-    except KeyboardInterrupt as exc:
-        st["errors"]["interrupted"] = str(exc) or "KeyboardInterrupt"
-    except Exception as exc:
-        st["errors"]["run"] = f"{type(exc).__name__}: {exc}"[:500]
-        log(f"FAILED: {st['errors']['run']}")
-    finally:
-        stop_and_clean(bench, tmp)
+    started = time.monotonic()
+    run_on_own_stack("fanout", 60 * 60, st["errors"], work)
     result["figures"] = figures(st.get("fanout"))
     result["details"] = {"fanout": st.get("fanout"), "load": st["load"]}
     result["errors"] = st["errors"]

@@ -3,10 +3,13 @@ over HTTP, progress on stderr, a time budget, process facts from /proc."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import requests
 
@@ -165,6 +168,32 @@ def stop_and_clean(bench, tmp):
     except Exception as exc:
         log(f"cleanup problem: {type(exc).__name__}: {exc}")
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_on_own_stack(name, budget_seconds, errors, work, before_start=None):
+    """Run `work(bench)` on a stack of its own (a one-off bench: `python -m
+    bench.<name>`), started after `before_start(bench)` (settings to change).
+    SIGTERM interrupts it; an interruption or a failure goes into `errors`
+    ("interrupted", "run"), never raised; the stack is stopped and cleaned
+    whatever happens. What `work` returns, or None if it did not finish."""
+    def terminate(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, terminate)
+    tmp = Path(tempfile.mkdtemp(prefix=f"coalition-bench-{name}-"))
+    bench = Bench(tmp, Budget(budget_seconds))
+    try:
+        if before_start:
+            before_start(bench)
+        bench.start()
+        return work(bench)
+    except KeyboardInterrupt as exc:
+        errors["interrupted"] = str(exc) or "KeyboardInterrupt"
+    except Exception as exc:
+        errors["run"] = f"{type(exc).__name__}: {exc}"[:500]
+        log(f"FAILED: {errors['run']}")
+    finally:
+        stop_and_clean(bench, tmp)
+    return None
 
 
 def children(pid):

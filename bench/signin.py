@@ -26,16 +26,14 @@ limits: each known request then names another member's focal point (at most
 two requests per address, under SIGN_IN_PER_ADDRESS_PER_HOUR's 5).
 """
 import argparse
-import signal
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import data
-from bench.harness import Bench, Budget, log, machine, stop_and_clean, write_result
+from bench.harness import log, machine, run_on_own_stack, write_result
 from bench.stats import ms, percentile, ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -212,28 +210,15 @@ def main(argv=None):
     tag = uuid.uuid4().hex[:6]
     result = {"bench": "signin", "issue": 16, "started_at": now().isoformat(timespec="seconds"),
               "machine": machine(), "sizes": vars(args), "limits": RAISED_LIMITS}
-    errors, found = {}, None
+    errors = {}
 
-    def terminate(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="coalition-bench-signin-"))
-    bench = Bench(tmp, Budget(20 * 60))
-    started = time.monotonic()
-    try:
-        raise_limits(bench)
-        bench.start()
+    def work(bench):
         member = bench.rpc().members.register_founding_member(data.member_input(tag, 0))
         log(f"known address: the focal point of member {member['id']}")
         address = data.member_input(tag, 0)["focalPoint"]["email"]
-        found = measure(bench, [address], tag, args.requests, args.warmup, args.rpc_samples)
-    except KeyboardInterrupt as exc:
-        errors["interrupted"] = str(exc) or "KeyboardInterrupt"
-    except Exception as exc:
-        errors["run"] = f"{type(exc).__name__}: {exc}"[:500]
-        log(f"FAILED: {errors['run']}")
-    finally:
-        stop_and_clean(bench, tmp)
+        return measure(bench, [address], tag, args.requests, args.warmup, args.rpc_samples)
+    started = time.monotonic()
+    found = run_on_own_stack("signin", 20 * 60, errors, work, before_start=raise_limits)
     result["figures"] = figures(found)
     result["details"] = found
     result["errors"] = errors

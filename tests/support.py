@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -341,3 +342,35 @@ def isolate_voters(stack):
                     rpc.members.withdraw_membership(edge["node"]["id"], "test isolation")
     wait_for(lambda: stack.db("consultations").voters.count_documents({"can_vote": True}) == 0,
              30, 0.2, "no voters left")
+
+
+@contextmanager
+def another_gateway(stack, log_path=None, **env):
+    """One more gateway instance (gunicorn, two workers, as in production)
+    on the stack's services and store, with its own settings; its output in
+    `log_path` (by default a file of its port in the stack's folder). Yields
+    its URL."""
+    port = free_port()
+    environ = {**os.environ, **stack.gateway_env, "GATEWAY_BIND": f"127.0.0.1:{port}",
+               "GATEWAY_WORKERS": "2", **env}
+    environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = Path(log_path or stack.tmp / f"gateway-{port}.log")
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config",
+                                 "python:services.gateway.gunicorn_conf",
+                                 "services.gateway.app:application"],
+                                cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
+
+        def alive():
+            try:
+                return requests.get(url + "/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return proc.poll() is not None  # stop waiting if it died
+        try:
+            wait_for(alive, 60, 0.2, "the extra gateway")
+            assert proc.poll() is None, log_path.read_text()
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(30)

@@ -6,20 +6,15 @@ pages. Every address and code a test used is kept in `SEEN`, so that a test
 can check that none of them reached a log file or the store in clear."""
 import os
 import re
-import subprocess
-import sys
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 
 import jwt
 import requests
 
-from services.stack import free_port
 from tests.helpers.notifications import founders_with_addresses
-from tests.support import ROOT, SECRET, refusal, wait_for
+from tests.support import SECRET, refusal
 
 CODE = re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}")
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -207,34 +202,3 @@ def random_code():
 def accounts_session(stack, token):
     """The accounts service's stored session of a token (by its sid)."""
     return stack.db("accounts").sessions.find_one({"_id": claims(token)["sid"]})
-
-
-# ---- another gateway ---------------------------------------------------------------
-
-@contextmanager
-def another_gateway(stack, log_path, **env):
-    """One more gateway instance (gunicorn, two workers) on the stack's
-    services and store, with its own settings, its output in `log_path`."""
-    port = free_port()
-    environ = {**os.environ, **stack.gateway_env, "GATEWAY_BIND": f"127.0.0.1:{port}",
-               "GATEWAY_WORKERS": "2", **env}
-    environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config",
-                                 "python:services.gateway.gunicorn_conf",
-                                 "services.gateway.app:application"],
-                                cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
-
-        def alive():
-            try:
-                return requests.get(url + "/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return proc.poll() is not None  # stop waiting if it died
-        try:
-            wait_for(alive, 60, 0.2, "the extra gateway")
-            assert proc.poll() is None, Path(log_path).read_text()
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(30)

@@ -3,54 +3,18 @@ real gateway over HTTP: body size and nesting, query cost, anonymous
 mutations and the per-address limit on applications (kept in the gateway's
 store, so every worker and instance shares it), security headers, health
 and readiness."""
-import os
-import subprocess
-import sys
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from contextlib import ExitStack
 
 import pytest
 import requests
 
 from services.stack import free_port
-from tests.support import ROOT, member_input, post_raw, wait_for
+from tests.support import another_gateway, member_input, post_raw
 
 APPLY = "mutation($i: MemberInput!) { applyForMembership(input: $i) { id } }"
 
-
-@contextmanager
-def another_gateway(stack, **env):
-    """One more gateway instance on the same services and store, with its own
-    settings (gunicorn, two workers, as in production)."""
-    port = free_port()
-    environ = {**os.environ, **stack.gateway_env, "GATEWAY_BIND": f"127.0.0.1:{port}",
-               "GATEWAY_WORKERS": "2", **env}
-    environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = open(stack.tmp / f"gateway-{port}.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config",
-                             "python:services.gateway.gunicorn_conf",
-                             "services.gateway.app:application"],
-                            cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def alive():
-        try:
-            return requests.get(url + "/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return proc.poll() is not None  # stop waiting if it died
-    try:
-        wait_for(alive, 60, 0.2, "the extra gateway")
-        assert proc.poll() is None, (stack.tmp / f"gateway-{port}.log").read_text()
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
-
-
-# ---- the body ------------------------------------------------------------------
 
 def test_a_body_over_the_limit_is_413_before_it_is_parsed(stack):
     for size in (1024 * 1024 + 1, 20 * 1024 * 1024):

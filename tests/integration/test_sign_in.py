@@ -15,10 +15,10 @@ import requests
 from services.common.errors import Conflict
 from tests.helpers.sign_in import (
     COOKIE, INVITE, REMOVE, SECRETARIAT, SEEN, SIGN_OUT, VIEWER, WITHDRAW, accounts_session,
-    add_secretariat, another_gateway, claims, clears_cookie, complete, focal_point, mails_to,
+    add_secretariat, claims, clears_cookie, complete, focal_point, mails_to,
     new_address, ok, parse_time, post, random_code, refused, request_code, session_cookie,
     sign_in, wait_code, wrong_secret)
-from tests.support import PUBLIC_URL, wait_for
+from tests.support import PUBLIC_URL, another_gateway, wait_for
 
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")
 WRONG = "This sign-in code is wrong, used or expired. Ask for a new one."
