@@ -221,12 +221,18 @@ def wrong_secret(code):
     return f"{code[:4]}-{other[:4]}-{other[4:]}"
 
 
-def test_five_wrong_codes_for_an_address_void_its_pending_code(svc):
+def code_after_wrong_tries(svc, tries):
+    """A focal point's code, after `tries` wrong codes with its locator."""
     _, email = svc.members.add()
     svc.service.request_sign_in(email, CLIENT)
     code = svc.notifications.last_code(email)
-    for _ in range(5):
+    for _ in range(tries):
         svc.refused(wrong_secret(code))
+    return code
+
+
+def test_five_wrong_codes_for_an_address_void_its_pending_code(svc):
+    code = code_after_wrong_tries(svc, 5)
     assert svc.db.codes.find_one({})["status"] == "VOID"
     svc.refused(code)
     failed = svc.audited("CODE_FAILED")
@@ -235,11 +241,7 @@ def test_five_wrong_codes_for_an_address_void_its_pending_code(svc):
 
 
 def test_four_wrong_codes_leave_the_code_usable_and_unknown_locators_count_nothing(svc):
-    _, email = svc.members.add()
-    svc.service.request_sign_in(email, CLIENT)
-    code = svc.notifications.last_code(email)
-    for _ in range(4):
-        svc.refused(wrong_secret(code))
+    code = code_after_wrong_tries(svc, 4)
     other_locator = "ZZZZ" if not code.startswith("ZZZZ") else "YYYY"
     for _ in range(10):  # cannot be tied to an address: audited with no person
         svc.refused(other_locator + code[4:])
