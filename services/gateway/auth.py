@@ -141,6 +141,23 @@ def issue_token(secret: str, role: str, sub: str, member_id: str | None = None,
 
 # ---- sessions (DOMAIN.md section 7) ----------------------------------------------------
 
+# A Person view (the API's Person): {name, email, role, member_id}.
+
+def secretariat_person(name: str | None, email: str) -> dict:
+    """A Person view of a secretariat person (role ADMIN, no member)."""
+    return {"name": name, "email": email, "role": Role.ADMIN, "member_id": None}
+
+
+def focal_point_person(member: dict | None) -> dict | None:
+    """A Person view of a member's focal point (role MEMBER), from the member
+    as the members service answers it; None without a member or an address."""
+    focal = (member or {}).get("focal_point") or {}
+    if member is None or not focal.get("email"):
+        return None
+    return {"name": focal.get("name"), "email": focal["email"], "role": Role.MEMBER,
+            "member_id": member["id"]}
+
+
 def aware(moment: Any) -> datetime:
     """An aware UTC datetime from what accounts answers over RPC: ISO text or
     a datetime (naive taken as UTC). ValueError for anything else."""

@@ -11,11 +11,12 @@ from graphene import ID, Boolean, Field, Int, ObjectType, String
 from graphql import (FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode,
                      SelectionSetNode)
 
+from services.gateway.auth import secretariat_person
 from services.gateway.inputs import plain
 from services.gateway.types import (Consultation, ConsultationConnection, ConsultationKind,
                                     ConsultationStatus, Constituency, Grant, GrantConnection,
                                     GrantStatus, Member, MemberConnection, MemberStatus,
-                                    NotificationConnection, Person, Viewer, person_of_secretariat,
+                                    NotificationConnection, Person, Viewer,
                                     req, req_list)
 
 DEFAULT_PAGE_SIZE = 50  # a list asked for without `first`
@@ -87,7 +88,7 @@ def secretariat(root: Any, info: GraphQLResolveInfo) -> list[dict]:
     """The secretariat's people, by name (ADMIN only): one accounts call."""
     ctx = info.context
     ctx.viewer.require_admin()
-    return [person_of_secretariat(p.get("name"), p["email"])
+    return [secretariat_person(p.get("name"), p["email"])
             for p in ctx.call("accounts", "secretariat")]
 
 

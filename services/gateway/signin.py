@@ -43,8 +43,9 @@ from werkzeug.wrappers import Request, Response
 
 from services.common.errors import BadUserInput, DomainError, Unavailable
 from services.common.vocabulary import Role
-from services.gateway.auth import (COOKIE, Viewer, cleared_cookie, session_cookie,
-                                   session_token, session_viewer, viewer_from_token)
+from services.gateway.auth import (COOKIE, Viewer, cleared_cookie, focal_point_person,
+                                   session_cookie, session_token, session_viewer,
+                                   viewer_from_token)
 from services.gateway.background import Background
 
 log = logging.getLogger("coalition.gateway")
@@ -330,12 +331,12 @@ class SignInPages:
             name, email, acting = viewer.name, viewer.email, "for the secretariat"
         else:
             found = self.call("members", "get_many", [viewer.member_id])
-            if not found:
+            person = focal_point_person(found[0] if found else None)
+            if person is None:
                 return None
-            focal = found[0].get("focal_point") or {}
-            name, email = focal.get("name"), focal.get("email")
+            name, email = person["name"], person["email"]
             acting = f"the focal point of {found[0].get('name') or 'your organisation'}"
-        return {"name": name, "email": email or "", "acting": acting, "expires": ""}
+        return {"name": name, "email": email, "acting": acting, "expires": ""}
 
     def done(self, request: Request) -> Response:
         try:

@@ -19,6 +19,7 @@ from graphene import ID, Boolean, Field, Float, Int, List, NonNull, ObjectType, 
 from graphql import GraphQLResolveInfo
 
 from services.common import vocabulary
+from services.gateway.auth import focal_point_person, secretariat_person
 from services.gateway.scalars import Date, DateTime, Decimal
 
 
@@ -263,12 +264,7 @@ class Preferences(ObjectType):
     outcomes = Boolean(required=True)
 
 
-def person_of_secretariat(name: str | None, email: str) -> dict:
-    """A Person view of a secretariat person (role ADMIN, no member)."""
-    return {"name": name, "email": email, "role": vocabulary.Role.ADMIN, "member_id": None}
-
-
-# A Person view: {name, email, role, member_id}; its preferences are those of
+# A Person view (auth.secretariat_person, auth.focal_point_person); its preferences are those of
 # its recipient: its member's (a focal point) or the secretariat's, shared by
 # every secretariat person (docs/accounts.md).
 class Person(ObjectType):
@@ -316,13 +312,8 @@ class Viewer(ObjectType):
                 if not found:
                     return None
                 name, email = found.get("name"), found.get("email")
-            return person_of_secretariat(name, email) if email else None
-        member = await info.context.loaders.member.load(viewer.member_id)
-        focal = (member or {}).get("focal_point") or {}
-        if not focal.get("email"):
-            return None
-        return {"name": focal.get("name"), "email": focal["email"],
-                "role": vocabulary.Role.MEMBER, "member_id": viewer.member_id}
+            return secretariat_person(name, email) if email else None
+        return focal_point_person(await info.context.loaders.member.load(viewer.member_id))
 
 
 class Session(ObjectType):
