@@ -47,32 +47,23 @@ A new language: a member of Language, its Babel locale in LOCALES, and
 """
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from decimal import Decimal
-from io import BytesIO
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from babel import Locale
-from babel.dates import format_date, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import UndefinedError
 
+from services.common import i18n
 from services.common.explanations import N_, sentence
+from services.common.i18n import LOCALES, SOURCE_LANGUAGE, money, number, when  # noqa: F401
 from services.common.vocabulary import Language, NotificationKind, Outcome
 
 HERE: Final = Path(__file__).resolve().parent
 TEMPLATES: Final = HERE / "templates"
 LOCALE_DIR: Final = HERE / "locale"
-DOMAIN: Final = "messages"
-SOURCE_LANGUAGE: Final = Language.EN
-
-# the Babel locale of each language: dates, numbers, plural rules
-LOCALES: Final[Mapping[Language, str]] = {Language.EN: "en_GB", Language.RU: "ru"}
 
 K = NotificationKind
 
@@ -121,46 +112,13 @@ class Rendered(NamedTuple):
 
 
 def catalogue_path(language: Language) -> Path:
-    return LOCALE_DIR / language.lower() / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return i18n.catalogue_path(LOCALE_DIR, language)
 
 
 def compile_catalogue(language: Language) -> NullTranslations:
     """The translations of `language`, compiled in memory from its .po (the
     source language needs none: its msgids are its text)."""
-    if language == SOURCE_LANGUAGE:
-        return NullTranslations()
-    with catalogue_path(language).open("rb") as po:
-        catalogue = read_po(po, locale=LOCALES[language], domain=DOMAIN)
-    compiled = BytesIO()
-    write_mo(compiled, catalogue, use_fuzzy=False)
-    compiled.seek(0)
-    return Translations(compiled, domain=DOMAIN)
-
-
-def when(moment: datetime, locale: Locale) -> str:
-    """An aware datetime in UTC, the zone named: "3 December 2026, 18:00 UTC"."""
-    if not isinstance(moment, datetime) or moment.utcoffset() is None:
-        raise ValueError(f"a date to show must be an aware datetime, not {moment!r}")
-    utc = moment.astimezone(timezone.utc)
-    joined = locale.datetime_formats["medium"].format(format_time(utc, "HH:mm", locale=locale),
-                                                      format_date(utc, "long", locale=locale))
-    return f"{joined} UTC"
-
-
-def number(value: int | float | str | Decimal, locale: Locale) -> str:
-    """A number in the locale's digits ("1 000", "0,75"), as written (a float by
-    its repr, so 0.67 stays 0.67)."""
-    return format_decimal(Decimal(str(value)), locale=locale, decimal_quantization=False)
-
-
-def money(amount: str | Decimal, currency: str | None, locale: Locale) -> str:
-    """An exact amount ("86454.20") with two decimals at least and its
-    currency code: "86,454.20 USD", "86 454,20 USD"."""
-    if isinstance(amount, float):
-        raise ValueError("money is never a float")
-    shown = format_decimal(Decimal(amount), format="#,##0.00", locale=locale,
-                           decimal_quantization=False)
-    return f"{shown} {currency}" if currency else shown
+    return i18n.compile_catalogue(LOCALE_DIR, language)
 
 
 def explain(explanation: Mapping[str, Any], gettext: Callable[[str], str],
