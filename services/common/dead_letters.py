@@ -69,6 +69,11 @@ def listing(db: Any, status: str | None) -> list[Doc]:
     return [view(d) for d in db.dead_letters.find(query).sort("failed_at", 1).limit(LIST_LIMIT)]
 
 
+def parked_count(db: Any) -> int:
+    """How many dead letters are PARKED (waiting for a replay)."""
+    return int(db.dead_letters.count_documents({"status": PARKED}))
+
+
 def replay(store: Any, ids: Iterable[str] | None) -> list[str]:
     """Send the parked messages `ids` (None: every parked one) back to their
     consumer's own queue; return the ids replayed."""

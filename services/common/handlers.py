@@ -223,13 +223,20 @@ every = SettingTimer.decorator  # @every("DEADLINE_CHECK_SECONDS")
 
 
 class OperatorRpc:
-    """Mixin of operator RPCs every service offers: dead letters and outbox lag."""
+    """Mixin of operator RPCs every service offers: dead letters and outbox
+    lag; and `dead_letter_count`, which the gateway may call too (a number)."""
 
     store: Any
 
     @rpc
     def dead_letters(self, status: str | None = dlq.PARKED) -> list[dict[str, Any]]:
         return dlq.listing(self.store.db, status)
+
+    @rpc
+    def dead_letter_count(self) -> int:
+        """How many dead letters are parked: a number only, for the gateway's
+        ADMIN `operations` (the letters themselves are the operator's)."""
+        return dlq.parked_count(self.store.db)
 
     @rpc
     def replay_dead_letters(self, ids: Iterable[str] | None = None) -> list[str]:

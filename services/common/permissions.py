@@ -46,6 +46,9 @@ PROCESSES: Final = SERVICES + ("gateway", "cli")
 RPC_EXCHANGE: Final = "nameko-rpc"               # nameko's default exchange name
 STANDALONE_CALLER: Final = "standalone_rpc_proxy"  # ClusterRpcProxy's name in reply queues
 OPERATOR_RPCS: Final = ("dead_letters", "replay_dead_letters", "outbox_status")  # every service's
+# Not in it: the counts `dead_letter_count` (every service's) and the
+# notifications' `failed_mail_count`, which the gateway calls for the ADMIN's
+# `operations` (services/gateway/operations.py): numbers, never a letter or a mail.
 # a service's own RPCs for the operator (besides OPERATOR_RPCS): the CLI's only
 OPERATOR_ONLY: Final[Mapping[str, tuple[str, ...]]] = {
     "notifications": ("mails", "mail", "retry_mails"),  # the mail queue: `coalition mail`

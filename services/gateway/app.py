@@ -7,8 +7,9 @@
     GET  /readyz             readiness: the broker, the store and each service answer
     GET  /metrics            Prometheus
     GET  /dev/mail[/...]     the local mail catcher's messages, never in production (devmail.py)
-    GET, POST /signin[/...], POST /signout
-                             the plain sign-in pages (signin.py)
+    GET  /static/*           the web app's assets
+    GET, POST / and every other path of the web app (services/web/: its pages
+                             run their GraphQL documents in process, `run_as`)
 
 Before a request runs, the gateway applies the limits of DOMAIN.md section 6
 (services/gateway/limits.py) and authenticates it (services/gateway/auth.py):
@@ -18,7 +19,6 @@ cookie that no longer signs in is cleared by the answer that refuses it.
 Every answer carries X-Content-Type-Options; HTML answers a strict CSP.
 """
 import asyncio
-import inspect
 import logging
 import os
 import time
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from graphql import ExecutionResult, execute
+from graphql import ExecutionResult
 from graphql.language import ast
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
                                generate_latest, multiprocess)
@@ -40,7 +40,7 @@ from services.common import config as settings_module
 from services.common.errors import (BadUserInput, DomainError, TooManyRequests, Unauthenticated,
                                     Unavailable)
 from services.common.vocabulary import SERVICES, Role
-from services.gateway import devmail, idempotency, signin
+from services.gateway import devmail, idempotency, in_process
 from services.gateway.auth import (COOKIE, MemberStatuses, Sessions, Viewer, cleared_cookie,
                                    request_token, viewer_from_token)
 from services.gateway.background import Background
@@ -54,6 +54,7 @@ from services.gateway.responses import (ERRORS, Answered, error_codes, error_res
 from services.gateway.rpc import RpcPool, ServiceUnavailable
 from services.gateway.schema import schema
 from services.gateway.store import GatewayStore, RateLimits
+from services.web import app as web_app
 
 log = logging.getLogger("coalition.gateway")
 STATIC = Path(__file__).parent / "static" / "graphiql"
@@ -87,13 +88,6 @@ def operation_kind(document: ast.DocumentNode, operation: str | None) -> str:
                  and (operation is None or (d.name and d.name.value == operation))), "query")
 
 
-async def run(document: ast.DocumentNode, variables: dict | None, operation: str | None,
-              context: Context) -> ExecutionResult:
-    result = execute(schema.graphql_schema, document, variable_values=variables,
-                     operation_name=operation, context_value=context)
-    return await result if inspect.isawaitable(result) else result
-
-
 class Gateway:
     def __init__(self, settings: dict) -> None:
         self.settings = settings
@@ -111,15 +105,15 @@ class Gateway:
         self.background = Background(self.pool.call)
         self.client_address = ClientAddress(settings["TRUSTED_PROXIES"])
         self.dev_mail = devmail.DevMail(settings, self.client_address)
-        self.sign_in = signin.SignInPages(settings, self.pool.call, self.limits, self.background,
-                                          self.client_address, self.live_viewer)
+        self.web = web_app.WebApp(self)
+        self.documents: dict[str, ast.DocumentNode] = {}  # the web app's (in_process.py)
         self.url_map = Map([
             Rule("/graphql", endpoint="graphql", methods=["GET", "POST"]),
             Rule("/graphql/static/<path:name>", endpoint="static", methods=["GET"]),
             Rule("/healthz", endpoint="healthz", methods=["GET"]),
             Rule("/readyz", endpoint="readyz", methods=["GET"]),
             Rule("/metrics", endpoint="metrics", methods=["GET"]),
-            Rule("/", endpoint="root", methods=["GET"]), *devmail.rules(), *signin.rules()])
+            *devmail.rules(), *web_app.rules()])
 
     def status_lookup(self, service: str, method: str, *args: Any) -> Any:
         STATUS_LOOKUPS.inc()
@@ -187,7 +181,7 @@ class Gateway:
         REQUESTS.labels(admitted.kind).inc()
         context = Context(admitted.viewer, self, admitted.request_id, admitted.client,
                           work_id=admitted.work_id)
-        result = asyncio.run(run(admitted.document, variables, operation, context))
+        result = asyncio.run(in_process.run(admitted.document, variables, operation, context))
         out, status, headers = self.answer(result, admitted.request_id)
         headers["X-RPC-Calls"] = str(context.rpc_calls)
         if context.cookie:
@@ -292,6 +286,11 @@ class Gateway:
             headers["Retry-After"] = str(self.limits.retry_after())
         return out, status, headers
 
+    def run_as(self, viewer: Viewer, client: str, query: str, variables: dict | None,
+               key: str | None = None) -> tuple[dict, Context]:
+        """The web app's way in (services/gateway/in_process.py)."""
+        return in_process.run_as(self, viewer, client, query, variables, key)
+
     def finish(self, record: str | None, status: int, out: dict, may_keep: bool = True) -> None:
         """Keep the answer under the request's Idempotency-Key. Its outcome
         is unknown if a service did not answer or the gateway failed: a
@@ -361,14 +360,17 @@ class Gateway:
             multiprocess.MultiProcessCollector(registry)
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
-    def root(self, request: Request) -> Response:
-        return Response("coalition gateway: GraphQL at /graphql\n", content_type="text/plain")
+    def web_static(self, request: Request, name: str) -> Response:
+        return self.web.static(request, name)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
             response = getattr(self, endpoint)(request, **args)
+        except NotFound as exc:  # a person gets the web app's page, a program the plain answer
+            html = "text/html" in request.headers.get("Accept", "")
+            response = self.web(request, None) if html else exc
         except HTTPException as exc:
             response = exc
         except Exception:

@@ -13,6 +13,7 @@ from graphql import (FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFr
 
 from services.gateway.auth import secretariat_person
 from services.gateway.inputs import plain
+from services.gateway.operations import operations_field
 from services.gateway.types import (Consultation, ConsultationConnection, ConsultationKind,
                                     ConsultationStatus, Constituency, Grant, GrantConnection,
                                     GrantStatus, Member, MemberConnection, MemberStatus,
@@ -106,6 +107,7 @@ class Query(ObjectType):
                           first=Int(default_value=DEFAULT_PAGE_SIZE), after=String(),
                           resolver=notifications)
     secretariat = req_list(Person, resolver=secretariat)
+    operations = operations_field()  # ADMIN only: failed mails, dead letters (operations.py)
 
     @staticmethod
     def resolve_viewer(root: Any, info: GraphQLResolveInfo) -> Any:

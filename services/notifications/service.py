@@ -292,6 +292,12 @@ class NotificationsService(OperatorRpc):
                                                                        q["limit"])]
 
     @rpc
+    def failed_mail_count(self) -> int:
+        """How many mails FAILED for good: a number only, for the gateway's
+        ADMIN `operations` (the mails themselves are the operator's)."""
+        return int(self.store.db.mails.count_documents({"status": MailStatus.FAILED}))
+
+    @rpc
     def mail(self, mail_id: object) -> dict[str, Any]:
         """One mail with its text, or NOT_FOUND."""
         clean = paging.clean_id(mail_id)

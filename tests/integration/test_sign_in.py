@@ -18,6 +18,7 @@ from tests.helpers.sign_in import (
     add_secretariat, claims, clears_cookie, complete, focal_point, mails_to,
     new_address, ok, parse_time, post, random_code, refused, request_code, session_cookie,
     sign_in, wait_code, wrong_secret)
+from tests.helpers.web import csrf_of, get, post_form, web_session
 from tests.support import PUBLIC_URL, another_gateway, wait_for
 
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")
@@ -355,49 +356,52 @@ def test_a_member_that_withdraws_loses_its_sessions_and_its_codes(stack, mail):
 # ---- the plain pages ---------------------------------------------------------------------
 
 def test_the_confirm_page_signs_in_only_on_its_post(stack, mail):
+    """The web app's sign-in pages (services/web/views/signin.py), as a browser uses them."""
     _, address = focal_point(stack)
+    browser = web_session(stack)
     # asking through the page
-    page = requests.post(stack.url + "/signin/request", data={"email": address}, timeout=30,
-                         allow_redirects=False)
+    page = post_form(browser, "/signin/request", {"email": address}, page="/signin")
     assert page.status_code == 200 and "code is on its way" in page.text
     code = wait_code(stack, address)
-    form = requests.get(stack.url + "/signin", timeout=30)
+    form = get(browser, "/signin")
     assert form.status_code == 200 and "/signin/request" in form.text
+    assert "E-mail address" in form.text and "Send sign-in code" in form.text
     # opening the link (a mail scanner does) shows a page and uses nothing
     for _ in range(2):
         confirm = requests.get(stack.url + "/signin", params={"code": code}, timeout=30,
                                allow_redirects=False)
         assert confirm.status_code == 200 and code in confirm.text
-        assert "hidden" in confirm.text and "<script" not in confirm.text
+        assert "hidden" in confirm.text and "<script>" not in confirm.text
         assert session_cookie(confirm) is None
-    # a POST from another site's page is refused and uses nothing either
+    # a POST from another site's page, or without the form's token, is
+    # refused and uses nothing either
+    token = csrf_of(get(browser, "/signin").text)
     for path, data in (("/signin", {"code": code}), ("/signin/request", {"email": address})):
-        r = requests.post(stack.url + path, data=data, headers={"Origin": "https://evil.example"},
-                          timeout=30, allow_redirects=False)
+        r = browser.post(stack.url + path, data={**data, "csrf_token": token},
+                         headers={"Origin": "https://evil.example"}, timeout=30,
+                         allow_redirects=False)
+        assert r.status_code == 403 and session_cookie(r) is None, (path, r.status_code)
+        r = browser.post(stack.url + path, data=data, timeout=30, allow_redirects=False)
         assert r.status_code == 403 and session_cookie(r) is None, (path, r.status_code)
     # a wrong code: the page again, with the message
-    r = requests.post(stack.url + "/signin", data={"code": wrong_secret(code)}, timeout=30,
-                      allow_redirects=False)
+    r = post_form(browser, "/signin", {"code": wrong_secret(code)})
     assert r.status_code == 400 and WRONG in r.text and session_cookie(r) is None
     # the confirmation from the stack's own page (or the public origin) signs in
-    r = requests.post(stack.url + "/signin", data={"code": code}, timeout=30,
-                      headers={"Origin": stack.url}, allow_redirects=False)
-    assert r.status_code == 303 and r.headers["Location"].endswith("/signin/done"), r.status_code
+    r = post_form(browser, "/signin", {"code": code, "next": "/members"},
+                  page=f"/signin?code={code}", headers={"Origin": stack.url})
+    assert r.status_code == 303 and r.headers["Location"] == "/members?done=signed-in"
     value, attrs = the_cookie(r)
     assert attrs.get("httponly") is True and str(attrs.get("samesite")).lower() == "lax"
     viewer = ok(post(stack.url, VIEWER, cookie=value))["viewer"]
     assert viewer["role"] == "MEMBER" and viewer["person"]["email"] == address
-    done = requests.get(stack.url + "/signin/done", headers={"Cookie": f"{COOKIE}={value}"},
-                        timeout=30, allow_redirects=False)
-    assert done.status_code == 200 and "/signout" in done.text
+    done = get(browser, "/")
+    assert done.status_code == 200 and "/signout" in done.text and "Sign out" in done.text
     # the code is used now
-    r = requests.post(stack.url + "/signin", data={"code": code}, timeout=30,
-                      headers={"Origin": PUBLIC_URL}, allow_redirects=False)
+    r = post_form(browser, "/signin", {"code": code}, headers={"Origin": PUBLIC_URL})
     assert r.status_code == 400 and session_cookie(r) is None
     # signing out through the page ends the cookie's session and clears it
-    out = requests.post(stack.url + "/signout", headers={"Cookie": f"{COOKIE}={value}"},
-                        timeout=30, allow_redirects=False)
-    assert out.status_code == 303 and out.headers["Location"].endswith("/signin")
+    out = post_form(browser, "/signout", {}, page="/")
+    assert out.status_code == 303 and out.headers["Location"] == "/?done=signed-out"
     assert clears_cookie(out), out.headers
     dead = post(stack.url, VIEWER, cookie=value)
     assert_unauthenticated(dead)

@@ -323,71 +323,103 @@ def signed_in(services, session):
                                   + timedelta(hours=1)})[0]
 
 
+def set_cookies(response):
+    """name -> (value, attributes) of every Set-Cookie of a response."""
+    found = {}
+    for header in response.headers.getlist("Set-Cookie"):
+        name, value, attrs = attributes(header)
+        found[name] = (value, attrs)
+    return found
+
+
+def token_of(client, path="/signin"):
+    """The CSRF token of the page at `path` (the client keeps the CSRF cookie)."""
+    text = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
+
+
 def test_the_sign_in_page_has_two_forms_and_a_policy_that_lets_them_post(client, services):
     response = client.get("/signin")
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert 'action="/signin/request"' in text and 'action="/signin"' in text
-    assert "<script" not in text
+    assert ">E-mail address</label>" in text and "Send sign-in code</button>" in text
+    assert "<script>" not in text  # only the app's own script file, never inline
     policy = response.headers["Content-Security-Policy"]
-    assert "form-action 'self'" in policy and "script-src" not in policy
+    assert "form-action 'self'" in policy and "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "no-referrer"
+    csrf_cookie = set_cookies(response)["coalition_csrf"][1]
+    assert "httponly" in csrf_cookie and "secure" in csrf_cookie
     assert services.asked == []
 
 
 def test_the_link_only_asks_to_confirm(client, services):
     response = client.get("/signin?code=ABCD-EFGH-JKMN")
     text = response.get_data(as_text=True)
-    assert response.status_code == 200 and "Confirm sign-in" in text
+    assert response.status_code == 200 and "Sign in</button>" in text
     assert '<input type="hidden" name="code" value="ABCD-EFGH-JKMN">' in text
-    assert services.asked == [] and cookie_of(response) is None
+    assert services.asked == [] and COOKIE not in set_cookies(response)
     escaped = client.get('/signin?code="><script>').get_data(as_text=True)
     assert "<script>" not in escaped
 
 
 def test_the_confirming_post_signs_in_with_a_cookie(client, services):
-    response = client.post("/signin", data={"code": "ABCD-EFGH-JKMN"},
+    token = token_of(client, "/signin?code=ABCD-EFGH-JKMN")
+    response = client.post("/signin", data={"code": "ABCD-EFGH-JKMN", "csrf_token": token},
                            headers={"Origin": "https://coalition.example.org"})
-    assert response.status_code == 303 and response.headers["Location"] == "/signin/done"
-    name, token, attrs = cookie_of(response)
-    assert name == COOKIE and "secure" in attrs and "httponly" in attrs
-    assert viewer_from_token(token, SECRET).sid == "sid-admin"
+    assert response.status_code == 303 and response.headers["Location"] == "/?done=signed-in"
+    session, attrs = set_cookies(response)[COOKIE]
+    assert "secure" in attrs and "httponly" in attrs
+    assert viewer_from_token(session, SECRET).sid == "sid-admin"
     assert ("accounts", "complete_sign_in", "ABCD-EFGH-JKMN", CLIENT) in services.asked
-    done = client.get("/signin/done")  # the test client keeps the cookie
-    assert "Ana" in done.get_data(as_text=True) and 'action="/signout"' in done.get_data(as_text=True)
+    # the person's language is the page's from now on
+    assert set_cookies(response)["coalition_lang"][0] == "en"
 
 
 def test_a_bad_code_shows_the_page_again(client, services):
-    response = client.post("/signin", data={"code": "WRONG"})
+    response = client.post("/signin", data={"code": "WRONG", "csrf_token": token_of(client)})
     assert response.status_code == 400 and BAD_CODE in response.get_data(as_text=True)
-    assert cookie_of(response) is None
+    assert COOKIE not in set_cookies(response)
 
 
 @pytest.mark.parametrize("path, data", [("/signin", {"code": "ABCD-EFGH-JKMN"}),
                                         ("/signin/request", {"email": "a@example.org"}),
                                         ("/signout", {})])
-def test_a_post_from_another_site_is_refused(client, services, path, data):
-    response = client.post(path, data=data, headers={"Origin": "https://evil.example"})
+def test_a_post_from_another_site_or_without_the_token_is_refused(client, services, path, data):
+    token = token_of(client)
+    response = client.post(path, data={**data, "csrf_token": token},
+                           headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
+    for sent in ({}, {"csrf_token": "0" * 64}):
+        assert client.post(path, data={**data, **sent}).status_code == 403
     assert services.asked == [] and services.submitted == []
 
 
+def test_a_token_is_bound_to_its_browser_and_session(client, services):
+    token = token_of(client)
+    client.set_cookie("coalition_csrf", "another-browser")
+    response = client.post("/signin/request", data={"email": "a@example.org", "csrf_token": token})
+    assert response.status_code == 403 and services.submitted == []
+
+
 def test_the_request_form_answers_the_same_and_works_in_the_background(client, services):
-    response = client.post("/signin/request", data={"email": " focal@example.org "},
+    response = client.post("/signin/request",
+                           data={"email": " focal@example.org ", "csrf_token": token_of(client)},
                            headers={"Origin": "http://localhost"})  # the request's own origin
     assert response.status_code == 200
     assert "If this address is known, a code is on its way" in response.get_data(as_text=True)
     assert services.submitted == [("accounts", "request_sign_in", "focal@example.org",
                                    CLIENT)]
-    assert services.asked == []
 
 
 def test_signing_out_revokes_clears_and_goes_back(client, services):
     client.set_cookie(COOKIE, signed_in(services, ADMIN_SESSION))
-    response = client.post("/signout")
-    assert response.status_code == 303 and response.headers["Location"] == "/signin"
-    assert cookie_of(response)[2]["max-age"] == "0"
+    token = token_of(client, "/")
+    response = client.post("/signout", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"] == "/?done=signed-out"
+    assert set_cookies(response)[COOKIE][1]["max-age"] == "0"
     assert ("accounts", "sign_out", "sid-admin", CLIENT) in services.asked
 
 
@@ -483,11 +515,11 @@ def test_invite_and_remove_pass_who_and_from_where(client, services):
     assert member.json["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-def test_the_cookie_of_a_cli_token_does_not_sign_in_the_done_page(client, services):
-    client.set_cookie(COOKIE, issue_token(SECRET, "ADMIN", "ops"))
-    response = client.get("/signin/done")
-    assert "You are not signed in" in response.get_data(as_text=True)
-    assert cookie_of(response)[2]["max-age"] == "0"
+def test_a_cookie_that_no_longer_signs_in_is_cleared_by_a_page(client, services):
+    client.set_cookie(COOKIE, "not-a-token")
+    response = client.get("/signin")
+    assert response.status_code == 200 and "Sign out</button>" not in response.get_data(as_text=True)
+    assert set_cookies(response)[COOKIE][1]["max-age"] == "0"
 
 
 def test_simple_cookie_parses_what_we_set():

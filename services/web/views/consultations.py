@@ -1,0 +1,147 @@
+"""/consultations (a status filter, pages) and /consultations/<id>: the
+proposal, its earlier rounds and what changed between them, the tally as a
+chart and in words, who has not responded, and for a member in the round's
+snapshot the stance form (POST to the same path runs castStance).
+
+Invariants:
+- the stance form is offered only while the round is OPEN, to a member in
+  its snapshot that can vote; the API decides anyway, and what it refuses
+  is shown beside the field it names ("reason" beside the Reason box), with
+  what was typed kept;
+- a stance, once cast, is shown with "Change your stance" until the round
+  closes, and the form then comes prefilled with it;
+- after a cast the browser is sent back to the page (303), which reads the
+  new stance and tally (DOMAIN.md section 5: read your writes);
+- who has not responded is shown only to ADMIN and to members in the
+  snapshot (DOMAIN.md section 9), from the API's own lists.
+"""
+from typing import Any
+
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from services.common.vocabulary import ConsultationStatus, StanceValue
+from services.web import charts
+from services.web.diff import word_diff
+from services.web.page import Page
+from services.web.views import documents as D
+from services.web.views import route
+from services.web.views.shared import (api_messages, consultation_status, cursor, fmt, form_errors,
+                                       labels_of, list_path, nodes)
+
+STANCES = tuple(str(v) for v in StanceValue)
+
+
+def stance_options(page: Page) -> list[tuple[str, str, str]]:
+    """(value, label, a one-line explanation) of the four stances (DOMAIN.md section 2)."""
+    return [
+        ("AGREE", page._("Agree"), page._("You support the proposal as it stands.")),
+        ("RESERVATIONS", page._("Agree with reservations"),
+         page._("You support it but have concerns; say them in the reason.")),
+        ("STAND_ASIDE", page._("Stand aside"),
+         page._("You will not stop it, and you will not take part in carrying it out.")),
+        ("BLOCK", page._("Block"),
+         page._("A principled objection that stops the proposal; a reason is required.")),
+    ]
+
+
+@route("/consultations")
+def consultations(page: Page) -> Response:
+    status = consultation_status(page)
+    after = cursor(page.request.args)
+    data = page.query(D.CONSULTATIONS, status=status, after=after)["consultations"]
+    L = labels_of(page)
+    return page.render(
+        "public/consultations.html", title=page._("Consultations"), L=L, errors={},
+        chosen_status=status or "", consultations=nodes(data), total=data["totalCount"],
+        page_info=data["pageInfo"], paged=bool(after),
+        next_base=list_path("/consultations", {"status": status}),
+        status_options=[("", page._("Any status"))] + L.options("consultation_status"))
+
+
+def versions(c: dict[str, Any]) -> list[tuple[int, str]]:
+    """(round, proposal) of every round so far, oldest first: the closed
+    rounds, then the current one while it is not closed."""
+    found = [(r["number"], r["proposal"]) for r in c["rounds"]]
+    if not found or found[-1][0] < c["round"]:
+        found.append((c["round"], c["proposal"]))
+    return found
+
+
+def changes(page: Page, c: dict[str, Any]) -> dict[int, Markup]:
+    """Round number -> what changed in its proposal since the round before."""
+    found: dict[int, Markup] = {}
+    listed = versions(c)
+    for (_, earlier), (number, later) in zip(listed, listed[1:]):
+        diff = word_diff(earlier, later, page._)
+        found[number] = diff.html if diff.changed else Markup("")
+    return found
+
+
+def awaiting(c: dict[str, Any]) -> list[dict]:
+    """The snapshot members without a stance in the current round: the API's
+    `awaiting` when it has the field, else the snapshot less the stances."""
+    if "awaiting" in c:
+        return list(c["awaiting"])
+    responded = {s["member"]["id"] for s in c["stances"]}
+    return [m for m in c["eligibleMembers"] if m["id"] not in responded]
+
+
+def tally_figure(page: Page, tally: dict[str, Any], quorum: float, id_prefix: str) -> Markup:
+    number = fmt(page, "number")
+    return charts.figure(charts.tally_bar(tally, quorum, page._, id_prefix, number),
+                         charts.tally_legend(tally, page._, number))
+
+
+def cast(page: Page, id: str) -> tuple[Response | None, dict[str, list[str]], dict[str, str]]:
+    """Run castStance from the form: (the redirect, or None and the errors
+    by form field, and what was typed)."""
+    page.require_signed_in()
+    value, reason = page.form.get("value", ""), page.form.get("reason", "")
+    typed = {"value": value, "reason": reason}
+    if value not in STANCES:
+        return None, {"value": [page._("Choose your stance.")]}, typed
+    result = page.mutate(D.CAST, id=id, value=value, reason=reason.strip() or None)
+    if result.ok:
+        return page.redirect(f"/consultations/{id}", done="stance"), {}, typed
+    errors = form_errors(result.errors, {"value": "value", "reason": "reason"})
+    return None, api_messages(page, errors), typed
+
+
+@route("/consultations/<id>", methods=("GET", "POST"))
+def consultation(page: Page, id: str) -> Response:
+    errors: dict[str, list[str]] = {}
+    typed: dict[str, str] | None = None
+    if page.request.method == "POST":
+        done, errors, typed = cast(page, id)
+        if done is not None:
+            return done
+    data = page.query(D.CONSULTATION, id=id)
+    c = data["consultation"]
+    if c is None:
+        page.not_found()
+    member = data["viewer"]["member"]
+    in_snapshot = bool(member) and any(m["id"] == member["id"] for m in c["eligibleMembers"])
+    is_open = c["status"] == ConsultationStatus.OPEN
+    mine = c["myStance"]
+    can_cast = is_open and in_snapshot and bool(member and member["canVote"])
+    if typed is None:
+        typed = {"value": mine["value"] if mine else "", "reason": (mine or {}).get("reason") or ""}
+    show_form = can_cast and (mine is None or bool(errors) or "change" in page.request.args)
+    number = fmt(page, "number")
+    rounds = [{**r, "text": charts.tally_text(r["tally"], c["quorum"], page._, number)}
+              for r in c["rounds"] if r["number"] < c["round"]]
+    current = next((r for r in c["rounds"] if r["number"] == c["round"]), None)
+    return page.render(
+        "public/consultation.html", status=400 if errors else 200, title=c["title"],
+        L=labels_of(page), c=c, member=member, in_snapshot=in_snapshot, is_open=is_open,
+        mine=mine, can_cast=can_cast, show_form=show_form, errors=errors, typed=typed,
+        stance_options=stance_options(page), rounds=rounds, current=current,
+        changes=changes(page, c),
+        chart=tally_figure(page, c["tally"], c["quorum"], "tally"),
+        tally_text=charts.tally_text(c["tally"], c["quorum"], page._, number),
+        awaiting=awaiting(c) if (page.is_admin or in_snapshot) else None,
+        countdown={"left": page._("%(days)s d %(hours)s h %(minutes)s min left", days="%d",
+                                  hours="%h", minutes="%m"),
+                   "closed": page._("closed")},
+        subject_is_member=c["kind"] in ("MEMBERSHIP_ADMISSION", "MEMBER_SUSPENSION"))

@@ -1,0 +1,226 @@
+"""The GraphQL documents of the public and member pages (views/public.py,
+views/consultations.py, views/member.py): one query document per page, so a
+page costs one run through the gateway's schema, and one mutation document
+per form.
+
+Invariants:
+- every document validates against the gateway's schema and stays under its
+  cost limit (tests/integration/test_web_public.py checks them all);
+- page sizes are modest and fixed here (PAGE_SIZE), never taken from the URL;
+- nothing asks for a focal point but the pages that may show it, and those
+  show only what the API gave (null for anyone but ADMIN and the member).
+"""
+from typing import Final
+
+from services.gateway.schema import schema
+
+
+def has_field(type_name: str, field: str) -> bool:
+    """Whether the gateway's schema has `type_name.field` (a field a later
+    capability adds: the pages use it once it is there)."""
+    found = schema.graphql_schema.get_type(type_name)
+    return found is not None and field in getattr(found, "fields", {})
+
+
+# DOMAIN.md sections 9 and 11, when the API has them
+HAS_AWAITING: Final = has_field("Consultation", "awaiting")
+HAS_VISIBILITY: Final = has_field("MemberInput", "visibility")
+
+PAGE_SIZE: Final = 50          # members per page of /members
+LIST_SIZE: Final = 20          # consultations and grants per page
+HOME_MEMBERS: Final = 8        # members in brief on /
+HOME_ROUNDS: Final = 20        # open consultations on /
+NOTIFICATIONS: Final = 20      # notifications on /preferences
+
+HOME: Final = """
+query Home($member: Boolean!) {
+  viewer { role member { id name canVote } }
+  members(status: ACTIVE, first: %(members)d) {
+    totalCount
+    edges { node { id name acronym countries constituencies } }
+  }
+  candidates: members(status: CANDIDATE, first: 1) { totalCount }
+  open: consultations(status: OPEN, first: %(rounds)d) {
+    totalCount
+    edges { node {
+      id title kind round closesAt
+      tally { eligible responded }
+      myStance @include(if: $member) { value }
+      eligibleMembers @include(if: $member) { id }
+    } }
+  }
+  grants(first: 10) {
+    totalCount
+    edges { node { id title donor currency amount allocated disbursed available status } }
+  }
+}
+""" % {"members": HOME_MEMBERS, "rounds": HOME_ROUNDS}
+
+MEMBERS: Final = """
+query Members($status: MemberStatus, $constituency: Constituency, $country: String,
+              $search: String, $after: String) {
+  members(status: $status, constituency: $constituency, country: $country, search: $search,
+          first: %d, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id name acronym orgType countries region constituencies status } }
+  }
+}
+""" % PAGE_SIZE
+
+MEMBER: Final = """
+query Member($id: ID!) {
+  viewer { role member { id } }
+  member(id: $id) {
+    id name acronym orgType countries region constituencies status mouSignedAt canVote
+    joinedAt language
+    focalPoint { name email phone }
+    history { at status note }
+    allocations {
+      id amount purpose status disbursed
+      grant { id title currency }
+      consultation { id openedAt closedAt }
+      disbursements { id amount paidOn }
+    }
+  }
+}
+"""
+
+CONSULTATIONS: Final = """
+query Consultations($status: ConsultationStatus, $after: String) {
+  consultations(status: $status, first: %d, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id title kind status round openedAt closesAt closedAt outcome
+      tally { eligible responded quorumReached }
+    } }
+  }
+}
+""" % LIST_SIZE
+
+TALLY: Final = "tally { eligible responded agree reservations standAside block quorumReached }"
+
+CONSULTATION: Final = """
+query Consultation($id: ID!) {
+  viewer { role member { id canVote } }
+  consultation(id: $id) {
+    id kind title proposal subjectId status round rule quorum threshold
+    openedAt closesAt closedAt outcome
+    %(tally)s
+    myStance { value reason castAt }
+    eligibleMembers { id name }
+    stances { member { id name } value reason castAt }
+    %(awaiting)s
+    rounds { number proposal outcome closedAt explanation %(tally)s }
+  }
+}
+""" % {"tally": TALLY, "awaiting": "awaiting { id name }" if HAS_AWAITING else ""}
+
+GRANTS: Final = """
+query Grants($after: String) {
+  grants(first: %d, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id title donor currency amount startDate endDate status
+                   allocated disbursed available } }
+  }
+}
+""" % LIST_SIZE
+
+GRANT: Final = """
+query Grant($id: ID!) {
+  grant(id: $id) {
+    id title donor currency amount startDate endDate status allocated disbursed available
+    allocations {
+      id amount purpose status disbursed
+      member { id name }
+      consultation { id status }
+      disbursements { id amount paidOn reference }
+    }
+  }
+}
+"""
+
+ORGANISATION: Final = """
+query Organisation {
+  viewer {
+    role
+    member {
+      id name acronym orgType countries region constituencies status mouSignedAt canVote
+      joinedAt language
+      focalPoint { name email phone }
+      history { at status note }
+      allocations {
+        id amount purpose status disbursed
+        grant { id title currency }
+        consultation { id openedAt }
+        disbursements { id amount paidOn reference }
+      }
+    }
+  }
+}
+"""
+
+WITHDRAWAL: Final = """
+query Withdrawal { viewer { role member { id name status } } }
+"""
+
+PREFERENCES: Final = """
+query Preferences {
+  viewer {
+    role
+    member { id name }
+    person { name email role preferences { language consultationOpened reminders outcomes } }
+  }
+  notifications(first: %d) {
+    totalCount unreadCount
+    edges { node { id kind at subject body link read } }
+  }
+}
+""" % NOTIFICATIONS
+
+UNREAD: Final = """
+query Unread {
+  notifications(unreadOnly: true, first: 200) { edges { node { id } } }
+}
+"""
+
+# ---- mutations ----------------------------------------------------------------------
+
+APPLY: Final = """
+mutation Apply($input: MemberInput!) { applyForMembership(input: $input) { id name status } }
+"""
+
+CAST: Final = """
+mutation Cast($id: ID!, $value: StanceValue!, $reason: String) {
+  castStance(consultationId: $id, value: $value, reason: $reason) { value reason castAt }
+}
+"""
+
+SIGN_MOU: Final = """
+mutation SignMou($id: ID!) { signMou(memberId: $id) { id status mouSignedAt canVote } }
+"""
+
+WITHDRAW: Final = """
+mutation Withdraw($id: ID!, $reason: String) {
+  withdrawMembership(memberId: $id, reason: $reason) { id status }
+}
+"""
+
+SET_PREFERENCES: Final = """
+mutation SetPreferences($input: PreferencesInput!) {
+  setPreferences(input: $input) { language consultationOpened reminders outcomes }
+}
+"""
+
+MARK_READ: Final = """
+mutation MarkRead($ids: [ID!]!) { markNotificationsRead(ids: $ids) }
+"""
+
+QUERIES: Final = {"HOME": HOME, "MEMBERS": MEMBERS, "MEMBER": MEMBER,
+                  "CONSULTATIONS": CONSULTATIONS, "CONSULTATION": CONSULTATION,
+                  "GRANTS": GRANTS, "GRANT": GRANT, "ORGANISATION": ORGANISATION,
+                  "WITHDRAWAL": WITHDRAWAL, "PREFERENCES": PREFERENCES, "UNREAD": UNREAD}
+MUTATIONS: Final = {"APPLY": APPLY, "CAST": CAST, "SIGN_MOU": SIGN_MOU, "WITHDRAW": WITHDRAW,
+                    "SET_PREFERENCES": SET_PREFERENCES, "MARK_READ": MARK_READ}

@@ -1,0 +1,184 @@
+"""The secretariat's pages about consultations (ADMIN only). The public
+view of a consultation is /consultations/<id> (views/consultations.py).
+
+    GET  /secretariat/consultations/new              openConsultation: the form
+    POST /secretariat/consultations/new
+    GET  /secretariat/consultations/<id>             the admin's view: tally,
+                                                     participation, who has not
+                                                     responded, the actions
+    POST /secretariat/consultations/<id>/close       closeConsultation
+    POST /secretariat/consultations/<id>/next-round  startNextRound(proposal, closesAt)
+    POST /secretariat/consultations/<id>/cancel      cancelConsultation(reason)
+    GET  /secretariat/consultations/<id>/export.csv  the consultation as CSV
+
+A deadline is typed as a date and a time in UTC (two fields, no script) and
+sent as ISO-8601 (secretariat_forms.moment). The CSV is the rows of
+services/export.py (its guard against formulas included) built from what the
+API gives: the consultation, each closed round, the current round, and the
+stances of the current round (the API keeps no earlier stances for it to
+give; `coalition export consultation` has the whole audit trail).
+"""
+import io
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from werkzeug.wrappers import Response
+
+from services.export import export_rows, write_csv
+from services.web import charts
+from services.web.page import Page
+from services.web.views import route
+from services.web.views import secretariat_documents as docs
+from services.web.views.labels import labels
+from services.web.views.secretariat import UNDECIDED, participation
+from services.web.views.secretariat_forms import (Errors, csv_response, fraction, moment,
+                                                  refusal, typed)
+
+OPEN_FIELDS = ("title", "proposal", "closesAt", "closesAtTime", "rule", "quorum", "threshold")
+NEXT_FIELDS = ("proposal", "closesAt", "closesAtTime")
+DEFAULT_DAYS = 14     # the deadline a form suggests: in two weeks, at noon UTC
+DEFAULT_TIME = "12:00"
+
+
+def suggested_deadline() -> dict[str, str]:
+    day = (datetime.now(timezone.utc) + timedelta(days=DEFAULT_DAYS)).date().isoformat()
+    return {"closesAt": day, "closesAtTime": DEFAULT_TIME}
+
+
+# ---- opening a consultation ---------------------------------------------------------------
+
+def new_page(page: Page, errors: Errors | None = None, values: dict[str, Any] | None = None,
+             status: int = 200) -> Response:
+    return page.render("secretariat/consultation_new.html", status=status,
+                       title=page._("Open a consultation"),
+                       labels=labels(page._, page.language), errors=errors or {},
+                       values=values or {"rule": "CONSENSUS", "quorum": "0.5",
+                                         **suggested_deadline()})
+
+
+@route("/secretariat/consultations/new", methods=("GET", "POST"))
+def new_consultation(page: Page) -> Response:
+    page.require_admin()
+    if page.request.method == "GET":
+        return new_page(page)
+    values = typed(page)
+    errors: Errors = {}
+    closes_at = moment(page, values, "closesAt", errors)
+    quorum = fraction(page, values, "quorum", errors)
+    threshold = fraction(page, values, "threshold", errors)
+    if errors:
+        return new_page(page, errors, values, 400)
+    data: dict[str, Any] = {"title": values.get("title", ""),
+                            "proposal": values.get("proposal", ""), "closesAt": closes_at,
+                            "rule": values.get("rule") or "CONSENSUS", "threshold": threshold}
+    if quorum is not None:
+        data["quorum"] = quorum
+    result = page.mutate(docs.OPEN, input=data)
+    if not result.ok:
+        return new_page(page, refusal(page, result.errors, OPEN_FIELDS), values, 400)
+    consultation_id = (result.data or {})["openConsultation"]["id"]
+    return page.redirect(f"/secretariat/consultations/{consultation_id}", done="saved")
+
+
+# ---- one consultation -----------------------------------------------------------------------
+
+def consultation_of(page: Page, consultation_id: str) -> dict:
+    consultation = page.query(docs.CONSULTATION, id=consultation_id)["consultation"]
+    if consultation is None:
+        page.not_found()
+    return consultation
+
+
+def consultation_page(page: Page, consultation_id: str, errors: Errors | None = None,
+                      values: dict[str, Any] | None = None, status: int = 200) -> Response:
+    c = consultation_of(page, consultation_id)
+    responded = {s["member"]["id"] for s in c["stances"]}
+    start = {"proposal": c["proposal"], **suggested_deadline()}
+    number = page.words.filters["number"]
+    chart = charts.figure(charts.tally_bar(c["tally"], c["quorum"], page._, "tally", number),
+                          charts.tally_legend(c["tally"], page._, number))
+    return page.render("secretariat/consultation.html", status=status, title=c["title"],
+                       labels=labels(page._, page.language), c=c, chart=chart,
+                       participation=participation(c["tally"]),
+                       waiting=[m for m in c["eligibleMembers"] if m["id"] not in responded],
+                       can_close=c["status"] == "OPEN",
+                       can_continue=c["status"] == "CLOSED" and c["outcome"] in UNDECIDED,
+                       errors=errors or {}, values={**start, **(values or {})})
+
+
+@route("/secretariat/consultations/<id>")
+def consultation(page: Page, id: str) -> Response:
+    page.require_admin()
+    return consultation_page(page, id)
+
+
+@route("/secretariat/consultations/<id>/close", methods=("POST",))
+def close(page: Page, id: str) -> Response:
+    page.require_admin()
+    result = page.mutate(docs.CLOSE, id=id)
+    if not result.ok:
+        return consultation_page(page, id, refusal(page, result.errors, ()), status=400)
+    return page.redirect(f"/secretariat/consultations/{id}", done="saved")
+
+
+@route("/secretariat/consultations/<id>/next-round", methods=("POST",))
+def next_round(page: Page, id: str) -> Response:
+    page.require_admin()
+    values = typed(page)
+    errors: Errors = {}
+    closes_at = moment(page, values, "closesAt", errors)
+    if errors:
+        return consultation_page(page, id, errors, values, 400)
+    result = page.mutate(docs.NEXT_ROUND, id=id, proposal=values.get("proposal", ""),
+                         closesAt=closes_at)
+    if not result.ok:
+        return consultation_page(page, id, refusal(page, result.errors, NEXT_FIELDS), values, 400)
+    return page.redirect(f"/secretariat/consultations/{id}", done="saved")
+
+
+@route("/secretariat/consultations/<id>/cancel", methods=("POST",))
+def cancel(page: Page, id: str) -> Response:
+    page.require_admin()
+    values = typed(page)
+    result = page.mutate(docs.CANCEL, id=id, reason=values.get("reason", ""))
+    if not result.ok:
+        return consultation_page(page, id, refusal(page, result.errors, ("reason",)), values, 400)
+    return page.redirect(f"/secretariat/consultations/{id}", done="saved")
+
+
+# ---- the CSV ---------------------------------------------------------------------------------
+
+def _tally(tally: dict) -> dict[str, Any]:
+    return {"eligible": tally["eligible"], "responded": tally["responded"],
+            "agree": tally["agree"], "reservations": tally["reservations"],
+            "stand_aside": tally["standAside"], "block": tally["block"],
+            "quorum_reached": tally["quorumReached"]}
+
+
+def export_shape(c: dict) -> tuple[dict, list[Mapping[str, Any]], dict[str, str]]:
+    """(consultation, audit, names) as services/export.py `export_rows` takes
+    them, from the API's answer."""
+    consultation = {
+        "id": c["id"], "kind": c["kind"], "title": c["title"], "status": c["status"],
+        "rule": c["rule"], "quorum": c["quorum"], "threshold": c["threshold"],
+        "round": c["round"], "proposal": c["proposal"], "outcome": c["outcome"],
+        "opened_at": c["openedAt"], "closes_at": c["closesAt"], "closed_at": c["closedAt"],
+        "tally": _tally(c["tally"]),
+        "rounds": [{"number": r["number"], "proposal": r["proposal"], "outcome": r["outcome"],
+                    "explanation": r["explanation"], "closed_at": r["closedAt"],
+                    "tally": _tally(r["tally"])} for r in c["rounds"]]}
+    audit: list[Mapping[str, Any]] = [{"round": c["round"], "member_id": s["member"]["id"], "value": s["value"],
+              "reason": s["reason"], "cast_at": s["castAt"]}
+             for s in sorted(c["stances"], key=lambda s: s["castAt"])]
+    names = {s["member"]["id"]: s["member"]["name"] for s in c["stances"]}
+    return consultation, audit, names
+
+
+@route("/secretariat/consultations/<id>/export.csv")
+def consultation_csv(page: Page, id: str) -> Response:
+    page.require_admin()
+    stream = io.StringIO()
+    stream.write("\ufeff")
+    consultation, audit, names = export_shape(consultation_of(page, id))
+    write_csv(stream, export_rows(consultation, audit, names))
+    return csv_response(stream.getvalue(), f"consultation-{id}.csv")

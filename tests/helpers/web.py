@@ -1,0 +1,57 @@
+"""The web app as tests reach it over HTTP with requests: a browser-like
+session (its cookies kept, Secure ones too, since the test stack is plain
+http on 127.0.0.1, which browsers treat as secure), the CSRF token of a
+page, and a form posted the way a browser posts it."""
+import copy
+import re
+import requests
+
+COOKIE = "coalition_session"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class WebSession(requests.Session):
+    """A browser-like session: its Secure cookies go back to
+    http://127.0.0.1 too, as in browsers (requests would keep them back),
+    on redirects as well."""
+
+    def send(self, request, **kwargs):
+        jar = requests.cookies.RequestsCookieJar()
+        for cookie in [*getattr(request, "_cookies", []), *self.cookies]:
+            kept = copy.copy(cookie)
+            kept.secure = False
+            jar.set_cookie(kept)
+        request.headers.pop("Cookie", None)
+        request.prepare_cookies(jar)
+        return super().send(request, **kwargs)
+
+
+def web_session(stack, token=None):
+    """A requests.Session for the web app; `token`: a session JWT (or a CLI
+    token) put in the session cookie."""
+    session = WebSession()
+    if token:
+        session.cookies.set(COOKIE, token, domain="127.0.0.1", path="/")
+    session.base = stack.url
+    return session
+
+
+def csrf_of(html):
+    """The CSRF token of the first form of a page."""
+    found = CSRF.search(html)
+    assert found, "no csrf_token in the page"
+    return found.group(1)
+
+
+def get(session, path, **kwargs):
+    return session.get(session.base + path, timeout=60, **kwargs)
+
+
+def post_form(session, path, data, page=None, **kwargs):
+    """POST `data` to `path` as a browser would: with the CSRF token of
+    `page` (a path, default `path` itself) loaded first; redirects not
+    followed, so a test sees the 303."""
+    loaded = get(session, page or path.split("?")[0])
+    token = csrf_of(loaded.text)
+    return session.post(session.base + path, data={**data, "csrf_token": token}, timeout=60,
+                        allow_redirects=False, **kwargs)
