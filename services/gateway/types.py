@@ -213,6 +213,37 @@ class Consultation(ObjectType):
     my_stance = Field(Stance)
     outcome = Field(Outcome)
     rounds = req_list(Round)
+    awaiting = Field(NonNull(List(NonNull(Member))), first=Int(
+        description="At most this many, in the snapshot's order (the web app's pages)."))
+    in_snapshot = Boolean(required=True, description=(
+        "Whether the viewer's member is in the current round's snapshot (false for "
+        "ANONYMOUS and ADMIN): who may be offered the stance form, without loading "
+        "every eligible member."))
+
+    @staticmethod
+    async def resolve_in_snapshot(consultation: dict, info: GraphQLResolveInfo) -> bool:
+        viewer = info.context.viewer
+        if viewer.role != vocabulary.Role.MEMBER:
+            return False
+        return viewer.member_id in await info.context.loaders.eligible.load(consultation["id"])
+
+    @staticmethod
+    async def resolve_awaiting(consultation: dict, info: GraphQLResolveInfo,
+                               first: int | None = None) -> list:
+        """The snapshot's members that have not responded (DOMAIN.md section
+        9): ADMIN and members in the snapshot see them, anyone else none.
+        Only the members listed are loaded."""
+        viewer = info.context.viewer
+        eligible = await info.context.loaders.eligible.load(consultation["id"])
+        if not (viewer.is_admin() or (viewer.role == vocabulary.Role.MEMBER
+                                      and viewer.member_id in eligible)):
+            return []
+        responded = {s["member_id"] for s in
+                     await info.context.loaders.stances.load(consultation["id"])}
+        waiting = [m for m in eligible if m not in responded]
+        members = await info.context.loaders.member.load_many(
+            waiting if first is None else waiting[:max(0, first)])
+        return [m for m in members if m is not None]
 
     @staticmethod
     async def resolve_eligible_members(consultation: dict, info: GraphQLResolveInfo) -> list:

@@ -9,16 +9,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 from jinja2.exceptions import UndefinedError
 
 from services.common.explanations import SENTENCES, sentence
 from services.common.vocabulary import Language, NotificationKind, Outcome, StanceValue
 from services.notifications import content
 from services.notifications.content import CONTEXTS, EVENTS, render
+from tests.helpers import catalogues
 
 K = NotificationKind
 SERVICES = Path(content.__file__).resolve().parents[1]
@@ -369,18 +366,7 @@ def test_a_title_on_several_lines_gives_a_one_line_subject():
 def extracted():
     """The messages of the templates and python, extracted anew as
     `pybabel extract -F services/notifications/babel.cfg ... services` does."""
-    with (NOTIFICATIONS / "babel.cfg").open() as config:
-        method_map, options_map = parse_mapping_cfg(config)
-    catalogue = Catalog()
-    for filename, lineno, message, comments, context in extract_from_dir(
-            SERVICES, method_map, options_map):
-        catalogue.add(message, None, [(filename, lineno)], auto_comments=comments,
-                      context=context)
-    return {message.id: message for message in catalogue if message.id}
-
-
-def placeholders(text):
-    return sorted(re.findall(r"%\(\w+\)s|\{\w+\}", text))
+    return catalogues.extracted(NOTIFICATIONS / "babel.cfg", SERVICES)
 
 
 def test_the_extraction_finds_the_templates_and_the_explanations():
@@ -394,8 +380,7 @@ def test_the_extraction_finds_the_templates_and_the_explanations():
 
 
 def test_the_committed_pot_is_up_to_date():
-    with POT.open("rb") as pot:
-        committed = {message.id for message in read_po(pot) if message.id}
+    committed = catalogues.committed_ids(POT)
     fresh = set(extracted())
     assert committed == fresh, ("run the commands in services/notifications/content.py: "
                                 f"missing {fresh - committed}, stale {committed - fresh}")
@@ -404,22 +389,9 @@ def test_the_committed_pot_is_up_to_date():
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_message_has_a_checked_translation(language):
     path = content.catalogue_path(language)
-    with path.open("rb") as po:
-        catalogue = read_po(po, locale=content.LOCALES[language])
-    problems = []
-    for message_id, source in extracted().items():
-        message = catalogue.get(message_id)
-        forms = message.string if message and isinstance(message.string, tuple) else \
-            (message.string,) if message else ()
-        if message is None or message.fuzzy or not forms or not all(forms):
-            problems.append(f"untranslated or fuzzy: {message_id!r}")
-        elif isinstance(message_id, tuple) and len(forms) != catalogue.num_plurals:
-            problems.append(f"{catalogue.num_plurals} plural forms needed: {message_id!r}")
-        elif any(placeholders(form) != placeholders(source.id if isinstance(source.id, str)
-                                                      else source.id[1]) for form in forms):
-            problems.append(f"placeholders differ: {message_id!r}")
-        elif any(re.search("[<&]", form) for form in forms):
-            problems.append(f"markup in a translation (shown unescaped in HTML): {message_id!r}")
+    problems = catalogues.translation_problems(path, content.LOCALES[language], extracted(),
+                                               catalogues.PERCENT_OR_BRACES,
+                                               markup_refused=True)
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 

@@ -28,7 +28,7 @@ def contract_types(contract):
 # already offered fails too, so this list only shrinks).
 PLANNED = {
     **dict.fromkeys([
-        "ResultsVisibility", "ProxyStatus", "Proxy", "Stance.castBy", "Consultation.awaiting",
+        "ResultsVisibility", "ProxyStatus", "Proxy", "Stance.castBy",
         "Consultation.proxies", "Consultation.resultsVisibility",
         "ConsultationInput.resultsVisibility", "Mutation.castStance(onBehalfOf)",
         "Mutation.grantProxy", "Mutation.acceptProxy", "Mutation.declineProxy",

@@ -1,17 +1,12 @@
 """The web app's catalogue (services/web/i18n.py): the .pot holds every
 message of the templates and views, every message has a checked Russian
 translation, and pages render in both languages."""
-import re
-
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 
 from services.common import i18n as common_i18n
 from services.common.vocabulary import Language
 from services.web import i18n
+from tests.helpers import catalogues
 
 WEB = i18n.HERE
 SERVICES = WEB.parent
@@ -21,18 +16,7 @@ TRANSLATED = [language for language in Language if language != common_i18n.SOURC
 
 def extracted():
     """The messages extracted anew, as `pybabel extract -F services/web/babel.cfg` does."""
-    with (WEB / "babel.cfg").open() as config:
-        method_map, options_map = parse_mapping_cfg(config)
-    catalogue = Catalog()
-    for filename, lineno, message, comments, context in extract_from_dir(
-            SERVICES, method_map, options_map):
-        catalogue.add(message, None, [(filename, lineno)], auto_comments=comments,
-                      context=context)
-    return {message.id: message for message in catalogue if message.id}
-
-
-def placeholders(text):
-    return sorted(re.findall(r"%\(\w+\)s", text))
+    return catalogues.extracted(WEB / "babel.cfg", SERVICES)
 
 
 def test_the_extraction_finds_templates_and_views():
@@ -43,8 +27,7 @@ def test_the_extraction_finds_templates_and_views():
 
 
 def test_the_committed_pot_is_up_to_date():
-    with POT.open("rb") as pot:
-        committed = {message.id for message in read_po(pot) if message.id}
+    committed = catalogues.committed_ids(POT)
     fresh = set(extracted())
     assert committed == fresh, ("run the commands in services/web/i18n.py: "
                                 f"missing {fresh - committed}, stale {committed - fresh}")
@@ -53,20 +36,8 @@ def test_the_committed_pot_is_up_to_date():
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_every_message_has_a_checked_translation(language):
     path = common_i18n.catalogue_path(i18n.LOCALE_DIR, language)
-    with path.open("rb") as po:
-        catalogue = read_po(po, locale=common_i18n.LOCALES[language])
-    problems = []
-    for message_id, source in extracted().items():
-        message = catalogue.get(message_id)
-        forms = message.string if message and isinstance(message.string, tuple) else \
-            (message.string,) if message else ()
-        if message is None or message.fuzzy or not forms or not all(forms):
-            problems.append(f"untranslated or fuzzy: {message_id!r}")
-        elif isinstance(message_id, tuple) and len(forms) != catalogue.num_plurals:
-            problems.append(f"{catalogue.num_plurals} plural forms needed: {message_id!r}")
-        elif any(placeholders(form) != placeholders(source.id if isinstance(source.id, str)
-                                                      else source.id[1]) for form in forms):
-            problems.append(f"placeholders differ: {message_id!r}")
+    problems = catalogues.translation_problems(path, common_i18n.LOCALES[language],
+                                               extracted(), catalogues.PERCENT)
     assert not problems, f"{path}:\n" + "\n".join(problems)
 
 

@@ -78,13 +78,10 @@ def changes(page: Page, c: dict[str, Any]) -> dict[int, Markup]:
     return found
 
 
-def awaiting(c: dict[str, Any]) -> list[dict]:
-    """The snapshot members without a stance in the current round: the API's
-    `awaiting` when it has the field, else the snapshot less the stances."""
-    if "awaiting" in c:
-        return list(c["awaiting"])
-    responded = {s["member"]["id"] for s in c["stances"]}
-    return [m for m in c["eligibleMembers"] if m["id"] not in responded]
+def not_named(c: dict[str, Any]) -> int:
+    """How many of those who have not responded the page does not name (it
+    names at most documents.AWAITING_SHOWN of them)."""
+    return max(0, c["tally"]["eligible"] - c["tally"]["responded"] - len(c["awaiting"]))
 
 
 def tally_figure(page: Page, tally: dict[str, Any], quorum: float, id_prefix: str) -> Markup:
@@ -121,7 +118,7 @@ def consultation(page: Page, id: str) -> Response:
     if c is None:
         page.not_found()
     member = data["viewer"]["member"]
-    in_snapshot = bool(member) and any(m["id"] == member["id"] for m in c["eligibleMembers"])
+    in_snapshot = bool(c["inSnapshot"])
     is_open = c["status"] == ConsultationStatus.OPEN
     mine = c["myStance"]
     can_cast = is_open and in_snapshot and bool(member and member["canVote"])
@@ -140,7 +137,7 @@ def consultation(page: Page, id: str) -> Response:
         changes=changes(page, c),
         chart=tally_figure(page, c["tally"], c["quorum"], "tally"),
         tally_text=charts.tally_text(c["tally"], c["quorum"], page._, number),
-        awaiting=awaiting(c) if (page.is_admin or in_snapshot) else None,
+        awaiting=c["awaiting"] if (page.is_admin or in_snapshot) else None, more=not_named(c),
         countdown={"left": page._("%(days)s d %(hours)s h %(minutes)s min left", days="%d",
                                   hours="%h", minutes="%m"),
                    "closed": page._("closed")},

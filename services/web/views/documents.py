@@ -22,11 +22,11 @@ def has_field(type_name: str, field: str) -> bool:
     return found is not None and field in getattr(found, "fields", {})
 
 
-# DOMAIN.md sections 9 and 11, when the API has them
-HAS_AWAITING: Final = has_field("Consultation", "awaiting")
+# DOMAIN.md section 11, when the API has it
 HAS_VISIBILITY: Final = has_field("MemberInput", "visibility")
 
 PAGE_SIZE: Final = 50          # members per page of /members
+AWAITING_SHOWN: Final = 200    # members named as not yet responded; the rest are counted
 LIST_SIZE: Final = 20          # consultations and grants per page
 HOME_MEMBERS: Final = 8        # members in brief on /
 HOME_ROUNDS: Final = 20        # open consultations on /
@@ -46,7 +46,7 @@ query Home($member: Boolean!) {
       id title kind round closesAt
       tally { eligible responded }
       myStance @include(if: $member) { value }
-      eligibleMembers @include(if: $member) { id }
+      inSnapshot @include(if: $member)
     } }
   }
   grants(first: 10) {
@@ -68,10 +68,11 @@ query Members($status: MemberStatus, $constituency: Constituency, $country: Stri
 }
 """ % PAGE_SIZE
 
-MEMBER: Final = """
-query Member($id: ID!) {
-  viewer { role member { id } }
-  member(id: $id) {
+def member_fields(consultation: str, disbursement: str) -> str:
+    """A member's fields as its public page and its own organisation page ask
+    for them: the facts, focal point, history and allocations, with
+    `consultation` and `disbursement` the fields of an allocation's."""
+    return """
     id name acronym orgType countries region constituencies status mouSignedAt canVote
     joinedAt language
     focalPoint { name email phone }
@@ -79,12 +80,18 @@ query Member($id: ID!) {
     allocations {
       id amount purpose status disbursed
       grant { id title currency }
-      consultation { id openedAt closedAt }
-      disbursements { id amount paidOn }
-    }
+      consultation { %s }
+      disbursements { %s }
+    }""" % (consultation, disbursement)
+
+
+MEMBER: Final = """
+query Member($id: ID!) {
+  viewer { role member { id } }
+  member(id: $id) {%s
   }
 }
-"""
+""" % member_fields(consultation="id openedAt closedAt", disbursement="id amount paidOn")
 
 CONSULTATIONS: Final = """
 query Consultations($status: ConsultationStatus, $after: String) {
@@ -109,13 +116,13 @@ query Consultation($id: ID!) {
     openedAt closesAt closedAt outcome
     %(tally)s
     myStance { value reason castAt }
-    eligibleMembers { id name }
+    inSnapshot
     stances { member { id name } value reason castAt }
-    %(awaiting)s
+    awaiting(first: %(shown)d) { id name }
     rounds { number proposal outcome closedAt explanation %(tally)s }
   }
 }
-""" % {"tally": TALLY, "awaiting": "awaiting { id name }" if HAS_AWAITING else ""}
+""" % {"tally": TALLY, "shown": AWAITING_SHOWN}
 
 GRANTS: Final = """
 query Grants($after: String) {
@@ -128,39 +135,31 @@ query Grants($after: String) {
 }
 """ % LIST_SIZE
 
-GRANT: Final = """
-query Grant($id: ID!) {
-  grant(id: $id) {
+GRANT_FIELDS: Final = """
     id title donor currency amount startDate endDate status allocated disbursed available
     allocations {
       id amount purpose status disbursed
       member { id name }
       consultation { id status }
       disbursements { id amount paidOn reference }
-    }
+    }"""
+
+GRANT: Final = """
+query Grant($id: ID!) {
+  grant(id: $id) {%s
   }
 }
-"""
+""" % GRANT_FIELDS
 
 ORGANISATION: Final = """
 query Organisation {
   viewer {
     role
-    member {
-      id name acronym orgType countries region constituencies status mouSignedAt canVote
-      joinedAt language
-      focalPoint { name email phone }
-      history { at status note }
-      allocations {
-        id amount purpose status disbursed
-        grant { id title currency }
-        consultation { id openedAt }
-        disbursements { id amount paidOn reference }
-      }
+    member {%s
     }
   }
 }
-"""
+""" % member_fields(consultation="id openedAt", disbursement="id amount paidOn reference")
 
 WITHDRAWAL: Final = """
 query Withdrawal { viewer { role member { id name status } } }

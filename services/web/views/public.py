@@ -29,8 +29,7 @@ def waiting(member: dict | None, rounds: list[dict]) -> list[dict]:
     is in the round's snapshot and has not responded."""
     if not member or not member.get("canVote"):
         return []
-    return [c for c in rounds if c.get("myStance") is None
-            and any(m["id"] == member["id"] for m in c.get("eligibleMembers") or [])]
+    return [c for c in rounds if c.get("myStance") is None and c.get("inSnapshot")]
 
 
 @route("/")

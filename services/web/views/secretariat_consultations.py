@@ -29,6 +29,7 @@ from services.web import charts
 from services.web.page import Page
 from services.web.views import route
 from services.web.views import secretariat_documents as docs
+from services.web.views.consultations import not_named
 from services.web.views.labels import labels
 from services.web.views.secretariat import UNDECIDED, participation
 from services.web.views.secretariat_forms import (Errors, csv_response, fraction, moment,
@@ -92,7 +93,6 @@ def consultation_of(page: Page, consultation_id: str) -> dict:
 def consultation_page(page: Page, consultation_id: str, errors: Errors | None = None,
                       values: dict[str, Any] | None = None, status: int = 200) -> Response:
     c = consultation_of(page, consultation_id)
-    responded = {s["member"]["id"] for s in c["stances"]}
     start = {"proposal": c["proposal"], **suggested_deadline()}
     number = page.words.filters["number"]
     chart = charts.figure(charts.tally_bar(c["tally"], c["quorum"], page._, "tally", number),
@@ -100,7 +100,7 @@ def consultation_page(page: Page, consultation_id: str, errors: Errors | None = 
     return page.render("secretariat/consultation.html", status=status, title=c["title"],
                        labels=labels(page._, page.language), c=c, chart=chart,
                        participation=participation(c["tally"]),
-                       waiting=[m for m in c["eligibleMembers"] if m["id"] not in responded],
+                       waiting=c["awaiting"], more=not_named(c),
                        can_close=c["status"] == "OPEN",
                        can_continue=c["status"] == "CLOSED" and c["outcome"] in UNDECIDED,
                        errors=errors or {}, values={**start, **(values or {})})

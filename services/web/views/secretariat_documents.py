@@ -12,10 +12,10 @@ Invariants:
 """
 from typing import Final
 
+from services.web.views.documents import AWAITING_SHOWN, GRANT_FIELDS, TALLY
+
 LIST_SIZE: Final = 50        # rows of a dashboard list and of /secretariat/members
 CHOICES: Final = 200         # options a select is filled with per call (MAX_PAGE_SIZE)
-
-TALLY: Final = "tally { eligible responded agree reservations standAside block quorumReached }"
 
 DASHBOARD: Final = """
 query Dashboard {
@@ -95,12 +95,12 @@ query SecretariatConsultation($id: ID!) {
     id kind title proposal subjectId status round rule quorum threshold
     openedAt closesAt closedAt outcome
     %(tally)s
-    eligibleMembers { id name }
     stances { member { id name } value reason castAt }
+    awaiting(first: %(shown)d) { id name }
     rounds { number proposal outcome closedAt explanation %(tally)s }
   }
 }
-""" % {"tally": TALLY}
+""" % {"tally": TALLY, "shown": AWAITING_SHOWN}
 
 GRANTS: Final = """
 query SecretariatGrants($after: String) {
@@ -114,17 +114,10 @@ query SecretariatGrants($after: String) {
 
 GRANT: Final = """
 query SecretariatGrant($id: ID!) {
-  grant(id: $id) {
-    id title donor currency amount startDate endDate status allocated disbursed available
-    allocations {
-      id amount purpose status disbursed
-      member { id name }
-      consultation { id status }
-      disbursements { id amount paidOn reference }
-    }
+  grant(id: $id) {%s
   }
 }
-"""
+""" % GRANT_FIELDS
 
 GRANT_CHOICES: Final = """
 query GrantChoices($after: String) {
