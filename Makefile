@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up down test install bench demo clean-var
+.PHONY: up down test install bench demo screenshots clean-var
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is needed"; exit 1; }
@@ -31,3 +31,8 @@ bench: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/coalition demo load
+
+# docs/screenshots/*.png: the main pages on a stack of its own with the demo
+# loaded, in Debian's Chromium (apt-get install chromium)
+screenshots: $(STAMP)
+	$(PY) -m tests.browser.screenshots

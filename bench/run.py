@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import data, fanout, load, measure, signin
+from bench import data, fanout, load, measure, signin, web
 from bench.harness import (Bench, Budget, CpuMeter, OutOfTime, log, machine, proc_status,
                            stop_and_clean, write_result)
 from bench.stats import ratio, summary
@@ -28,12 +28,14 @@ SIZES = {
                  open_reps=3, clients=32, cast_window_s=30, cast_max=3000, small_cast_window_s=60,
                  serial_casts=20, raw_count=3000, raw_serial=1000, stance_rpc_budget_s=90,
                  replay_samples=40, rpc_members=1000, fanout_small=1000, signin_requests=60,
-                 signin_warmup=10, signin_rpc_samples=20, budget_s=25 * 60),
+                 signin_warmup=10, signin_rpc_samples=20, web_members=1000, web_requests=200,
+                 web_warmup=20, web_stances=300, budget_s=25 * 60),
     "quick": dict(small=100, large=1000, page=50, query_samples=50, warmup=5, saga_samples=3,
                   open_reps=2, clients=32, cast_window_s=10, cast_max=1000, small_cast_window_s=20,
                   serial_casts=10, raw_count=1000, raw_serial=500, stance_rpc_budget_s=10,
                   replay_samples=20, rpc_members=200, fanout_small=100, signin_requests=40,
-                  signin_warmup=5, signin_rpc_samples=10, budget_s=6 * 60),
+                  signin_warmup=5, signin_rpc_samples=10, web_members=100, web_requests=30,
+                  web_warmup=3, web_stances=30, budget_s=7 * 60),
 }
 
 MEMBER_STATUS = "query($id: ID!) { member(id: $id) { id status } }"
@@ -42,7 +44,8 @@ MEMBER_ALLOCATIONS = "query($id: ID!) { member(id: $id) { id allocations { id st
 GOALS = {"stack_efficiency": (">=", 0.5), "flatness_tally": ("<=", 1.3),
          "flatness_members_nested": ("<=", 1.3),
          "fanout_mails_per_s": (">=", fanout.GOAL_MAILS_PER_S),
-         "signin_p50_spread": ("<=", signin.GOAL_SPREAD)}
+         "signin_p50_spread": ("<=", signin.GOAL_SPREAD),
+         "web_p50_max_ms": ("<=", web.GOAL_P50_MS)}
 
 
 # ---- phases ---------------------------------------------------------------------------
@@ -297,10 +300,11 @@ def figures(st, cfg):
     out["peak_rss_mb"] = {k: v.get("peak_rss_mb") for k, v in (st.get("processes") or {}).items()}
     out.update(fanout.figures(st.get("fanout")))
     out.update(signin.figures(st.get("signin")))
+    out.update(web.figures(st.get("web")))
     values = {"stack_efficiency": out["stack_efficiency"], "flatness_tally": flat.get("tally"),
               "flatness_members_nested": flat.get("members_nested"),
               "fanout_mails_per_s": out["fanout_mails_per_s"],
-              "signin_p50_spread": out["signin_p50_spread"]}
+              "signin_p50_spread": out["signin_p50_spread"], "web_p50_max_ms": out["web_p50_max_ms"]}
     goals = {}
     for key, (op, limit) in GOALS.items():
         value = values[key]
@@ -380,6 +384,7 @@ def main(argv=None):
             ("signin", lambda: signin.phase(bench, cfg, st)),
             ("load_mid", lambda: load_mid(bench, cfg, st)),
             ("fanout_small", lambda: fanout.phase(bench, st, "small")),
+            ("web", lambda: web.phase(bench, cfg, st)),
             ("load_large", lambda: load_large(bench, cfg, st, args)),
             ("fanout_large", lambda: fanout.phase(
                 bench, st, "large", with_sink=True,
@@ -391,7 +396,7 @@ def main(argv=None):
         ]
         needs = {"casts_small": "load_small", "queries_small": "casts_small", "sagas": "load_small",
                  "signin": "load_small",
-                 "load_mid": "load_small", "fanout_small": "load_mid",
+                 "load_mid": "load_small", "fanout_small": "load_mid", "web": "load_small",
                  "load_large": "load_small", "fanout_large": "load_large", "queries_large": "load_large",
                  "open_large": "load_large", "casts_large": "load_large", "tally_large": "casts_large"}
         done = set()
@@ -429,7 +434,7 @@ def main(argv=None):
         stop_and_clean(bench, tmp)
     result["figures"] = figures(st, cfg)
     result["details"] = {k: st.get(k) for k in ("load", "cast", "serial", "queries", "rpc_calls",
-                                                "saga", "open_large", "raw", "fanout", "signin",
+                                                "saga", "open_large", "raw", "fanout", "signin", "web",
                                                 "processes",
                                                 "phase_s", "profile") if st.get(k)}
     result["errors"], result["skipped"] = st["errors"], st["skipped"]
@@ -440,6 +445,9 @@ def main(argv=None):
             log(line)
     if st.get("signin"):
         for line in signin.report(result["figures"]):
+            log(line)
+    if st.get("web"):
+        for line in web.report(result["figures"]):
             log(line)
     return 1 if st["errors"] else 0
 
