@@ -163,8 +163,12 @@ class StackHandle:
         return self
 
     def stop(self):
-        try:  # drop our databases while the store still runs
-            drop_databases(self.mongo(), self.prefix)
+        """Stop it all. Our databases are dropped first when the store is
+        not the stack's own (MONGO_URI): an own SecantusDB goes with its
+        folder, and dropping into it while the services run can take minutes."""
+        try:
+            if self.store_port is None:
+                drop_databases(self.mongo(), self.prefix)
             self.mongo().close()
         except Exception:
             pass

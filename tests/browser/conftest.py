@@ -24,9 +24,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """The system's Chromium, driven by Playwright's sync API, for the whole session."""
+    """The system's Chromium, driven by Playwright's sync API, for the tests of
+    this package. Not longer: Playwright's sync API keeps an event loop
+    running in the main thread, and the in-process tests that run after
+    these (the gateway under werkzeug's test client) call asyncio.run."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:

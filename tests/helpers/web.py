@@ -2,9 +2,12 @@
 session (its cookies kept, Secure ones too, since the test stack is plain
 http on 127.0.0.1, which browsers treat as secure), the CSRF token of a
 page, and a form posted the way a browser posts it."""
+import contextlib
 import copy
 import re
 import requests
+
+from tests.support import StackHandle
 
 COOKIE = "coalition_session"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -55,3 +58,16 @@ def post_form(session, path, data, page=None, **kwargs):
     token = csrf_of(loaded.text)
     return session.post(session.base + path, data={**data, "csrf_token": token}, timeout=60,
                         allow_redirects=False, **kwargs)
+
+
+@contextlib.contextmanager
+def stack_of_its_own(tmp):
+    """A whole stack for one module (as tests/conftest.py's `stack`): for
+    tests of pages that list the coalition's first consultations, grants or
+    members, which the suite's shared stack fills with hundreds of others'."""
+    handle = StackHandle(tmp)
+    try:
+        handle.start()
+        yield handle
+    finally:
+        handle.stop()
