@@ -9,7 +9,7 @@
     GET  /dev/mail[/...]     the local mail catcher's messages, never in production (devmail.py)
     GET  /static/*           the web app's assets
     GET, POST / and every other path of the web app (services/web/: its pages
-                             run their GraphQL documents in process, `run_as`)
+                             run their GraphQL documents in process: in_process.py)
 
 Before a request runs, the gateway applies the limits of DOMAIN.md section 6
 (services/gateway/limits.py) and authenticates it (services/gateway/auth.py):
@@ -285,11 +285,6 @@ class Gateway:
             status = 429
             headers["Retry-After"] = str(self.limits.retry_after())
         return out, status, headers
-
-    def run_as(self, viewer: Viewer, client: str, query: str, variables: dict | None,
-               key: str | None = None) -> tuple[dict, Context]:
-        """The web app's way in (services/gateway/in_process.py)."""
-        return in_process.run_as(self, viewer, client, query, variables, key)
 
     def finish(self, record: str | None, status: int, out: dict, may_keep: bool = True) -> None:
         """Keep the answer under the request's Idempotency-Key. Its outcome

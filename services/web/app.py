@@ -34,6 +34,7 @@ from werkzeug.wrappers import Request, Response
 
 from services.common.errors import DomainError, Unavailable
 from services.common.vocabulary import Language
+from services.gateway import in_process
 from services.gateway.auth import (COOKIE, Viewer, cleared_cookie, cookie_is_secure,
                                    request_token, viewer_from_token)
 from services.gateway.signin import same_origin
@@ -193,7 +194,8 @@ class WebApp:
         mutation under its form's `key`); a cookie a mutation set (signing
         in or out) goes with the page's answer."""
         client = self.gateway.client_address(page.request.environ)
-        out, context = self.gateway.run_as(page.viewer, client, document, variables or None, key)
+        out, context = in_process.run_as(self.gateway, page.viewer, client, document,
+                                          variables or None, key)
         if context.cookie:
             page.cookies.append(context.cookie)
         return out

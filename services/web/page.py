@@ -4,7 +4,7 @@ A view asks the API for its data (`query`), changes things through it
 (`mutate`), and answers with a page (`render`) or a redirect (`redirect`).
 Both run GraphQL documents in process against the gateway's own schema, as
 the viewer of the session cookie, through the same limits and access rules
-as POST /graphql (services/gateway/app.py `run_as`): a page can show and do
+as POST /graphql (services/gateway/in_process.py `run_as`): a page can show and do
 only what the API allows its viewer.
 
 Invariants:
