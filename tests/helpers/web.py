@@ -5,6 +5,7 @@ page, and a form posted the way a browser posts it."""
 import contextlib
 import copy
 import re
+import pytest
 import requests
 
 from tests.support import StackHandle
@@ -71,3 +72,12 @@ def stack_of_its_own(tmp):
         yield handle
     finally:
         handle.stop()
+
+
+@pytest.fixture(scope="module", name="stack")
+def module_stack(tmp_path_factory):
+    """`stack` for a module that imports this: a stack of the module's own
+    (its pages list a coalition's first consultations and grants, which the
+    suite's shared stack has hundreds of)."""
+    with stack_of_its_own(tmp_path_factory.mktemp("web-stack")) as handle:
+        yield handle

@@ -13,7 +13,7 @@ import pytest
 from tests.helpers.consultations import admission_of, cast, close, open_consultation
 from tests.helpers.notifications import inbox
 from tests.helpers.sign_in import focal_point, sign_in
-from tests.helpers.web import get, post_form, stack_of_its_own, web_session
+from tests.helpers.web import get, module_stack, post_form, web_session  # noqa: F401 (stack)
 from tests.support import founders, isolate_voters, member_input, wait_for
 
 APPLY = "mutation($i: MemberInput!) { applyForMembership(input: $i) { id } }"
@@ -23,14 +23,6 @@ PREFERENCES = "{ viewer { person { preferences { language consultationOpened rem
 
 def text_of(page):
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """A stack of this module's own: its pages list a coalition's first
-    consultations and grants, which the suite's shared stack has hundreds of."""
-    with stack_of_its_own(tmp_path_factory.mktemp("web-stack")) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from services.gateway.schema import schema
 from services.web.views import documents as D
 from tests.helpers.consultations import close, later, open_consultation
 from tests.helpers.grants import approve, create_grant, disburse_body, propose
-from tests.helpers.web import get, post_form, stack_of_its_own, web_session
+from tests.helpers.web import get, module_stack, post_form, web_session  # noqa: F401 (stack)
 from tests.support import founders, member_input, wait_read_models
 
 NEXT_ROUND = """mutation($id: ID!, $p: String!, $c: DateTime!) {
@@ -33,14 +33,6 @@ def founder(stack, **overrides):
     data = member_input(**overrides)
     made = stack.gql(REGISTER, {"i": data}, stack.admin())["registerFoundingMember"]
     return made["id"], data
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """A stack of this module's own: its pages list a coalition's first
-    consultations and grants, which the suite's shared stack has hundreds of."""
-    with stack_of_its_own(tmp_path_factory.mktemp("web-stack")) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")
