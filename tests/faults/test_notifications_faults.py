@@ -81,8 +81,16 @@ def test_two_instances_send_each_mail_once(fault_stack, tmp_path):
         stack.mail.clear()
         first_log = stack.stack.var / "logs" / "notifications.log"
         before = len(first_log.read_text())
-        c = open_consultation(stack, title="Two senders")
-        got = wait_for(lambda: everyone_got_one(stack, c["id"], people), 120, 0.2, "every mail")
+        # slow acceptance (3 s for the fan-out) keeps one instance's drain going
+        # past the other's next tick, so both claim batches: without it, the
+        # instance that wrote the mails could send them all before the other woke
+        stack.mail.slow(0.05)
+        try:
+            c = open_consultation(stack, title="Two senders")
+            got = wait_for(lambda: everyone_got_one(stack, c["id"], people), 120, 0.2,
+                           "every mail")
+        finally:
+            stack.mail.slow(0)
         wait_for(lambda: stack.db("notifications").mails.count_documents(
             {"kind": "CONSULTATION_OPENED", "status": {"$ne": "SENT"},
              "recipient": {"$in": [p for p, _ in people]}}) == 0, 30, 0.2, "all marked SENT")
