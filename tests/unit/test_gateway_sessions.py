@@ -31,7 +31,8 @@ SECRET = "s" * 40
 with patch.dict(os.environ, {"COALITION_JWT_SECRET": SECRET}):
     from services.gateway import app  # the module makes its application at import
 
-NOW = datetime(2026, 12, 3, 22, 0, tzinfo=timezone.utc)
+# a whole hour of today, so the tokens made with it are live when the tests run
+NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
 LATER = NOW + timedelta(hours=12)
 ADMIN_SESSION = {"sid": "sid-admin", "expires_at": LATER.isoformat(), "person_id": "p1",
                  "role": "ADMIN", "member_id": None}
@@ -102,7 +103,7 @@ def test_a_session_token_carries_sid_and_person_the_cli_token_does_not():
 
 
 @pytest.mark.parametrize("expires_at", [LATER, LATER.isoformat(), LATER.replace(tzinfo=None),
-                                        "2026-12-04T10:00:00Z"])
+                                        LATER.strftime("%Y-%m-%dT%H:%M:%SZ")])
 def test_expires_at_may_come_as_iso_text_or_datetime(expires_at):
     token, when = session_token(SECRET, {**ADMIN_SESSION, "expires_at": expires_at}, now=NOW)
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
