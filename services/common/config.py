@@ -57,6 +57,25 @@ def parse_networks(text: str | None) -> list[ipaddress.IPv4Network | ipaddress.I
     return networks
 
 
+# the kinds HIDDEN_KINDS may name: those opened by an event or a proposal, not
+# by a form that chooses resultsVisibility itself (DOMAIN.md section 9)
+HIDEABLE_KINDS = ("GRANT_ALLOCATION", "MEMBER_SUSPENSION")
+
+
+def hidden_kinds(text: str | None) -> frozenset[str]:
+    """HIDDEN_KINDS: comma-separated consultation kinds, each of HIDEABLE_KINDS."""
+    kinds = frozenset(filter(None, (p.strip() for p in (text or "").split(","))))
+    wrong = sorted(kinds - set(HIDEABLE_KINDS))
+    if wrong:
+        raise ValidationError(f"{', '.join(wrong)} cannot default to hidden; only "
+                              f"{' and '.join(HIDEABLE_KINDS)} can")
+    return kinds
+
+
+def _hidden_kinds(text: str) -> None:
+    hidden_kinds(text)
+
+
 class SettingsSchema(Schema):
     """Every setting, its default for a local machine, and its rule."""
 
@@ -83,6 +102,11 @@ class SettingsSchema(Schema):
     MAX_QUERY_DEPTH = fields.Integer(load_default=10, validate=validate.Range(min=2, max=50))
     MAX_PAGE_SIZE = fields.Integer(load_default=200, validate=validate.Range(min=1, max=10000))
     MAX_WORKERS = fields.Integer(load_default=10, validate=validate.Range(min=1, max=1000))
+    # ---- proxies and hidden results (DOMAIN.md section 9) ----
+    MAX_PROXIES_PER_HOLDER = fields.Integer(load_default=2, validate=validate.Range(min=1, max=100))
+    # kinds whose consultations open HIDDEN_UNTIL_CLOSED: a comma-separated
+    # subset of GRANT_ALLOCATION,MEMBER_SUSPENSION (the ones opened without a form)
+    HIDDEN_KINDS = fields.String(load_default="", validate=_hidden_kinds)
     # ---- the gateway's limits (DOMAIN.md section 6; docs/operator-guide.md "Limits") ----
     MAX_REQUEST_BYTES = fields.Integer(load_default=1024 * 1024,
                                        validate=validate.Range(min=1024, max=64 * 1024 * 1024))

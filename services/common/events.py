@@ -16,7 +16,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 from services.common.validation import StrictSchema, one_of
 from services.common.explanations import SENTENCES
 from services.common.vocabulary import (DEFAULT_LANGUAGE, AllocationStatus, ConsultationKind,
-                                        Language, MemberStatus, Outcome, StanceValue)
+                                        Language, MemberStatus, Outcome, ProxyStatus,
+                                        ResultsVisibility, StanceValue)
 
 ENVELOPE_VERSION: Final = 1
 
@@ -69,14 +70,34 @@ class ConsultationOpened(ConsultationEvent):
     # what the round's notifications say (None in events sent before they existed)
     title = added()
     proposal = added()
+    results_visibility = added(validate=one_of(ResultsVisibility))
 
 
 class StanceCast(StrictSchema):
+    """That a member responded. `value` is None while the round's results are
+    hidden (DOMAIN.md section 9: a consumer that needs values waits for
+    round_closed); `cast_by` names the proxy holder that cast it, if one did."""
     consultation_id = fields.String(required=True)
     round = fields.Integer(required=True)
     member_id = fields.String(required=True)
-    value = fields.String(required=True, validate=one_of(StanceValue))
+    value = fields.String(allow_none=True, required=True, validate=one_of(StanceValue))
     replaced = fields.Boolean(required=True)
+    cast_by = added()
+
+
+class ProxyChanged(StrictSchema):
+    """A proxy offered, accepted, declined, revoked or used (DOMAIN.md
+    section 9), with the consultation's title for the notifications. `actor`
+    is the member that made the change (the granter's own cast revokes).
+    Never a stance value."""
+    proxy_id = fields.String(required=True)
+    consultation_id = fields.String(required=True)
+    round = fields.Integer(required=True)
+    granter_id = fields.String(required=True)
+    holder_id = fields.String(required=True)
+    status = fields.String(required=True, validate=one_of(ProxyStatus))
+    actor = fields.String(required=True)
+    title = fields.String(required=True)
 
 
 class Explanation(StrictSchema):
@@ -147,6 +168,12 @@ MEMBER_EVENTS: Final = ["member_registered", "membership_applied", "member_admit
                         "mou_signed", "member_suspended", "member_reinstated", "member_withdrawn",
                         "member_rejected", "member_language_set"]
 
+# a proxy's changes, each an event of its own (consultations/domain.py PROXY_EVENTS)
+PROXY_EVENTS: Final = ["proxy_offered", "proxy_accepted", "proxy_declined", "proxy_revoked",
+                       "proxy_used"]
+# those its granter or holder is told of (DOMAIN.md section 9)
+PROXY_NOTICES: Final = ["proxy_offered", "proxy_accepted", "proxy_declined", "proxy_used"]
+
 ALLOCATION_DECISIONS: Final = ["allocation_approved", "allocation_rejected", "allocation_held",
                                "allocation_released"]
 
@@ -164,6 +191,7 @@ CATALOGUE: Final[Mapping[str, tuple[str, type[Schema]]]] = {
         "stance_cast": StanceCast,
         "round_closed": RoundClosed,
         "consultation_cancelled": ConsultationCancelled,
+        **{name: ProxyChanged for name in PROXY_EVENTS},
     }),
     **_published_by("grants", {
         "grant_created": GrantCreated,
@@ -196,6 +224,7 @@ SUBSCRIPTIONS: Final[Mapping[tuple[str, str], list[str]]] = {
     ("notifications", "on_stance_cast"): ["stance_cast"],
     ("notifications", "on_round_closed"): ["round_closed"],
     ("notifications", "on_allocation_event"): ALLOCATION_DECISIONS + ["disbursement_recorded"],
+    ("notifications", "on_proxy_event"): PROXY_NOTICES,
 }
 
 

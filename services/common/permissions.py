@@ -98,7 +98,7 @@ RPC_CALLS: Final[Mapping[str, Mapping[str, Methods]]] = {
     # the operator's CLI: dead letters, outbox lag, the export, the mail queue
     "cli": {
         "members": OPERATOR_RPCS + ("get_many",),
-        "consultations": OPERATOR_RPCS + ("get", "stance_audit"),
+        "consultations": OPERATOR_RPCS + ("get", "stance_audit", "proxy_audit"),
         "grants": OPERATOR_RPCS,
         "notifications": operator_rpcs("notifications"),
         "accounts": operator_rpcs("accounts") + ("secretariat",),

@@ -73,12 +73,34 @@ class Language(StrEnum):
     EN, RU = "EN", "RU"
 
 
+class ResultsVisibility(StrEnum):
+    """Chosen when a consultation opens, never changed (DOMAIN.md section 9)."""
+    OPEN, HIDDEN_UNTIL_CLOSED = "OPEN", "HIDDEN_UNTIL_CLOSED"
+
+
+class ProxyStatus(StrEnum):
+    """A proxy's life in one round (DOMAIN.md section 9): OFFERED -> ACCEPTED
+    -> USED, or DECLINED, REVOKED (by the granter, or its own cast), EXPIRED
+    (the round closed while it was OFFERED or ACCEPTED)."""
+    OFFERED, ACCEPTED, DECLINED, REVOKED, USED, EXPIRED = (
+        "OFFERED", "ACCEPTED", "DECLINED", "REVOKED", "USED", "EXPIRED")
+
+
+# a proxy that may still be acted on: a granter has at most one at a time per round
+LIVE_PROXY: Final = (ProxyStatus.OFFERED, ProxyStatus.ACCEPTED)
+# a proxy that counts against its holder's MAX_PROXIES_PER_HOLDER
+HELD_PROXY: Final = (ProxyStatus.ACCEPTED, ProxyStatus.USED)
+
+
 class NotificationKind(StrEnum):
     """What a notification is about (DOMAIN.md section 8). SIGN_IN is e-mail
-    only and never shown in the API (it is not in NotificationKind there)."""
-    CONSULTATION_OPENED, REMINDER, ROUND_CLOSED, MEMBERSHIP, ALLOCATION, REPORT, SIGN_IN = (
+    only and never shown in the API (it is not in NotificationKind there).
+    PROXY (an offer to its holder; accepted, declined, used to its granter:
+    DOMAIN.md section 9) is one the gateway adds to the contract's enum."""
+    (CONSULTATION_OPENED, REMINDER, ROUND_CLOSED, MEMBERSHIP, ALLOCATION, REPORT, PROXY,
+     SIGN_IN) = (
         "CONSULTATION_OPENED", "REMINDER", "ROUND_CLOSED", "MEMBERSHIP", "ALLOCATION", "REPORT",
-        "SIGN_IN")
+        "PROXY", "SIGN_IN")
 
 
 class MailStatus(StrEnum):
@@ -105,7 +127,7 @@ OPT_OUTS: Final = {"consultation_opened": NotificationKind.CONSULTATION_OPENED,
 # NotificationKind is shown without SIGN_IN (services/gateway/types.py).
 API_ENUMS: Final = (Role, MemberStatus, OrgType, Constituency, ConsultationKind,
                     ConsultationStatus, DecisionRule, StanceValue, Outcome, GrantStatus,
-                    AllocationStatus, Language)
+                    AllocationStatus, Language, ResultsVisibility, ProxyStatus)
 
 # The services that own data (each its own database and RPC queue); the
 # gateway is a process of its own but owns no data.

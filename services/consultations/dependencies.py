@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common import paging
 from services.common.store import MongoStore
-from services.common.vocabulary import ConsultationKind, ConsultationStatus
+from services.common.vocabulary import LIVE_PROXY, ConsultationKind, ConsultationStatus
 from services.consultations.domain import Tally
 
 TALLY_SHARDS = 32
@@ -44,6 +44,11 @@ INDEXES = {
     # (never by reading their database); a round's snapshot is not taken from
     # it but from the members service's answer at opening (read-your-writes)
     "voters": [IndexModel([("can_vote", ASCENDING)])],
+    # proxies (DOMAIN.md section 9; proxies.py): one document each, its
+    # audit trail, and the slots that hold the per-round limits
+    "proxies": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)]),
+                IndexModel([("holder_id", ASCENDING), ("status", ASCENDING)])],
+    "proxy_audit": [IndexModel([("consultation_id", ASCENDING), ("at", ASCENDING)])],
 }
 
 
@@ -77,11 +82,11 @@ def write_round(tx, consultation_id, round_number, eligible, closed=False, count
     tx.db.tally_shards.insert_many(shards, session=tx.session)
 
 
-def consultations_by(db, field, values):
+def consultations_by(db, field, values, projection=None):
     """The consultations whose `field` is one of `values` (ids: anything but
-    plain strings names nothing)."""
+    plain strings names nothing), with only `projection`'s fields if given."""
     values = paging.clean_ids(values)
-    return list(db.consultations.find({field: {"$in": values}})) if values else []
+    return list(db.consultations.find({field: {"$in": values}}, projection)) if values else []
 
 
 def current_rounds(db, consultation_ids):
@@ -184,6 +189,86 @@ def eligible_of(db, consultation_id, round_number):
 def eligible_many(db, docs):
     """{consultation id: ids of its current round's eligible members}."""
     return {d["_id"]: eligible_of(db, d["_id"], d["round"]) for d in docs}
+
+
+# ---- proxies ------------------------------------------------------------------------
+#
+# `proxy_slots` hold the two per-round limits as documents that concurrent
+# changes write, so two of them conflict in the store instead of both passing
+# a check made on what each read:
+# - "cid:round:granter:<member>": the granter's one live proxy (inserted when
+#   offered, deleted when it is declined, revoked or expires);
+# - "cid:round:holder:<member>": {held: n}, the proxies the holder holds.
+
+def granter_slot(consultation_id, round_number, member_id):
+    return round_key(consultation_id, round_number, f"granter:{member_id}")
+
+
+def holder_slot(consultation_id, round_number, member_id):
+    return round_key(consultation_id, round_number, f"holder:{member_id}")
+
+
+def eligible_among(tx, consultation_id, round_number, member_ids):
+    """Which of `member_ids` are in the round's snapshot (one query)."""
+    keys = [round_key(consultation_id, round_number, m) for m in member_ids]
+    return {d["member_id"] for d in tx.db.eligibility.find(
+        {"_id": {"$in": keys}}, {"member_id": 1}, session=tx.session)}
+
+
+def live_proxy_of(tx, consultation_id, round_number, granter_id):
+    """The granter's live proxy in the round (from its slot), or None."""
+    slot = tx.db.proxy_slots.find_one({"_id": granter_slot(consultation_id, round_number,
+                                                           granter_id)}, session=tx.session)
+    return slot and tx.db.proxies.find_one({"_id": slot["proxy_id"]}, session=tx.session)
+
+
+def take_granter_slot(tx, proxy):
+    tx.db.proxy_slots.insert_one({"_id": granter_slot(proxy["consultation_id"], proxy["round"],
+                                                      proxy["granter_id"]),
+                                  "proxy_id": proxy["_id"]}, session=tx.session)
+
+
+def free_granter_slot(tx, proxy):
+    tx.db.proxy_slots.delete_one({"_id": granter_slot(proxy["consultation_id"], proxy["round"],
+                                                      proxy["granter_id"]),
+                                  "proxy_id": proxy["_id"]}, session=tx.session)
+
+
+def count_held(tx, proxy, by):
+    """Add `by` to the proxies its holder holds in the round; the new count."""
+    key = holder_slot(proxy["consultation_id"], proxy["round"], proxy["holder_id"])
+    tx.db.proxy_slots.update_one({"_id": key}, {"$inc": {"held": by}}, upsert=True,
+                                 session=tx.session)
+    return tx.db.proxy_slots.find_one({"_id": key}, session=tx.session)["held"]
+
+
+def set_proxy_status(tx, proxy, changes, audit):
+    """Change the proxy if it still has the status it was read with, and keep
+    the change in the audit trail; whether it did."""
+    changed = tx.db.proxies.update_one({"_id": proxy["_id"], "status": proxy["status"]},
+                                       {"$set": changes}, session=tx.session)
+    if changed.modified_count != 1:
+        return False
+    tx.db.proxy_audit.insert_one(audit, session=tx.session)
+    return True
+
+
+def proxies_of_granter(tx, consultation_id, round_number, granter_id):
+    return list(tx.db.proxies.find({"consultation_id": consultation_id, "round": round_number,
+                                    "granter_id": granter_id}, session=tx.session))
+
+
+def held_proxy(tx, consultation_id, round_number, granter_id, holder_id):
+    """The newest proxy from granter to holder in the round, or None."""
+    found = list(tx.db.proxies.find(
+        {"consultation_id": consultation_id, "round": round_number, "granter_id": granter_id,
+         "holder_id": holder_id}, session=tx.session).sort("offered_at", DESCENDING).limit(1))
+    return found[0] if found else None
+
+
+def live_proxies_of_round(tx, doc):
+    return list(tx.db.proxies.find({"consultation_id": doc["_id"], "round": doc["round"],
+                                    "status": {"$in": list(LIVE_PROXY)}}, session=tx.session))
 
 
 def migrate_embedded_rounds(store):

@@ -14,8 +14,8 @@ Invariants:
   DEFAULT_QUORUM (services/common/vocabulary.py), written nowhere else.
 """
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -25,7 +25,7 @@ from services.common.errors import Conflict, Forbidden
 from services.common.explanations import sentence
 from services.common.vocabulary import (
     DEFAULT_QUORUM, DEFAULT_RULE, ConsultationKind, ConsultationStatus, DecisionRule,
-    MemberStatus, Outcome, Role, StanceValue)
+    MemberStatus, Outcome, ResultsVisibility, Role, StanceValue)
 
 Doc = dict[str, Any]
 
@@ -62,6 +62,26 @@ class Tally:
 
     def as_doc(self) -> dict[str, int]:
         return {"eligible": self.eligible, "responded": self.responded, **self.counters()}
+
+
+# ---- hidden results (DOMAIN.md section 9) ---------------------------------------
+
+# the tally's counts no one sees while a HIDDEN_UNTIL_CLOSED round is open
+HIDDEN_COUNTS: Final = tuple(STANCE_COUNTERS.values())
+
+
+def results_hidden(consultation: Mapping[str, Any]) -> bool:
+    """Whether the current round's values are hidden: its consultation opened
+    HIDDEN_UNTIL_CLOSED (never changed after) and the round is OPEN. A
+    consultation stored before visibility existed is OPEN."""
+    return (consultation.get("results_visibility") == ResultsVisibility.HIDDEN_UNTIL_CLOSED
+            and consultation["status"] == ConsultationStatus.OPEN)
+
+
+def shown_tally(tally: Mapping[str, Any], hidden: bool) -> Doc:
+    """A tally view as it may leave the service: while hidden, the four counts
+    are None (eligible, responded and quorum_reached stay)."""
+    return {**tally, **{name: None for name in HIDDEN_COUNTS}} if hidden else dict(tally)
 
 
 # ---- the consensus arithmetic -------------------------------------------------
@@ -162,12 +182,22 @@ class Case:
     rule: str = DEFAULT_RULE
     quorum: float = DEFAULT_QUORUM
     threshold: float | None = None
+    results_visibility: str = ResultsVisibility.OPEN
 
 
 def general_case(data: Mapping[str, Any]) -> Case:
     """A GENERAL consultation from validated ConsultationInput."""
     return Case(ConsultationKind.GENERAL, data["title"], data["proposal"], rule=data["rule"],
-                quorum=data["quorum"], threshold=data["threshold"])
+                quorum=data["quorum"], threshold=data["threshold"],
+                results_visibility=data["results_visibility"])
+
+
+def hidden_by_default(case: Case, hidden_kinds: Collection[str]) -> Case:
+    """A case opened without a form (a suspension, an allocation) hides its
+    results until close when its kind is in HIDDEN_KINDS (DOMAIN.md section 9)."""
+    if case.kind in hidden_kinds:
+        return replace(case, results_visibility=ResultsVisibility.HIDDEN_UNTIL_CLOSED)
+    return case
 
 
 def admission_case(applied: Mapping[str, Any]) -> Case:
@@ -242,11 +272,12 @@ def not_eligible() -> Forbidden:
 
 
 def new_stance(stance_id: str, consultation: Mapping[str, Any], member_id: str,
-               stance: Mapping[str, Any], now: datetime) -> Doc:
-    """A member's current stance in the consultation's current round."""
+               stance: Mapping[str, Any], now: datetime, cast_by: str | None = None) -> Doc:
+    """A member's current stance in the consultation's current round;
+    `cast_by` the proxy holder that cast it for the member, if one did."""
     return {"_id": stance_id, "consultation_id": consultation["_id"],
             "round": consultation["round"], "member_id": member_id, "value": stance["value"],
-            "reason": stance["reason"], "cast_at": now}
+            "reason": stance["reason"], "cast_at": now, "cast_by": cast_by}
 
 
 def apply_stance(old_value: str | None, new_value: str) -> dict[str, int]:
@@ -337,12 +368,17 @@ def consultation_opened_data(consultation: Mapping[str, Any]) -> Doc:
     return {**_about(consultation), "round": consultation["round"],
             "eligible": consultation["tally"]["eligible"],
             "closes_at": consultation["closes_at"].isoformat(),
-            "title": consultation["title"], "proposal": consultation["proposal"]}
+            "title": consultation["title"], "proposal": consultation["proposal"],
+            "results_visibility": consultation.get("results_visibility",
+                                                   ResultsVisibility.OPEN)}
 
 
-def stance_cast_data(stance: Mapping[str, Any], replaced: bool) -> Doc:
+def stance_cast_data(stance: Mapping[str, Any], replaced: bool, hidden: bool) -> Doc:
+    """`stance_cast`: who responded; the value only if the round's results are
+    not hidden (consumers that need values then wait for round_closed)."""
     return {"consultation_id": stance["consultation_id"], "round": stance["round"],
-            "member_id": stance["member_id"], "value": stance["value"], "replaced": replaced}
+            "member_id": stance["member_id"], "value": None if hidden else stance["value"],
+            "replaced": replaced, "cast_by": stance.get("cast_by")}
 
 
 def round_closed_data(consultation: Mapping[str, Any]) -> Doc:

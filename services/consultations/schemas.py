@@ -8,7 +8,8 @@ from marshmallow import (
 
 from services.common.validation import Deadline, StrictSchema, Text, one_of
 from services.common.vocabulary import (
-    DEFAULT_QUORUM, DEFAULT_RULE, ConsultationKind, ConsultationStatus, DecisionRule, StanceValue)
+    DEFAULT_QUORUM, DEFAULT_RULE, ConsultationKind, ConsultationStatus, DecisionRule,
+    ResultsVisibility, StanceValue)
 from services.consultations import domain
 
 MAX_TITLE = 200
@@ -23,11 +24,17 @@ class ConsultationInput(StrictSchema):
     rule = fields.String(load_default=DEFAULT_RULE, validate=one_of(DecisionRule))
     quorum = fields.Float(load_default=DEFAULT_QUORUM, allow_nan=False)
     threshold = fields.Float(load_default=None, allow_none=True, allow_nan=False)
+    # chosen here, never changed afterwards (DOMAIN.md section 9)
+    results_visibility = fields.String(load_default=ResultsVisibility.OPEN,
+                                       validate=one_of(ResultsVisibility),
+                                       data_key="resultsVisibility")
 
     @pre_load
     def null_is_the_default(self, data, **kwargs):
-        """`rule: null` or `quorum: null` decide by the default, as leaving them out does."""
-        return {k: v for k, v in data.items() if v is not None or k not in ("rule", "quorum")}
+        """`rule: null`, `quorum: null` or `resultsVisibility: null` take the
+        default, as leaving them out does."""
+        return {k: v for k, v in data.items()
+                if v is not None or k not in ("rule", "quorum", "resultsVisibility")}
 
     @validates("quorum")
     def check_quorum(self, value, **kwargs):
@@ -80,10 +87,11 @@ class ListFilter(StrictSchema):
 class TallyView(Schema):
     eligible = fields.Integer()
     responded = fields.Integer()
-    agree = fields.Integer()
-    reservations = fields.Integer()
-    stand_aside = fields.Integer()
-    block = fields.Integer()
+    # None while a HIDDEN_UNTIL_CLOSED round is open (domain.shown_tally)
+    agree = fields.Integer(allow_none=True)
+    reservations = fields.Integer(allow_none=True)
+    stand_aside = fields.Integer(allow_none=True)
+    block = fields.Integer(allow_none=True)
     quorum_reached = fields.Boolean()
 
 
@@ -114,6 +122,7 @@ class ConsultationView(Schema):
     closes_at = fields.AwareDateTime()
     closed_at = fields.AwareDateTime(allow_none=True)
     tally = fields.Nested(TallyView)
+    results_visibility = fields.String(dump_default=ResultsVisibility.OPEN)
     outcome = fields.String(allow_none=True)
     cancel_reason = fields.String(allow_none=True)
     # every round closed so far
@@ -127,13 +136,40 @@ class StanceView(Schema):
     value = fields.String()
     reason = fields.String(allow_none=True)
     cast_at = fields.AwareDateTime()
+    cast_by = fields.String(allow_none=True, dump_default=None)  # the proxy holder, if one cast it
+
+
+class ProxyState(Schema):
+    """What a proxy and each line of its audit trail say: whose, and where it stands."""
+    round = fields.Integer()
+    granter_id = fields.String()
+    holder_id = fields.String()
+    status = fields.String()
+
+
+class ProxyView(ProxyState):
+    id = fields.String(attribute="_id")
+    consultation_id = fields.String()
+    offered_at = fields.AwareDateTime()
+
+
+class ProxyAuditView(ProxyState):
+    proxy_id = fields.String()
+    actor = fields.String()  # the member that made the change, or "system" (EXPIRED)
+    at = fields.AwareDateTime()
 
 
 stance_view = StanceView().dump
+proxy_view = ProxyView().dump
+proxy_audit_view = ProxyAuditView().dump
 
 
 def consultation_view(doc, tally=None):
     """The public view of a consultation; `tally` is the live one of an OPEN
-    round (dependencies.tallies), else the one the document keeps."""
+    round (dependencies.tallies), else the one the document keeps. While its
+    round's results are hidden, the four counts are None: the values never
+    leave the service, not even for the gateway to filter."""
     tally = tally or domain.Tally.from_doc(doc["tally"])
-    return ConsultationView().dump({**doc, "tally": domain.tally_view(tally, doc["quorum"])})
+    shown = domain.shown_tally(domain.tally_view(tally, doc["quorum"]),
+                               domain.results_hidden(doc))
+    return ConsultationView().dump({**doc, "tally": shown})

@@ -9,9 +9,9 @@ import logging
 from datetime import timedelta
 
 from marshmallow import fields
-from pymongo.errors import DuplicateKeyError
 
 from services.common import paging
+from services.common.config import hidden_kinds
 from services.common.errors import Conflict, NotFound
 from services.common.events import MEMBER_EVENTS
 from services.common.handlers import OperatorRpc, consume, consume_all, every, rpc
@@ -22,8 +22,9 @@ from services.common.remote import BoundedRpcProxy
 from services.common.store import utcnow
 from services.common.validation import load
 from services.common.vocabulary import ConsultationStatus
-from services.consultations import dependencies, domain
+from services.consultations import dependencies, domain, proxy_service
 from services.consultations.dependencies import consultations_store
+from services.consultations.proxy_service import ProxyEntrypoints, until_recorded
 from services.consultations.schemas import (
     CancelInput, ConsultationInput, ListFilter, NextRoundInput, StanceInput, SuspensionInput,
     consultation_view, stance_view)
@@ -31,9 +32,6 @@ from services.consultations.schemas import (
 log = logging.getLogger(__name__)
 event_moment = fields.AwareDateTime().deserialize  # a deadline from an event: may have passed
 
-# a member casting twice at the same moment collides on its stance's _id; the
-# loser is applied again as a replace, this many times at most
-CAST_ATTEMPTS = 5
 # rounds past their deadline closed by one tick of the timer (the next tick takes the rest)
 DUE_ROUNDS_PER_TICK = 100
 
@@ -55,7 +53,7 @@ def change_and_announce(tx, doc, changes, event, event_data):
     return doc
 
 
-class ConsultationsService(RecordQueries, OperatorRpc):
+class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
     name = "consultations"
     store = consultations_store()
     records = RecordSource("consultations", filters=ListFilter, views=views)
@@ -88,6 +86,10 @@ class ConsultationsService(RecordQueries, OperatorRpc):
                  len(eligible))
         return doc
 
+    def _hidden(self, case):
+        """`case` hidden until close if its kind is in HIDDEN_KINDS (read at call time)."""
+        return domain.hidden_by_default(case, hidden_kinds(self.store.config["HIDDEN_KINDS"]))
+
     def _deadline(self, now):
         """The deadline of a round opened without one (read at call time)."""
         return now + timedelta(days=self.store.config["CONSULTATION_DEFAULT_DAYS"])
@@ -108,7 +110,7 @@ class ConsultationsService(RecordQueries, OperatorRpc):
         # the member as the members service has it now, not as the read model
         # last heard (a change that returned is seen: read-your-writes)
         member = found(self.members.get(data["member_id"]), "member", data["member_id"])
-        case = domain.suspension_case(member, data["reason"])
+        case = self._hidden(domain.suspension_case(member, data["reason"]))
         voter_ids = self._voter_ids()
 
         def open_suspension(tx):
@@ -127,7 +129,7 @@ class ConsultationsService(RecordQueries, OperatorRpc):
         passed by now opens and closes at once, NO_QUORUM, so the allocation
         can go to a next round or be cancelled (which frees its reservation)."""
         closes_at = event_moment(data["closes_at"]) if data["closes_at"] else None
-        doc = self._open(tx, domain.allocation_case(data), voter_ids, closes_at)
+        doc = self._open(tx, self._hidden(domain.allocation_case(data)), voter_ids, closes_at)
         if domain.deadline_passed(doc, doc["round_opened_at"]):
             self._close_round(tx, doc, late=True)
 
@@ -148,45 +150,61 @@ class ConsultationsService(RecordQueries, OperatorRpc):
     # ---- stances -----------------------------------------------------------
 
     @rpc
-    def cast_stance(self, actor, consultation_id, value, reason=None):
-        member_id = domain.voting_member(actor)
+    def cast_stance(self, actor, consultation_id, value, reason=None, on_behalf_of=None):
+        """The member's own stance, or with `on_behalf_of` the granter's, cast
+        by its holder with an accepted proxy (DOMAIN.md section 9)."""
+        caster = domain.voting_member(actor)
+        member_id = paging.clean_id(on_behalf_of) or caster
+        by_proxy = member_id != caster
         stance = load(StanceInput(), {"value": value, "reason": reason})
 
         def cast(tx):
             now = utcnow()
             doc = records.load(tx, "consultations", "consultation", consultation_id)
             domain.check_can_cast(doc, now)
-            if not dependencies.is_eligible(tx, consultation_id, doc["round"], member_id):
+            if by_proxy:
+                proxy_service.use(tx, doc, caster, member_id)
+            elif not dependencies.is_eligible(tx, consultation_id, doc["round"], member_id):
                 raise domain.not_eligible()
             stance_id = dependencies.round_key(consultation_id, doc["round"], member_id)
-            record = domain.new_stance(stance_id, doc, member_id, stance, now)
+            record = domain.new_stance(stance_id, doc, member_id, stance, now,
+                                       caster if by_proxy else None)
             previous = dependencies.current_stance(tx, stance_id)
             # the counters first: a collision with a close is found before other work
             counts = domain.apply_stance(previous and previous["value"], record["value"])
             if not dependencies.count_stance(tx, consultation_id, doc["round"], member_id, counts):
                 raise Conflict("This round closed while your stance was being recorded.")
             dependencies.keep_stance(tx, record, previous)
-            tx.emit("stance_cast", domain.stance_cast_data(record, replaced=previous is not None))
+            if not by_proxy:
+                proxy_service.end_by_own_cast(tx, doc, member_id)
+            tx.emit("stance_cast", domain.stance_cast_data(record, previous is not None,
+                                                           domain.results_hidden(doc)))
             return record
-        return stance_view(self._cast_until_recorded(cast))
-
-    def _cast_until_recorded(self, cast):
-        """Run `cast` in a transaction; the same member casting twice at once
-        collides on the stance's _id, and the loser runs again as a replace."""
-        for attempt in range(1, CAST_ATTEMPTS + 1):
-            try:
-                return self.store.transaction(cast)
-            except DuplicateKeyError:
-                if attempt == CAST_ATTEMPTS:
-                    raise Conflict("Your stance could not be recorded; please try again.")
+        return stance_view(until_recorded(self.store, cast, "Your stance could not be recorded; "
+                                                            "please try again."))
 
     @rpc
-    def stances_many(self, consultation_ids):
-        """{consultation id: [stances of its current round]} in two queries."""
-        rounds = dependencies.current_rounds(self.store.db, consultation_ids)
+    def stances_many(self, consultation_ids, member_id=None):
+        """{consultation id: [stances of its current round]} in two queries;
+        of a round whose results are hidden, only `member_id`'s own."""
+        docs = dependencies.consultations_by(self.store.db, "_id", consultation_ids,
+                                             {"round": 1, "status": 1, "results_visibility": 1})
+        rounds = {d["_id"]: d["round"] for d in docs}
+        hidden = {d["_id"] for d in docs if domain.results_hidden(d)}
         result = {cid: [] for cid in rounds}
         for s in dependencies.of_rounds(self.store.db.stances, rounds, sort="cast_at"):
-            result[s["consultation_id"]].append(stance_view(s))
+            if s["consultation_id"] not in hidden or s["member_id"] == member_id:
+                result[s["consultation_id"]].append(stance_view(s))
+        return result
+
+    @rpc
+    def responded_many(self, consultation_ids):
+        """{consultation id: ids of the members that responded in its current
+        round}: who, never what (Consultation.awaiting)."""
+        rounds = dependencies.current_rounds(self.store.db, consultation_ids)
+        result = {cid: [] for cid in rounds}
+        for s in dependencies.of_rounds(self.store.db.stances, rounds):
+            result[s["consultation_id"]].append(s["member_id"])
         return result
 
     @rpc
@@ -202,6 +220,12 @@ class ConsultationsService(RecordQueries, OperatorRpc):
 
     @rpc
     def stance_audit(self, consultation_id):
+        """Every cast ever made in the consultation; Conflict while its round's
+        results are hidden (the export waits for the close)."""
+        doc = found(self.store.db.consultations.find_one(
+            {"_id": paging.clean_id(consultation_id)}), "consultation", consultation_id)
+        if domain.results_hidden(doc):
+            raise Conflict("This round's results are hidden until it closes; export it then.")
         return [{**stance_view(d), "at": d["at"].isoformat(), "replaces": d.get("replaces")}
                 for d in self.store.db.stance_audit.find(
                     {"consultation_id": paging.clean_id(consultation_id)}).sort("at", 1)]
@@ -224,6 +248,7 @@ class ConsultationsService(RecordQueries, OperatorRpc):
         `late`: the round's deadline had passed before it opened (domain.closed_round).
         The counters are marked closed in `tx`, so no stance counts after it."""
         tally = dependencies.close_counters(tx, doc)
+        proxy_service.expire(tx, doc)
         closed = domain.closed_round(doc, tally, utcnow(), late)
         changes = domain.closing(closed, tally)
         if not dependencies.update_unchanged(tx, doc, {"$set": changes,
