@@ -17,7 +17,6 @@ the services over RabbitMQ (AMQP_URI; in a deployment, the `cli` user: see
 docs/operator-guide.md, "Trust boundaries"). Only `admin list` and `demo load`
 (the demo's) print e-mail addresses; the mail queue and the audit hold none.
 """
-import io
 import os
 import sys
 import warnings
@@ -31,7 +30,7 @@ from services.cli_admin import admin, demo_sign_in
 from services.common import config as settings_module
 from services.common.dead_letters import PARKED, STATUSES
 from services.common.vocabulary import SERVICES, MailStatus, Role
-from services.export import export_rows, write_csv
+from services.cli_export import export
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RPC_TIMEOUT = 10
@@ -181,42 +180,6 @@ def demo_load(url):
     demo_sign_in(settings_)  # the demo's secretariat person, and how to sign in
     click.echo(f"GraphiQL: {url.rstrip('/')}/graphql   "
                "(a token for it: coalition token --role ADMIN --sub you)")
-
-
-# ---- export -----------------------------------------------------------------------
-
-@coalition.group()
-def export():
-    """Export records as CSV."""
-
-
-@export.command("consultation")
-@click.argument("consultation_id")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True),
-              help="Write the CSV to this file (default: standard output).")
-def export_consultation(consultation_id, out):
-    """A consultation's result (each round's outcome and tally) and its audit
-    trail (every stance cast, replaced ones included) as one CSV table; the
-    `record` column says which a row is: consultation, round or stance."""
-    with cluster(settings()) as rpc:
-        consultation = call(rpc, "consultations", "get", consultation_id)
-        if consultation is None:
-            raise CliError(f"no consultation with id {consultation_id!r}.")
-        audit = call(rpc, "consultations", "stance_audit", consultation_id)
-        member_ids = sorted({entry["member_id"] for entry in audit})
-        names = {m["id"]: m["name"] for m in
-                 (call(rpc, "members", "get_many", member_ids) if member_ids else [])}
-    rows = list(export_rows(consultation, audit, names))
-    if out:
-        with open(out, "w", newline="", encoding="utf-8") as stream:
-            write_csv(stream, rows)
-        stances = sum(1 for r in rows if r["record"] == "stance")
-        click.echo(f"wrote {out}: {len(consultation['rounds'])} closed round(s), "
-                   f"{stances} stance(s) in the audit trail")
-    else:
-        buffer = io.StringIO(newline="")
-        write_csv(buffer, rows)
-        click.echo(buffer.getvalue(), nl=False)
 
 
 # ---- dead letters and outbox --------------------------------------------------------
@@ -388,6 +351,7 @@ def _retry_all(rpc):
         moved += fresh
 
 
+coalition.add_command(export)  # services/cli_export.py: `coalition export ...`
 coalition.add_command(admin)  # services/cli_admin.py: `coalition admin ...`
 
 

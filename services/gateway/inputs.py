@@ -11,10 +11,12 @@ from typing import Any
 
 from graphene import ID, Boolean, Float, InputObjectType, String
 
-from services.common.vocabulary import DEFAULT_LANGUAGE, DEFAULT_QUORUM, DEFAULT_RULE
+from services.common.vocabulary import (DEFAULT_LANGUAGE, DEFAULT_QUORUM, DEFAULT_RULE,
+                                        ResultsVisibility as Visibility)
 from services.gateway.scalars import DateTime, Decimal
 from services.gateway.types import (Constituency, DecisionRule, DisbursementRecord,
-                                    FocalPointFields, GrantTerms, Language, OrgType, req_list)
+                                    FocalPointFields, GrantTerms, Language, OrgType,
+                                    ResultsVisibility, req_list)
 
 
 def plain(value: Any) -> Any:
@@ -67,6 +69,8 @@ class ConsultationInput(InputObjectType):
     rule = DecisionRule(default_value=DEFAULT_RULE)
     quorum = Float(default_value=DEFAULT_QUORUM)
     threshold = Float()
+    # chosen at opening, never changed afterwards (DOMAIN.md section 9)
+    results_visibility = ResultsVisibility(default_value=Visibility.OPEN)
 
 
 class AllocationInput(InputObjectType):

@@ -36,9 +36,23 @@ class Loaders:
         self.allocations_by_grant = _mapped(ctx, "grants", "allocations_by_grants", [])
         self.disbursements = _mapped(ctx, "grants", "disbursements_by_allocations", [])
         self.consultation_by_subject = _mapped(ctx, "consultations", "get_by_subjects", None)
-        self.stances = _mapped(ctx, "consultations", "stances_many", [])
+        # of a hidden round's current stances, consultations gives only the viewer's own
+        self.stances = _mapped(ctx, "consultations", "stances_many", [], ctx.viewer.member_id)
+        # who responded in the current round, never what (Consultation.awaiting)
+        self.responded = _mapped(ctx, "consultations", "responded_many", [])
         self.eligible = _mapped(ctx, "consultations", "eligible_many", [])
         # a recipient's preferences: a member id, or "secretariat"
         self.preferences = _each(ctx, "notifications", "preferences")
         self.my_stance = (_mapped(ctx, "consultations", "my_stances", None, ctx.viewer.member_id)
                           if ctx.viewer.member_id else None)
+        self.proxies = _proxies(ctx)
+
+
+def _proxies(ctx):
+    """The current round's proxies the viewer sees: ADMIN all of them, a
+    MEMBER those it gives or holds; None for anyone else (no call)."""
+    if ctx.viewer.is_admin():
+        return _mapped(ctx, "consultations", "proxies_many", [], None, True)
+    if ctx.viewer.member_id:
+        return _mapped(ctx, "consultations", "proxies_many", [], ctx.viewer.member_id, False)
+    return None

@@ -6,10 +6,9 @@ resolver runs; a mutation missing from it does not import. The gateway adds
 only what needs the request: the member statuses it caches (a mutation that
 returns a member refreshes it), the limit on anonymous applications, and
 waiting until a closed consultation's outcome reached its subject
-(`applied`), and the session's token and cookie of a sign-in (signin.py).
+(`applied`, outcomes.py), and the session's token and cookie of a sign-in
+(signin.py). The proxy mutations' resolvers are in proxies.py.
 """
-import logging
-import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -17,17 +16,18 @@ from graphene import ID, Argument, Boolean, Field, Int, ObjectType, String
 from graphql import GraphQLResolveInfo
 
 from services.common.errors import BadUserInput, Conflict, Forbidden, TooManyRequests
-from services.common.vocabulary import (AllocationStatus, ConsultationKind, ConsultationStatus,
-                                        MemberStatus, Outcome, Role)
+from services.common.vocabulary import Role
 from services.gateway.inputs import (AllocationInput, ConsultationInput, DisbursementInput,
-                                     GrantInput, MemberInput, PreferencesInput, plain, wire)
+                                     GrantInput, MemberInput, PreferencesInput, wire)
 from services.gateway import signin
 from services.gateway.auth import cleared_cookie, session_cookie
+from services.gateway.outcomes import applied
+from services.gateway.proxies import (accept_proxy, cast_stance, decline_proxy, grant_proxy,
+                                      revoke_proxy)
 from services.gateway.scalars import DateTime
-from services.gateway.types import (Allocation, Consultation, Disbursement, Grant, Member,
-                                    Preferences, Session, Stance, StanceValue, req, req_list)
-
-log = logging.getLogger("coalition.gateway")
+from services.gateway.types import (Allocation, Consultation, Disbursement, Grant, Member, Proxy,
+                                    Stance, StanceValue, req, req_list)
+from services.gateway.viewer_types import Preferences, Session
 
 
 # ---- who may call which mutation (DOMAIN.md section 5) -----------------------------
@@ -79,6 +79,10 @@ MAY_CALL: dict[str, Callable[[Any, dict], None]] = {
     "propose_suspension": admin,
     "open_consultation": admin,
     "cast_stance": voter,
+    "grant_proxy": voter,       # gives a voice: the granter must still be able to vote
+    "accept_proxy": voter,      # takes one: so must the holder
+    "decline_proxy": signed_in,  # gives one up: any token (consultations checks the member)
+    "revoke_proxy": signed_in,
     "close_consultation": admin,
     "start_next_round": admin,
     "cancel_consultation": admin,
@@ -162,64 +166,6 @@ def reinstate_member(root: Any, info: GraphQLResolveInfo, member_id: str) -> dic
 
 # ---- consultations -----------------------------------------------------------------------
 
-# Outcomes another service applies to the subject (DOMAIN.md section 4), and
-# how the gateway sees that they were: (service, bulk RPC, applied(subject)).
-# Keyed by (kind, outcome of a CLOSED consultation or its status otherwise).
-Applies = tuple[str, str, Callable[[dict], bool]]
-APPLIED_BY: dict[tuple[str, str | None], Applies] = {
-    (ConsultationKind.MEMBERSHIP_ADMISSION, Outcome.ADOPTED):
-        ("members", "get_many", lambda m: m["status"] != MemberStatus.CANDIDATE),
-    (ConsultationKind.MEMBERSHIP_ADMISSION, ConsultationStatus.CANCELLED):
-        ("members", "get_many", lambda m: m["status"] != MemberStatus.CANDIDATE),
-    (ConsultationKind.MEMBER_SUSPENSION, Outcome.ADOPTED):
-        ("members", "get_many", lambda m: m["status"] != MemberStatus.ACTIVE),
-    (ConsultationKind.GRANT_ALLOCATION, Outcome.ADOPTED):
-        ("grants", "get_allocations", lambda a: a["status"] != AllocationStatus.PROPOSED),
-    (ConsultationKind.GRANT_ALLOCATION, ConsultationStatus.CANCELLED):
-        ("grants", "get_allocations", lambda a: a["status"] != AllocationStatus.PROPOSED),
-}
-OUTCOME_WAIT_SECONDS = 5.0
-
-
-def subject_applies(consultation: dict) -> Applies | None:
-    """The APPLIED_BY rule of a consultation that ended, or None when no
-    other service applies its outcome to a subject."""
-    ended = (consultation.get("outcome") if consultation["status"] == ConsultationStatus.CLOSED
-             else consultation["status"])
-    rule = APPLIED_BY.get((consultation["kind"], ended))
-    return rule if rule is not None and consultation.get("subject_id") else None
-
-
-def reached(ctx: Any, rule: Applies, subject_id: str) -> bool:
-    """Whether the subject shows the outcome (or is gone)."""
-    service, method, done = rule
-    found = ctx.call(service, method, [subject_id])
-    if service == "members" and found:
-        ctx.members.remember(found[0])
-    return not found or done(found[0])
-
-
-def applied(ctx: Any, consultation: dict) -> dict:
-    """Return once the consultation's outcome has reached its subject.
-
-    Read your writes (DOMAIN.md section 5): after closeConsultation returned
-    an adopted admission, the new member's signMou must find it ACTIVE, but
-    members applies the outcome from the round_closed event a moment later.
-    So the mutation waits until it has, at most OUTCOME_WAIT_SECONDS
-    (then it answers anyway: the outcome is decided and will be applied)."""
-    rule = subject_applies(consultation)
-    if rule is None:
-        return consultation
-    deadline = time.monotonic() + OUTCOME_WAIT_SECONDS
-    while not reached(ctx, rule, consultation["subject_id"]):
-        if time.monotonic() > deadline:
-            log.warning("outcome of consultation %s not yet applied after %.0fs",
-                        consultation["id"], OUTCOME_WAIT_SECONDS)
-            break
-        time.sleep(0.05)
-    return consultation
-
-
 def propose_suspension(root: Any, info: GraphQLResolveInfo, member_id: str, reason: str,
                        closes_at: str | None = None) -> dict:
     return info.context.call("consultations", "propose_suspension",
@@ -230,12 +176,6 @@ def propose_suspension(root: Any, info: GraphQLResolveInfo, member_id: str, reas
 def open_consultation(root: Any, info: GraphQLResolveInfo, input: dict) -> dict:
     return info.context.call("consultations", "open_consultation", wire(input),
                              info.context.viewer.sub)
-
-
-def cast_stance(root: Any, info: GraphQLResolveInfo, consultation_id: str, value: str,
-                reason: str | None = None) -> dict:
-    return info.context.call("consultations", "cast_stance", info.context.viewer.actor,
-                             consultation_id, plain(value), reason)
 
 
 def close_consultation(root: Any, info: GraphQLResolveInfo, id: str) -> dict:
@@ -376,7 +316,8 @@ class Mutation(ObjectType):
     open_consultation = mutation(Consultation, open_consultation,
                                  input=Argument(req(ConsultationInput)))
     cast_stance = mutation(Stance, cast_stance, consultation_id=ID(required=True),
-                           value=StanceValue(required=True), reason=String())
+                           value=StanceValue(required=True), reason=String(),
+                           on_behalf_of=ID())
     close_consultation = mutation(Consultation, close_consultation, id=ID(required=True))
     start_next_round = mutation(Consultation, start_next_round, id=ID(required=True),
                                 proposal=String(required=True), closes_at=DateTime(required=True))
@@ -397,3 +338,8 @@ class Mutation(ObjectType):
     invite_secretariat = mutation(Boolean, invite_secretariat, email=String(required=True),
                                   name=String(required=True))
     remove_secretariat = mutation(Boolean, remove_secretariat, email=String(required=True))
+    grant_proxy = mutation(Proxy, grant_proxy, consultation_id=ID(required=True),
+                           holder_id=ID(required=True))
+    accept_proxy = mutation(Proxy, accept_proxy, id=ID(required=True))
+    decline_proxy = mutation(Proxy, decline_proxy, id=ID(required=True))
+    revoke_proxy = mutation(Proxy, revoke_proxy, id=ID(required=True))

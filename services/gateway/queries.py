@@ -17,8 +17,8 @@ from services.gateway.operations import operations_field
 from services.gateway.types import (Consultation, ConsultationConnection, ConsultationKind,
                                     ConsultationStatus, Constituency, Grant, GrantConnection,
                                     GrantStatus, Member, MemberConnection, MemberStatus,
-                                    NotificationConnection, Person, Viewer,
                                     req, req_list)
+from services.gateway.viewer_types import NotificationConnection, Person, Viewer
 
 DEFAULT_PAGE_SIZE = 50  # a list asked for without `first`
 

@@ -1,9 +1,11 @@
 """The GraphQL schema of ../shared/api/schema.graphql, resolved from the
 three services: `schema` is what the gateway executes and validates against.
 
-Its parts: types.py (enums and object types), inputs.py (input types and
-their conversion for RPC), queries.py (the Query root), mutations.py (the
-Mutation root and who may call each mutation).
+Its parts: types.py (enums and object types), viewer_types.py (the types
+about who asks), inputs.py (input types and their conversion for RPC),
+queries.py (the Query root), mutations.py (the Mutation root and who may
+call each mutation), with proxies.py (the proxy mutations' resolvers) and
+outcomes.py (waiting until an ended consultation's outcome is applied).
 """
 import graphene
 

@@ -9,7 +9,8 @@ a `<Node>Connection` of `<Node>Edge`s made by `connection`.
 Types resolve from the services' RPC views (plain dicts with snake_case
 keys); nested lists go through the per-request DataLoaders
 (services/gateway/loaders.py), so a list level costs one RPC whatever its
-length.
+length. The types about who asks (Viewer, Person, Session, Preferences,
+Notification) are in viewer_types.py.
 """
 from enum import StrEnum
 from typing import Any, Awaitable, Callable, cast
@@ -19,7 +20,6 @@ from graphene import ID, Boolean, Field, Float, Int, List, NonNull, ObjectType, 
 from graphql import GraphQLResolveInfo
 
 from services.common import vocabulary
-from services.gateway.auth import focal_point_person, secretariat_person
 from services.gateway.scalars import Date, DateTime, Decimal
 
 
@@ -40,6 +40,8 @@ StanceValue = ENUMS["StanceValue"]
 Outcome = ENUMS["Outcome"]
 GrantStatus = ENUMS["GrantStatus"]
 AllocationStatus = ENUMS["AllocationStatus"]
+ResultsVisibility = ENUMS["ResultsVisibility"]
+ProxyStatus = ENUMS["ProxyStatus"]
 
 
 def api_enum_without(values: type[StrEnum], *left_out: StrEnum) -> type[graphene.Enum]:
@@ -92,8 +94,11 @@ def connection(node: type[ObjectType], **extra: Any) -> type[ObjectType]:
 
 def loaded(loader: str, key: str = "id") -> Callable[[dict, GraphQLResolveInfo], Awaitable]:
     """Resolver of a field one of the request's DataLoaders gives
-    (services/gateway/loaders.py), asked with the view's `key`."""
+    (services/gateway/loaders.py), asked with the view's `key` (None when
+    the view has none: a nullable field)."""
     async def resolve(view: dict, info: GraphQLResolveInfo) -> Any:
+        if view.get(key) is None:
+            return None
         return await getattr(info.context.loaders, loader).load(view[key])
     return resolve
 
@@ -182,6 +187,19 @@ class Stance(ObjectType):
     value = Field(req(StanceValue))
     reason = String()
     cast_at = DateTime(required=True)
+    # the proxy holder, when it cast the stance for its granter (`member`)
+    cast_by = Field(Member, resolver=loaded("member", "cast_by"))
+
+
+class Proxy(ObjectType):
+    id = ID(required=True)
+    consultation = Field(req(lambda: Consultation), resolver=loaded("consultation",
+                                                                   "consultation_id"))
+    round = Int(required=True)
+    granter = Field(req(Member), resolver=loaded("member", "granter_id"))
+    holder = Field(req(Member), resolver=loaded("member", "holder_id"))
+    status = Field(req(ProxyStatus))
+    offered_at = DateTime(required=True)
 
 
 class Round(ObjectType):
@@ -213,12 +231,14 @@ class Consultation(ObjectType):
     my_stance = Field(Stance)
     outcome = Field(Outcome)
     rounds = req_list(Round)
+    results_visibility = Field(req(ResultsVisibility))
     awaiting = Field(NonNull(List(NonNull(Member))), first=Int(
         description="At most this many, in the snapshot's order (the web app's pages)."))
     in_snapshot = Boolean(required=True, description=(
         "Whether the viewer's member is in the current round's snapshot (false for "
         "ANONYMOUS and ADMIN): who may be offered the stance form, without loading "
         "every eligible member."))
+    proxies = req_list(Proxy)
 
     @staticmethod
     async def resolve_in_snapshot(consultation: dict, info: GraphQLResolveInfo) -> bool:
@@ -238,8 +258,8 @@ class Consultation(ObjectType):
         if not (viewer.is_admin() or (viewer.role == vocabulary.Role.MEMBER
                                       and viewer.member_id in eligible)):
             return []
-        responded = {s["member_id"] for s in
-                     await info.context.loaders.stances.load(consultation["id"])}
+        # who responded, never what: stances of a hidden round are not all shown
+        responded = set(await info.context.loaders.responded.load(consultation["id"]))
         waiting = [m for m in eligible if m not in responded]
         members = await info.context.loaders.member.load_many(
             waiting if first is None else waiting[:max(0, first)])
@@ -262,6 +282,13 @@ class Consultation(ObjectType):
     async def resolve_my_stance(consultation: dict, info: GraphQLResolveInfo) -> dict | None:
         loader = info.context.loaders.my_stance
         return await loader.load(consultation["id"]) if loader else None
+
+    @staticmethod
+    async def resolve_proxies(consultation: dict, info: GraphQLResolveInfo) -> list:
+        """Of the current round: ADMIN sees all, a MEMBER those it gives or
+        holds, anyone else none (loaders.Loaders.proxies)."""
+        loader = info.context.loaders.proxies
+        return await loader.load(consultation["id"]) if loader else []
 
 
 class Disbursement(DisbursementRecord, Identified, ObjectType):
@@ -288,82 +315,6 @@ class Grant(GrantTerms, Identified, ObjectType):
     available = Decimal(required=True)
 
 
-class Preferences(ObjectType):
-    language = Field(req(Language))
-    consultation_opened = Boolean(required=True)
-    reminders = Boolean(required=True)
-    outcomes = Boolean(required=True)
-
-
-# A Person view (auth.secretariat_person, auth.focal_point_person); its preferences are those of
-# its recipient: its member's (a focal point) or the secretariat's, shared by
-# every secretariat person (docs/accounts.md).
-class Person(ObjectType):
-    name = String()
-    email = String(required=True)
-    role = Field(req(Role))
-    member = Field(Member)
-    preferences = Field(req(Preferences))
-
-    @staticmethod
-    async def resolve_member(person: dict, info: GraphQLResolveInfo) -> dict | None:
-        if not person.get("member_id"):
-            return None
-        return await info.context.loaders.member.load(person["member_id"])
-
-    @staticmethod
-    async def resolve_preferences(person: dict, info: GraphQLResolveInfo) -> dict:
-        return await info.context.loaders.preferences.load(
-            person.get("member_id") or vocabulary.SECRETARIAT)
-
-
-class Viewer(ObjectType):
-    role = Field(req(Role))
-    member = Field(Member)
-    person = Field(Person)
-
-    @staticmethod
-    async def resolve_member(viewer: Any, info: GraphQLResolveInfo) -> dict | None:
-        if not viewer.member_id:
-            return None
-        return await info.context.loaders.member.load(viewer.member_id)
-
-    @staticmethod
-    async def resolve_person(viewer: Any, info: GraphQLResolveInfo) -> dict | None:
-        """Null without a session (ANONYMOUS, a CLI token). A secretariat
-        person: name and email as accounts answered for the session (asked
-        again only for the viewer of a session just made: completeSignIn
-        answers no name). A focal point: its member's focalPoint."""
-        if not viewer.sid:
-            return None
-        if viewer.role == vocabulary.Role.ADMIN:
-            name, email = viewer.name, viewer.email
-            if email is None:
-                found = info.context.call("accounts", "session", viewer.sid)
-                if not found:
-                    return None
-                name, email = found.get("name"), found.get("email")
-            return secretariat_person(name, email) if email else None
-        return focal_point_person(await info.context.loaders.member.load(viewer.member_id))
-
-
-class Session(ObjectType):
-    token = String(required=True)
-    expires_at = DateTime(required=True)
-    viewer = Field(req(Viewer))
-
-
-class Notification(ObjectType):
-    id = ID(required=True)
-    kind = Field(req(NotificationKind))
-    at = DateTime(required=True)
-    subject = String(required=True)
-    body = String(required=True)
-    link = String()
-    read = Boolean(required=True)
-
-
 MemberConnection = connection(Member)
 ConsultationConnection = connection(Consultation)
 GrantConnection = connection(Grant)
-NotificationConnection = connection(Notification, unread_count=Int(required=True))
