@@ -57,6 +57,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from jinja2.exceptions import UndefinedError
 
 from services.common import i18n
+from services.common.events import PROXY_NOTICES
 from services.common.explanations import N_, sentence
 from services.common.i18n import LOCALES, SOURCE_LANGUAGE, money, number, when  # noqa: F401
 from services.common.vocabulary import Language, NotificationKind, Outcome
@@ -79,19 +80,22 @@ CONTEXTS: Final[Mapping[NotificationKind, frozenset[str]]] = {
                              "preferences_link"}),
     K.ALLOCATION: frozenset({"event", "grant_title", "amount", "currency", "link",
                              "preferences_link"}),
+    K.PROXY: frozenset({"event", "title", "round", "other_name", "link", "preferences_link"}),
     K.SIGN_IN: frozenset({"code", "link", "minutes", "invited", "signin_link"}),
 }
 TEXT_KEYS: Final = frozenset({"title", "proposal", "member_name", "grant_title", "link",
                               "preferences_link", "code", "signin_link"})
-# keys that are a string or None (None: the paragraph that shows it is left out)
-OPTIONAL_TEXT_KEYS: Final = frozenset({"invited"})
+# keys that are a string or None (None: the paragraph that shows it is left out,
+# or for other_name, "another member of the coalition" is said instead)
+OPTIONAL_TEXT_KEYS: Final = frozenset({"invited", "other_name"})
 
-# the events a MEMBERSHIP or ALLOCATION notification may be about
+# the events a MEMBERSHIP, ALLOCATION or PROXY notification may be about
 EVENTS: Final[Mapping[NotificationKind, frozenset[str]]] = {
     K.MEMBERSHIP: frozenset({"membership_applied", "member_admitted", "member_rejected",
                              "member_suspended", "member_reinstated"}),
     K.ALLOCATION: frozenset({"allocation_approved", "allocation_rejected", "allocation_held",
                              "allocation_released", "disbursement_recorded"}),
+    K.PROXY: frozenset(PROXY_NOTICES),
 }
 
 # the outcome of a round in words, lower case ("Outcome: adopted.")

@@ -86,6 +86,13 @@ def language_of_recipient(db: Any, recipient: str | None, session: Any = None) -
     return languages_of(db, [recipient], session)[recipient]
 
 
+def member_name(tx: Any, member_id: str) -> str | None:
+    """The member's name in the `members` read model (None if not heard of yet)."""
+    doc = tx.db.members.find_one({"_id": member_id}, {"name": 1}, session=tx.session)
+    name = (doc or {}).get("name")
+    return name if isinstance(name, str) and name else None
+
+
 def cannot_respond(tx: Any, members: list[str]) -> set[str]:
     """Those of `members` whose status in the `members` read model says they
     can no longer respond to a round (domain.can_respond)."""

@@ -8,7 +8,8 @@ Invariants:
   "reminder-<cid>-<round>" or "signin-<uuid>"), and the store keeps one of
   each per key: each (event, recipient, kind) is told at most once;
 - only CONSULTATION_OPENED, REMINDER and ROUND_CLOSED can be turned off
-  (vocabulary.OPT_OUTS); MEMBERSHIP, ALLOCATION and SIGN_IN always go out;
+  (vocabulary.OPT_OUTS); MEMBERSHIP, ALLOCATION, PROXY and SIGN_IN always go
+  out (who a PROXY goes to: proxies.py);
 - a notification never carries a stance value: the contexts are built from
   event fields that hold none, and `responses` keeps who responded, not how;
 - an e-mail address is never part of a key, a context, a log line or an error

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from services.common import paging
-from services.common.events import ALLOCATION_DECISIONS, MEMBER_EVENTS
+from services.common.events import ALLOCATION_DECISIONS, MEMBER_EVENTS, PROXY_NOTICES
 from services.common.handlers import OperatorRpc, consume, consume_all, every, rpc
 from services.common.queries import DEFAULT_MAX_PAGE_SIZE
 from services.common.records import apply_newer, found
@@ -25,7 +25,7 @@ from services.common.store import Tx, utcnow
 from services.common.timers import every_until_stopped
 from services.common.validation import load
 from services.common.vocabulary import Language, MailStatus, NotificationKind
-from services.notifications import delivery, dependencies, domain
+from services.notifications import delivery, dependencies, domain, proxies
 from services.notifications.content import render
 from services.notifications.dependencies import notifications_store
 from services.notifications.schemas import (
@@ -130,9 +130,11 @@ class NotificationsService(OperatorRpc):
 
     @consume("consultations", "stance_cast")
     def on_stance_cast(self, data: dict[str, Any], tx: Tx, envelope: dict[str, Any]) -> None:
-        """That the member responded: its reminder is not sent. Never the value."""
-        dependencies.keep_response(tx, data["consultation_id"], data["round"], data["member_id"],
-                                   utcnow())
+        """That the member responded (the granter, when its proxy's holder
+        cast it): its reminder is not sent. Never the value (None anyway
+        while the round's results are hidden)."""
+        dependencies.keep_response(tx, data["consultation_id"], data["round"],
+                                   proxies.responder(data), utcnow())
 
     @consume("consultations", "round_closed", prepare=_snapshot_unless_kept)
     def on_round_closed(self, data: dict[str, Any], tx: Tx, envelope: dict[str, Any],
@@ -162,6 +164,17 @@ class NotificationsService(OperatorRpc):
         if recipient is not None:
             context = domain.allocation_context(envelope["event_type"], data, self._public_url())
             self._tell(tx, envelope["event_id"], K.ALLOCATION, [recipient], context)
+
+    @consume_all("consultations", PROXY_NOTICES)
+    def on_proxy_event(self, data: dict[str, Any], tx: Tx, envelope: dict[str, Any]) -> None:
+        """Tell the holder of an offer, the granter of the rest, naming the
+        other member (PROXY is always sent). Never a stance value."""
+        parties = proxies.proxy_parties(envelope["event_type"], data)
+        if parties is not None:
+            context = proxies.proxy_context(envelope["event_type"], data,
+                                            dependencies.member_name(tx, parties.other),
+                                            self._public_url())
+            self._tell(tx, envelope["event_id"], K.PROXY, [parties.recipient], context)
 
     # ---- timers --------------------------------------------------------------
 

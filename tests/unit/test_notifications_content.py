@@ -53,6 +53,9 @@ SAMPLES = {
     K.ALLOCATION: ({"event": "allocation_approved", "grant_title": "Robert Carr Fund 2026",
                     "amount": "86454.20", "currency": "USD",
                     "link": f"{BASE}/grants/g-3#allocation-a-9", **FOOTER}, "grant_title"),
+    K.PROXY: ({"event": "proxy_offered", "title": "Budget lines 2027", "round": 2,
+               "other_name": "Harm Reduction Network",
+               "link": f"{BASE}/consultations/c-41", **FOOTER}, "title"),
     K.SIGN_IN: ({"code": "K7QF-2M9D", "link": f"{BASE}/signin?code=K7QF-2M9D",
                  "minutes": 30, "invited": None, "signin_link": f"{BASE}/signin"}, "code"),
 }
