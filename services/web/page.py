@@ -51,6 +51,12 @@ DONE: Final[dict[str, str]] = {
     "mou": N_("The MoU is signed."),
     "withdrawn": N_("The membership is withdrawn."),
     "saved": N_("Saved."),
+    "stance-proxy": N_("The stance is recorded for the member whose proxy you hold."),
+    "proxy-offered": N_("Your proxy is offered. The member is told and may accept or decline it."),
+    "proxy-accepted": N_("You accepted the proxy: give that member's stance on the "
+                         "consultation's page."),
+    "proxy-declined": N_("You declined the proxy."),
+    "proxy-revoked": N_("Your proxy is revoked."),
 }
 
 FORM_KEY: Final = "form_key"  # the hidden field of every POST form (macros.html csrf())

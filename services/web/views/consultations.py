@@ -1,7 +1,9 @@
 """/consultations (a status filter, pages) and /consultations/<id>: the
 proposal, its earlier rounds and what changed between them, the tally as a
 chart and in words, who has not responded, and for a member in the round's
-snapshot the stance form (POST to the same path runs castStance).
+snapshot the stance form (POST to the same path runs castStance) and its
+proxies (POST /consultations/<id>/proxies: offer, accept, decline, revoke;
+views/proxies.py).
 
 Invariants:
 - the stance form is offered only while the round is OPEN, to a member in
@@ -13,19 +15,25 @@ Invariants:
 - after a cast the browser is sent back to the page (303), which reads the
   new stance and tally (DOMAIN.md section 5: read your writes);
 - who has not responded is shown only to ADMIN and to members in the
-  snapshot (DOMAIN.md section 9), from the API's own lists.
+  snapshot (DOMAIN.md section 9), from the API's own lists;
+- the stance form's "for" choice offers the viewer's organisation and each
+  member whose proxy it holds ACCEPTED (castStance onBehalfOf); a refusal of
+  the proxy is shown beside that choice;
+- while a HIDDEN_UNTIL_CLOSED round is open the API gives no counts: the page
+  says they are hidden until the round closes and shows only who responded
+  against the quorum (charts.hidden).
 """
 from typing import Any
 
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from services.common.vocabulary import ConsultationStatus, StanceValue
+from services.common.vocabulary import StanceValue
 from services.web import charts
 from services.web.diff import word_diff
 from services.web.page import Page
 from services.web.views import documents as D
-from services.web.views import route
+from services.web.views import proxies, route
 from services.web.views.shared import (api_messages, consultation_status, cursor, fmt, form_errors,
                                        labels_of, list_path, nodes)
 
@@ -90,55 +98,109 @@ def tally_figure(page: Page, tally: dict[str, Any], quorum: float, id_prefix: st
                          charts.tally_legend(tally, page._, number))
 
 
-def cast(page: Page, id: str) -> tuple[Response | None, dict[str, list[str]], dict[str, str]]:
+Cast = tuple[Response | None, dict[str, list[str]], dict[str, str], int]
+
+
+def cast(page: Page, id: str) -> Cast:
     """Run castStance from the form: (the redirect, or None and the errors
-    by form field, and what was typed)."""
+    by form field, what was typed and the page's status). `for` is empty for
+    the viewer's own organisation, else the granter whose proxy it holds."""
     page.require_signed_in()
     value, reason = page.form.get("value", ""), page.form.get("reason", "")
-    typed = {"value": value, "reason": reason}
+    granter = page.form.get("for", "").strip()
+    typed = {"value": value, "reason": reason, "for": granter}
     if value not in STANCES:
-        return None, {"value": [page._("Choose your stance.")]}, typed
-    result = page.mutate(D.CAST, id=id, value=value, reason=reason.strip() or None)
+        return None, {"value": [page._("Choose your stance.")]}, typed, 400
+    result = page.mutate(D.CAST, id=id, value=value, reason=reason.strip() or None,
+                         granter=granter or None)
     if result.ok:
-        return page.redirect(f"/consultations/{id}", done="stance"), {}, typed
-    errors = form_errors(result.errors, {"value": "value", "reason": "reason"})
-    return None, api_messages(page, errors), typed
+        return page.redirect(f"/consultations/{id}",
+                             done="stance-proxy" if granter else "stance"), {}, typed, 303
+    errors = form_errors(result.errors, {"value": "value", "reason": "reason",
+                                         "onBehalfOf": "for"})
+    if granter and "" in errors:  # a refusal of the proxy (FORBIDDEN, CONFLICT): beside "for"
+        errors.setdefault("for", []).extend(errors.pop(""))
+    return None, api_messages(page, errors), typed, proxies.refusal_status(result.code)
 
 
-@route("/consultations/<id>", methods=("GET", "POST"))
-def consultation(page: Page, id: str) -> Response:
-    errors: dict[str, list[str]] = {}
-    typed: dict[str, str] | None = None
-    if page.request.method == "POST":
-        done, errors, typed = cast(page, id)
-        if done is not None:
-            return done
-    data = page.query(D.CONSULTATION, id=id)
-    c = data["consultation"]
-    if c is None:
+def for_options(page: Page, member: dict | None, granters: list[dict]) -> list[tuple[str, str]]:
+    """The stance form's "for" choice: the viewer's organisation, then each
+    granter whose ACCEPTED proxy it holds."""
+    own = page._("My organisation (%(name)s)", name=member["name"]) if member else ""
+    return [("", own)] + [(g["id"], page._("%(name)s, by its proxy", name=g["name"]))
+                          for g in granters]
+
+
+def first_typed(page: Page, mine: dict | None, granters: list[dict]) -> dict[str, str]:
+    """The stance form as it first shows: for a granter whose proxy the viewer
+    holds once its own stance is given, else prefilled with its own stance."""
+    if mine is not None and granters and "change" not in page.request.args:
+        return {"value": "", "reason": "", "for": granters[0]["id"]}
+    return {"value": mine["value"] if mine else "", "reason": (mine or {}).get("reason") or "",
+            "for": ""}
+
+
+def consultation_data(page: Page, id: str) -> dict[str, Any]:
+    data = page.query(D.CONSULTATION, id=id, find=bool(proxies.find_text(page)))
+    if data["consultation"] is None:
         page.not_found()
-    member = data["viewer"]["member"]
-    in_snapshot = bool(c["inSnapshot"])
-    is_open = c["status"] == ConsultationStatus.OPEN
-    mine = c["myStance"]
+    return data
+
+
+def consultation_page(page: Page, id: str, errors: dict[str, list[str]] | None = None,
+                      typed: dict[str, str] | None = None,
+                      proxy_errors: dict[str, list[str]] | None = None,
+                      status: int = 200) -> Response:
+    data = consultation_data(page, id)
+    c, member = data["consultation"], data["viewer"]["member"]
+    in_snapshot, is_open, mine = bool(c["inSnapshot"]), c["status"] == "OPEN", c["myStance"]
     can_cast = is_open and in_snapshot and bool(member and member["canVote"])
-    if typed is None:
-        typed = {"value": mine["value"] if mine else "", "reason": (mine or {}).get("reason") or ""}
-    show_form = can_cast and (mine is None or bool(errors) or "change" in page.request.args)
+    granters = proxies.accepted_granters(c, member["id"] if member else None)
+    errors = errors or {}
+    typed = typed or first_typed(page, mine, granters)
+    show_form = can_cast and (mine is None or bool(errors) or "change" in page.request.args
+                              or bool(granters))
     number = fmt(page, "number")
-    rounds = [{**r, "text": charts.tally_text(r["tally"], c["quorum"], page._, number)}
-              for r in c["rounds"] if r["number"] < c["round"]]
-    current = next((r for r in c["rounds"] if r["number"] == c["round"]), None)
     return page.render(
-        "public/consultation.html", status=400 if errors else 200, title=c["title"],
+        "public/consultation.html", status=status, title=c["title"],
         L=labels_of(page), c=c, member=member, in_snapshot=in_snapshot, is_open=is_open,
         mine=mine, can_cast=can_cast, show_form=show_form, errors=errors, typed=typed,
-        stance_options=stance_options(page), rounds=rounds, current=current,
-        changes=changes(page, c),
+        stance_options=stance_options(page), for_options=for_options(page, member, granters),
+        show_for=bool(granters) or "for" in errors, rounds=past_rounds(page, c),
+        current=next((r for r in c["rounds"] if r["number"] == c["round"]), None),
+        changes=changes(page, c), hidden=charts.hidden(c["tally"]),
         chart=tally_figure(page, c["tally"], c["quorum"], "tally"),
         tally_text=charts.tally_text(c["tally"], c["quorum"], page._, number),
         awaiting=c["awaiting"] if (page.is_admin or in_snapshot) else None, more=not_named(c),
+        proxy_errors=proxy_errors or {},
+        **proxies.proxy_values(page, c, member, can_cast, mine is not None),
         countdown={"left": page._("%(days)s d %(hours)s h %(minutes)s min left", days="%d",
                                   hours="%h", minutes="%m"),
                    "closed": page._("closed")},
         subject_is_member=c["kind"] in ("MEMBERSHIP_ADMISSION", "MEMBER_SUSPENSION"))
+
+
+def past_rounds(page: Page, c: dict[str, Any]) -> list[dict[str, Any]]:
+    number = fmt(page, "number")
+    return [{**r, "text": charts.tally_text(r["tally"], c["quorum"], page._, number)}
+            for r in c["rounds"] if r["number"] < c["round"]]
+
+
+@route("/consultations/<id>", methods=("GET", "POST"))
+def consultation(page: Page, id: str) -> Response:
+    if page.request.method == "POST":
+        done, errors, typed, status = cast(page, id)
+        if done is not None:
+            return done
+        return consultation_page(page, id, errors, typed, status=status)
+    return consultation_page(page, id)
+
+
+@route("/consultations/<id>/proxies", methods=("POST",))
+def proxy_form(page: Page, id: str) -> Response:
+    """Offer, accept, decline or revoke a proxy (views/proxies.py); a refusal
+    is shown beside the form on the consultation's page."""
+    done, errors, status = proxies.act(page, f"/consultations/{id}", id)
+    if done is not None:
+        return done
+    return consultation_page(page, id, proxy_errors=errors, status=status)

@@ -30,6 +30,7 @@ AWAITING_SHOWN: Final = 200    # members named as not yet responded; the rest ar
 LIST_SIZE: Final = 20          # consultations and grants per page
 HOME_MEMBERS: Final = 8        # members in brief on /
 HOME_ROUNDS: Final = 20        # open consultations on /
+HOLDER_MATCHES: Final = 50     # members a search for a proxy's holder offers
 NOTIFICATIONS: Final = 20      # notifications on /preferences
 
 HOME: Final = """
@@ -47,6 +48,7 @@ query Home($member: Boolean!) {
       tally { eligible responded }
       myStance @include(if: $member) { value }
       inSnapshot @include(if: $member)
+      proxies @include(if: $member) { id status granter { id name } holder { id } }
     } }
   }
   grants(first: 10) {
@@ -107,22 +109,25 @@ query Consultations($status: ConsultationStatus, $after: String) {
 """ % LIST_SIZE
 
 TALLY: Final = "tally { eligible responded agree reservations standAside block quorumReached }"
+PROXY: Final = "id round status offeredAt granter { id name } holder { id name }"
 
 CONSULTATION: Final = """
-query Consultation($id: ID!) {
-  viewer { role member { id canVote } }
+query Consultation($id: ID!, $find: Boolean!) {
+  viewer { role member { id name canVote } }
   consultation(id: $id) {
-    id kind title proposal subjectId status round rule quorum threshold
+    id kind title proposal subjectId status round rule quorum threshold resultsVisibility
     openedAt closesAt closedAt outcome
     %(tally)s
-    myStance { value reason castAt }
+    myStance { value reason castAt castBy { id name } }
     inSnapshot
-    stances { member { id name } value reason castAt }
+    stances { member { id name } value reason castAt castBy { id name } }
     awaiting(first: %(shown)d) { id name }
+    eligibleMembers @include(if: $find) { id name acronym }
+    proxies { %(proxy)s }
     rounds { number proposal outcome closedAt explanation %(tally)s }
   }
 }
-""" % {"tally": TALLY, "shown": AWAITING_SHOWN}
+""" % {"tally": TALLY, "shown": AWAITING_SHOWN, "proxy": PROXY}
 
 GRANTS: Final = """
 query Grants($after: String) {
@@ -192,9 +197,29 @@ mutation Apply($input: MemberInput!) { applyForMembership(input: $input) { id na
 """
 
 CAST: Final = """
-mutation Cast($id: ID!, $value: StanceValue!, $reason: String) {
-  castStance(consultationId: $id, value: $value, reason: $reason) { value reason castAt }
+mutation Cast($id: ID!, $value: StanceValue!, $reason: String, $granter: ID) {
+  castStance(consultationId: $id, value: $value, reason: $reason, onBehalfOf: $granter) {
+    value reason castAt
+  }
 }
+"""
+
+GRANT_PROXY: Final = """
+mutation GrantProxy($id: ID!, $holder: ID!) {
+  grantProxy(consultationId: $id, holderId: $holder) { id status }
+}
+"""
+
+ACCEPT_PROXY: Final = """
+mutation AcceptProxy($id: ID!) { acceptProxy(id: $id) { id status } }
+"""
+
+DECLINE_PROXY: Final = """
+mutation DeclineProxy($id: ID!) { declineProxy(id: $id) { id status } }
+"""
+
+REVOKE_PROXY: Final = """
+mutation RevokeProxy($id: ID!) { revokeProxy(id: $id) { id status } }
 """
 
 SIGN_MOU: Final = """
@@ -222,4 +247,6 @@ QUERIES: Final = {"HOME": HOME, "MEMBERS": MEMBERS, "MEMBER": MEMBER,
                   "GRANTS": GRANTS, "GRANT": GRANT, "ORGANISATION": ORGANISATION,
                   "WITHDRAWAL": WITHDRAWAL, "PREFERENCES": PREFERENCES, "UNREAD": UNREAD}
 MUTATIONS: Final = {"APPLY": APPLY, "CAST": CAST, "SIGN_MOU": SIGN_MOU, "WITHDRAW": WITHDRAW,
-                    "SET_PREFERENCES": SET_PREFERENCES, "MARK_READ": MARK_READ}
+                    "SET_PREFERENCES": SET_PREFERENCES, "MARK_READ": MARK_READ,
+                    "GRANT_PROXY": GRANT_PROXY, "ACCEPT_PROXY": ACCEPT_PROXY,
+                    "DECLINE_PROXY": DECLINE_PROXY, "REVOKE_PROXY": REVOKE_PROXY}

@@ -24,7 +24,8 @@ Gettext = Callable[..., str]
 # statuses that have a chip colour of their own (static/app.css "tag-<status>")
 TAGGED = frozenset({"ACTIVE", "CANDIDATE", "SUSPENDED", "WITHDRAWN", "REJECTED", "OPEN",
                     "CLOSED", "CANCELLED", "ADOPTED", "BLOCKED", "NO_QUORUM", "NOT_ADOPTED",
-                    "PROPOSED", "APPROVED", "ON_HOLD", "PIPELINE"})
+                    "PROPOSED", "APPROVED", "ON_HOLD", "PIPELINE", "OFFERED", "ACCEPTED",
+                    "DECLINED", "REVOKED", "USED", "EXPIRED"})
 
 
 class Labels:
@@ -57,6 +58,18 @@ class Labels:
     def tag(status: object) -> str:
         """The CSS classes of a status chip."""
         return f"tag tag-{str(status).lower()}" if status in TAGGED else "tag"
+
+
+def proxy_tables(_: Gettext) -> dict[str, dict[str, str]]:
+    """The labels of DOMAIN.md section 9: a proxy's status, results visibility."""
+    return {
+        "proxy_status": {"OFFERED": _("Offered, waiting for an answer"),
+                         "ACCEPTED": _("Accepted"), "DECLINED": _("Declined"),
+                         "REVOKED": _("Revoked"), "USED": _("Used"),
+                         "EXPIRED": _("Expired")},
+        "results_visibility": {"OPEN": _("Shown as stances come in"),
+                               "HIDDEN_UNTIL_CLOSED": _("Hidden until the round closes")},
+    }
 
 
 def tables(_: Gettext) -> dict[str, dict[str, str]]:
@@ -94,7 +107,8 @@ def tables(_: Gettext) -> dict[str, dict[str, str]]:
         "notification_kind": {"CONSULTATION_OPENED": _("Consultation opened"),
                               "REMINDER": _("Reminder"), "ROUND_CLOSED": _("Round closed"),
                               "MEMBERSHIP": _("Membership"), "ALLOCATION": _("Allocation"),
-                              "REPORT": _("Report")},
+                              "REPORT": _("Report"), "PROXY": _("Proxy")},
+        **proxy_tables(_),
         "language": {"EN": "English", "RU": "Русский"},
     }
 

@@ -10,7 +10,10 @@ Invariants:
 - a list page's filters come from its address and go back into its "Next
   page" link, so paging keeps them;
 - "waiting for your stance" on / lists the OPEN rounds whose snapshot holds
-  the viewer's member, which can vote and has no stance in them.
+  the viewer's member, which can vote and has no stance in them;
+- proxies offered to the viewer's member in those open rounds wait on / for
+  an answer (accept, decline: POST /); the accepted ones not yet used link
+  to their consultation, where the stance is given.
 """
 from typing import Any
 
@@ -19,7 +22,7 @@ from werkzeug.wrappers import Response
 from services.web import charts
 from services.web.page import Page
 from services.web.views import documents as D
-from services.web.views import route
+from services.web.views import proxies, route
 from services.web.views.shared import (allocation_points, cursor, fmt, labels_of, list_path,
                                        member_filters, nodes)
 
@@ -32,18 +35,31 @@ def waiting(member: dict | None, rounds: list[dict]) -> list[dict]:
     return [c for c in rounds if c.get("myStance") is None and c.get("inSnapshot")]
 
 
-@route("/")
-def home(page: Page) -> Response:
+def home_page(page: Page, errors: dict[str, list[str]] | None = None,
+              status: int = 200) -> Response:
     data = page.query(D.HOME, member=page.is_member)
     rounds = nodes(data["open"])
     member = data["viewer"]["member"]
+    offers, usable = proxies.home_offers(member if page.is_member else None, rounds,
+                                         failed=errors or {})
     return page.render(
-        "public/home.html", title=page._("The coalition"), L=labels_of(page),
+        "public/home.html", status=status, title=page._("The coalition"), L=labels_of(page),
         member=member, to_answer=waiting(member, rounds) if page.is_member else [],
+        offers=offers, usable=usable, proxy_errors=errors or {},
         members=nodes(data["members"]), active=data["members"]["totalCount"],
         candidates=data["candidates"]["totalCount"], rounds=rounds,
         open_count=data["open"]["totalCount"], grants=nodes(data["grants"]),
         grant_count=data["grants"]["totalCount"])
+
+
+@route("/", methods=("GET", "POST"))
+def home(page: Page) -> Response:
+    """GET: the home page. POST: accept or decline a proxy offered to the
+    viewer's member (views/proxies.py); a refusal is shown beside the offer."""
+    if page.request.method != "POST":
+        return home_page(page)
+    done, errors, status = proxies.act(page, "/", allowed=("accept", "decline"))
+    return done if done is not None else home_page(page, errors, status)
 
 
 @route("/members")

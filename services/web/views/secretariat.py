@@ -5,7 +5,9 @@ secretariat_consultations.py and secretariat_grants.py.
 
     GET  /secretariat                  the dashboard: pending applications (each
                                        with its admission consultation), open
-                                       rounds with participation and deadline,
+                                       rounds with participation, who has not
+                                       responded (a few named, the rest counted)
+                                       and deadline,
                                        every round that ended without a decision,
                                        grants to activate, failed mails and dead
                                        letters (Query.operations), and a link to
@@ -38,6 +40,11 @@ def participation(tally: dict) -> Decimal | None:
     return Decimal(tally["responded"]) / Decimal(tally["eligible"])
 
 
+def waiting_count(consultation: dict) -> int:
+    """How many members of the round's snapshot have not responded."""
+    return max(0, consultation["tally"]["eligible"] - consultation["tally"]["responded"])
+
+
 def applied_at(member: dict) -> str | None:
     """When a candidate applied: its first history entry."""
     return member["history"][0]["at"] if member["history"] else None
@@ -52,8 +59,8 @@ def dashboard(page: Page) -> Response:
     candidates = [{**edge["node"], "applied_at": applied_at(edge["node"]),
                    "admission": admission_of.get(edge["node"]["id"])}
                   for edge in data["candidates"]["edges"]]
-    rounds = [{**edge["node"], "participation": participation(edge["node"]["tally"])}
-              for edge in data["open"]["edges"]]
+    rounds = [{**edge["node"], "participation": participation(edge["node"]["tally"]),
+               "waiting": waiting_count(edge["node"])} for edge in data["open"]["edges"]]
     undecided = [c for c in all_nodes(page, docs.CLOSED, "consultations")
                  if c["outcome"] in UNDECIDED]
     return page.render("secretariat/dashboard.html", title=page._("Secretariat"),

@@ -14,28 +14,33 @@ view of a consultation is /consultations/<id> (views/consultations.py).
 A deadline is typed as a date and a time in UTC (two fields, no script) and
 sent as ISO-8601 (secretariat_forms.moment). The CSV is the rows of
 services/export.py (its guard against formulas included) built from what the
-API gives: the consultation, each closed round, the current round, and the
-stances of the current round (the API keeps no earlier stances for it to
-give; `coalition export consultation` has the whole audit trail).
+API gives: the consultation, each closed round, the current round, the
+stances of the current round (with who cast them by proxy) and its proxies
+as they stand (the API keeps no earlier stances for it to give; `coalition
+export consultation` has the whole audit trail). While the current round's
+results are hidden, the CSV is refused (409) until the round closes.
 """
 import io
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Final, Mapping
 
 from werkzeug.wrappers import Response
 
-from services.export import export_rows, write_csv
+from services.export import export_rows, results_hidden, write_csv
 from services.web import charts
 from services.web.page import Page
 from services.web.views import route
 from services.web.views import secretariat_documents as docs
 from services.web.views.consultations import not_named
+from services.web.views.documents import TALLY
 from services.web.views.labels import labels
 from services.web.views.secretariat import UNDECIDED, participation
 from services.web.views.secretariat_forms import (Errors, csv_response, fraction, moment,
                                                   refusal, typed)
 
-OPEN_FIELDS = ("title", "proposal", "closesAt", "closesAtTime", "rule", "quorum", "threshold")
+OPEN_FIELDS = ("title", "proposal", "closesAt", "closesAtTime", "rule", "quorum", "threshold",
+               "resultsVisibility")
+VISIBILITIES = ("OPEN", "HIDDEN_UNTIL_CLOSED")
 NEXT_FIELDS = ("proposal", "closesAt", "closesAtTime")
 DEFAULT_DAYS = 14     # the deadline a form suggests: in two weeks, at noon UTC
 DEFAULT_TIME = "12:00"
@@ -54,7 +59,7 @@ def new_page(page: Page, errors: Errors | None = None, values: dict[str, Any] | 
                        title=page._("Open a consultation"),
                        labels=labels(page._, page.language), errors=errors or {},
                        values=values or {"rule": "CONSENSUS", "quorum": "0.5",
-                                         **suggested_deadline()})
+                                         "resultsVisibility": "OPEN", **suggested_deadline()})
 
 
 @route("/secretariat/consultations/new", methods=("GET", "POST"))
@@ -67,11 +72,14 @@ def new_consultation(page: Page) -> Response:
     closes_at = moment(page, values, "closesAt", errors)
     quorum = fraction(page, values, "quorum", errors)
     threshold = fraction(page, values, "threshold", errors)
+    if values.get("resultsVisibility", "OPEN") not in VISIBILITIES:
+        errors["resultsVisibility"] = [page._("Choose when the stances are shown.")]
     if errors:
         return new_page(page, errors, values, 400)
     data: dict[str, Any] = {"title": values.get("title", ""),
                             "proposal": values.get("proposal", ""), "closesAt": closes_at,
-                            "rule": values.get("rule") or "CONSENSUS", "threshold": threshold}
+                            "rule": values.get("rule") or "CONSENSUS", "threshold": threshold,
+                            "resultsVisibility": values.get("resultsVisibility") or "OPEN"}
     if quorum is not None:
         data["quorum"] = quorum
     result = page.mutate(docs.OPEN, input=data)
@@ -99,7 +107,7 @@ def consultation_page(page: Page, consultation_id: str, errors: Errors | None = 
                           charts.tally_legend(c["tally"], page._, number))
     return page.render("secretariat/consultation.html", status=status, title=c["title"],
                        labels=labels(page._, page.language), c=c, chart=chart,
-                       participation=participation(c["tally"]),
+                       participation=participation(c["tally"]), hidden=charts.hidden(c["tally"]),
                        waiting=c["awaiting"], more=not_named(c),
                        can_close=c["status"] == "OPEN",
                        can_continue=c["status"] == "CLOSED" and c["outcome"] in UNDECIDED,
@@ -148,6 +156,22 @@ def cancel(page: Page, id: str) -> Response:
 
 # ---- the CSV ---------------------------------------------------------------------------------
 
+# The CSV's own query: the page's document (docs.CONSULTATION) and what the
+# export adds, who cast a stance by proxy and the round's proxies.
+CSV: Final = """
+query ConsultationCsv($id: ID!) {
+  consultation(id: $id) {
+    id kind title proposal status round rule quorum threshold resultsVisibility
+    openedAt closesAt closedAt outcome
+    %(tally)s
+    stances { member { id name } value reason castAt castBy { id } }
+    proxies { round status granter { id name } holder { id } }
+    rounds { number proposal outcome closedAt explanation %(tally)s }
+  }
+}
+""" % {"tally": TALLY}
+
+
 def _tally(tally: dict) -> dict[str, Any]:
     return {"eligible": tally["eligible"], "responded": tally["responded"],
             "agree": tally["agree"], "reservations": tally["reservations"],
@@ -155,30 +179,48 @@ def _tally(tally: dict) -> dict[str, Any]:
             "quorum_reached": tally["quorumReached"]}
 
 
-def export_shape(c: dict) -> tuple[dict, list[Mapping[str, Any]], dict[str, str]]:
-    """(consultation, audit, names) as services/export.py `export_rows` takes
-    them, from the API's answer."""
+Shape = tuple[dict, list[Mapping[str, Any]], dict[str, str], list[Mapping[str, Any]]]
+
+
+def export_shape(c: dict) -> Shape:
+    """(consultation, audit, names, proxies) as services/export.py
+    `export_rows` takes them, from the API's answer (CSV). The proxies are
+    the current round's as they stand (no actor, no time: `coalition export
+    consultation` has every change)."""
     consultation = {
         "id": c["id"], "kind": c["kind"], "title": c["title"], "status": c["status"],
         "rule": c["rule"], "quorum": c["quorum"], "threshold": c["threshold"],
         "round": c["round"], "proposal": c["proposal"], "outcome": c["outcome"],
+        "results_visibility": c["resultsVisibility"],
         "opened_at": c["openedAt"], "closes_at": c["closesAt"], "closed_at": c["closedAt"],
         "tally": _tally(c["tally"]),
         "rounds": [{"number": r["number"], "proposal": r["proposal"], "outcome": r["outcome"],
                     "explanation": r["explanation"], "closed_at": r["closedAt"],
                     "tally": _tally(r["tally"])} for r in c["rounds"]]}
-    audit: list[Mapping[str, Any]] = [{"round": c["round"], "member_id": s["member"]["id"], "value": s["value"],
-              "reason": s["reason"], "cast_at": s["castAt"]}
-             for s in sorted(c["stances"], key=lambda s: s["castAt"])]
-    names = {s["member"]["id"]: s["member"]["name"] for s in c["stances"]}
-    return consultation, audit, names
+    audit: list[Mapping[str, Any]] = [
+        {"round": c["round"], "member_id": s["member"]["id"], "value": s["value"],
+         "reason": s["reason"], "cast_at": s["castAt"],
+         "cast_by": (s["castBy"] or {}).get("id")}
+        for s in sorted(c["stances"], key=lambda s: s["castAt"])]
+    proxies: list[Mapping[str, Any]] = [
+        {"round": p["round"], "granter_id": p["granter"]["id"], "holder_id": p["holder"]["id"],
+         "status": p["status"]} for p in c["proxies"]]
+    names = {**{p["granter"]["id"]: p["granter"]["name"] for p in c["proxies"]},
+             **{s["member"]["id"]: s["member"]["name"] for s in c["stances"]}}
+    return consultation, audit, names, proxies
 
 
 @route("/secretariat/consultations/<id>/export.csv")
 def consultation_csv(page: Page, id: str) -> Response:
+    """409 while the current round's results are hidden (until it closes)."""
     page.require_admin()
+    c = page.query(CSV, id=id)["consultation"]
+    if c is None:
+        page.not_found()
+    consultation, audit, names, proxies = export_shape(c)
+    if results_hidden(consultation):
+        return page.error_page(409, page._("The stances are hidden until the round closes."))
     stream = io.StringIO()
     stream.write("\ufeff")
-    consultation, audit, names = export_shape(consultation_of(page, id))
-    write_csv(stream, export_rows(consultation, audit, names))
+    write_csv(stream, export_rows(consultation, audit, names, proxies))
     return csv_response(stream.getvalue(), f"consultation-{id}.csv")

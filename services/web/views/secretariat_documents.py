@@ -12,10 +12,11 @@ Invariants:
 """
 from typing import Final
 
-from services.web.views.documents import AWAITING_SHOWN, GRANT_FIELDS, TALLY
+from services.web.views.documents import AWAITING_SHOWN, GRANT_FIELDS, PROXY, TALLY
 
 LIST_SIZE: Final = 50        # rows of a dashboard list and of /secretariat/members
 CHOICES: Final = 200         # options a select is filled with per call (MAX_PAGE_SIZE)
+AWAITING_NAMED: Final = 5    # members named per open round on the dashboard; the rest counted
 
 DASHBOARD: Final = """
 query Dashboard {
@@ -28,7 +29,11 @@ query Dashboard {
   }
   open: consultations(status: OPEN, first: %(n)d) {
     totalCount
-    edges { node { id title kind round closesAt tally { eligible responded quorumReached } } }
+    edges { node {
+      id title kind round closesAt resultsVisibility
+      tally { eligible responded quorumReached }
+      awaiting(first: %(named)d) { id name }
+    } }
   }
   pipeline: grants(status: PIPELINE, first: %(n)d) {
     totalCount
@@ -36,7 +41,7 @@ query Dashboard {
   }
   operations { failedMails deadLetters }
 }
-""" % {"n": LIST_SIZE, "choices": CHOICES}
+""" % {"n": LIST_SIZE, "choices": CHOICES, "named": AWAITING_NAMED}
 
 CLOSED: Final = """
 query ClosedRounds($after: String) {
@@ -92,15 +97,16 @@ query ConsultationsOfKind($kind: ConsultationKind!, $after: String) {
 CONSULTATION: Final = """
 query SecretariatConsultation($id: ID!) {
   consultation(id: $id) {
-    id kind title proposal subjectId status round rule quorum threshold
+    id kind title proposal subjectId status round rule quorum threshold resultsVisibility
     openedAt closesAt closedAt outcome
     %(tally)s
-    stances { member { id name } value reason castAt }
+    stances { member { id name } value reason castAt castBy { id name } }
     awaiting(first: %(shown)d) { id name }
+    proxies { %(proxy)s }
     rounds { number proposal outcome closedAt explanation %(tally)s }
   }
 }
-""" % {"tally": TALLY, "shown": AWAITING_SHOWN}
+""" % {"tally": TALLY, "shown": AWAITING_SHOWN, "proxy": PROXY}
 
 GRANTS: Final = """
 query SecretariatGrants($after: String) {

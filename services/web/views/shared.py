@@ -59,6 +59,22 @@ API_MESSAGES = frozenset({
     N_("A member with this name already exists."),
     N_("This focal point's e-mail address is already used by another member."),
     N_("Only digits, spaces and + ( ) - ."),
+    # proxies (services/consultations/proxies.py)
+    N_("It is your own organisation."),
+    N_("This consultation is about it."),
+    N_("Not in this round's snapshot."),
+    N_("Only a member organisation, with its own token, can give, hold or use a proxy."),
+    N_("Only the member this proxy was offered to can accept or decline it."),
+    N_("Only the member that gave this proxy can revoke it."),
+    N_("You hold no accepted proxy from this member in this round, so you cannot respond "
+       "for it."),
+    N_("This proxy has already been used: a proxy casts one stance."),
+    N_("This proxy has already been used; cast your own stance to replace the one cast "
+       "for you."),
+    N_("Your organisation has already responded in this round; a proxy could only replace "
+       "its own stance. Change your stance instead."),
+    N_("This proxy changed meanwhile; reload the page and try again."),
+    N_("This proxy's round is over; proxies end with their round."),
 })
 
 
