@@ -47,7 +47,8 @@ INDEXES = {
     # proxies (DOMAIN.md section 9; proxies.py): one document each, its
     # audit trail, and the slots that hold the per-round limits
     "proxies": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)]),
-                IndexModel([("holder_id", ASCENDING), ("status", ASCENDING)])],
+                IndexModel([("holder_id", ASCENDING), ("status", ASCENDING)]),
+                IndexModel([("granter_id", ASCENDING), ("status", ASCENDING)])],
     "proxy_audit": [IndexModel([("consultation_id", ASCENDING), ("at", ASCENDING)])],
 }
 
@@ -264,6 +265,16 @@ def held_proxy(tx, consultation_id, round_number, granter_id, holder_id):
         {"consultation_id": consultation_id, "round": round_number, "granter_id": granter_id,
          "holder_id": holder_id}, session=tx.session).sort("offered_at", DESCENDING).limit(1))
     return found[0] if found else None
+
+
+def live_proxies_of_member(db, member_id):
+    """The proxies the member gives or holds that are OFFERED or ACCEPTED,
+    oldest first: two ranges of the (holder_id|granter_id, status) indexes. A
+    round's close expires its live ones, so these are all of open rounds."""
+    live = {"$in": list(LIVE_PROXY)}
+    found = {p["_id"]: p for field in ("holder_id", "granter_id")
+             for p in db.proxies.find({field: member_id, "status": live})}
+    return sorted(found.values(), key=lambda p: p["offered_at"])
 
 
 def live_proxies_of_round(tx, doc):

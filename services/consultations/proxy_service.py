@@ -182,6 +182,16 @@ class ProxyEntrypoints:
         return result
 
     @rpc
+    def live_proxies_of(self, member_id):
+        """The proxies `member_id` gives or holds that still wait for an answer
+        or a use (OFFERED, ACCEPTED), in any open round, oldest first: the
+        member's home page answers offers from here."""
+        member_id = paging.clean_id(member_id)
+        return ([proxy_view(p) for p in dependencies.live_proxies_of_member(self.store.db,
+                                                                            member_id)]
+                if member_id else [])
+
+    @rpc
     def proxy_audit(self, consultation_id):
         """Every change of every proxy of the consultation, oldest first."""
         return [proxy_audit_view(d) for d in self.store.db.proxy_audit.find(

@@ -3,13 +3,14 @@ viewer, the secretariat's people and focal points (Person), sessions,
 preferences and notifications. The rest are in types.py (with the enums)."""
 from typing import Any
 
-from graphene import ID, Boolean, Field, Int, ObjectType, String
+from graphene import ID, Boolean, Field, Int, List, NonNull, ObjectType, String
 from graphql import GraphQLResolveInfo
 
 from services.common import vocabulary
 from services.gateway.auth import focal_point_person, secretariat_person
 from services.gateway.scalars import DateTime
-from services.gateway.types import Language, Member, NotificationKind, Role, connection, req
+from services.gateway.types import (
+    Language, Member, NotificationKind, Proxy, Role, connection, req)
 
 
 # No docstrings on the types below: graphene would publish them as descriptions.
@@ -47,6 +48,17 @@ class Viewer(ObjectType):
     role = Field(req(Role))
     member = Field(Member)
     person = Field(Person)
+    live_proxies = Field(NonNull(List(NonNull(Proxy))), description=(
+        "The proxies the viewer's member gives or holds that are OFFERED or ACCEPTED, in "
+        "any open round, oldest first (empty for anyone but a MEMBER): the offers waiting "
+        "for its answer, and those it may use."))
+
+    @staticmethod
+    def resolve_live_proxies(viewer: Any, info: GraphQLResolveInfo) -> list:
+        if viewer.role != vocabulary.Role.MEMBER or not viewer.member_id:
+            return []
+        proxies: list = info.context.call("consultations", "live_proxies_of", viewer.member_id)
+        return proxies
 
     @staticmethod
     async def resolve_member(viewer: Any, info: GraphQLResolveInfo) -> dict | None:

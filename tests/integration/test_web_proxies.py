@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from tests.helpers.consultations import cast, close, later, open_consultation
+from services.web.views import documents as D
 from tests.helpers.web import get, module_stack, post_form, web_session  # noqa: F401 (stack)
 from tests.support import founders
 
@@ -243,3 +244,28 @@ def test_the_proxy_pages_in_russian(stack, members):
                 assert english not in text_of(page), (path, english)
         finally:
             browser.cookies.set("coalition_lang", "en", domain="127.0.0.1", path="/")
+
+
+LIVE = "{ viewer { liveProxies { id status granter { id } holder { id } consultation { id } } } }"
+
+
+def test_an_offer_waits_on_home_whatever_the_number_of_open_rounds(stack, members):
+    """/ lists HOME_ROUNDS open rounds, the oldest first; an offer in a newer
+    one still waits there (Viewer.liveProxies), and leaves once answered."""
+    a, b = members["a"], members["b"]
+    for _ in range(D.HOME_ROUNDS):
+        consultation(stack)  # older open rounds than the one with the offer
+    c = open_consultation(stack, title=f"Newest {uuid.uuid4().hex[:6]}")
+    proxy = stack.gql(GRANT, {"c": c["id"], "h": b["id"]}, stack.member_token(a["id"]))
+    proxy_id = proxy["grantProxy"]["id"]
+    home = get(b["browser"], "/")
+    assert f'id="proxy-{proxy_id}"' in home.text and c["title"] in home.text
+    # the API: the holder and the granter see it live; ADMIN and ANONYMOUS have none
+    for member in (a, b):
+        live = stack.gql(LIVE, None, stack.member_token(member["id"]))["viewer"]["liveProxies"]
+        assert [p["id"] for p in live if p["consultation"]["id"] == c["id"]] == [proxy_id]
+    assert stack.gql(LIVE, None, stack.admin())["viewer"]["liveProxies"] == []
+    assert stack.gql(LIVE)["viewer"]["liveProxies"] == []
+    declined = post_form(b["browser"], "/", {"action": "decline", "proxy": proxy_id})
+    assert declined.status_code == 303
+    assert f'id="proxy-{proxy_id}"' not in get(b["browser"], "/").text

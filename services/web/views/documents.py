@@ -34,8 +34,13 @@ HOLDER_MATCHES: Final = 50     # members a search for a proxy's holder offers
 NOTIFICATIONS: Final = 20      # notifications on /preferences
 
 HOME: Final = """
-query Home($member: Boolean!) {
-  viewer { role member { id name canVote } }
+query Home($member: Boolean!, $answered: Boolean!) {
+  viewer {
+    role member { id name canVote }
+    liveProxies @include(if: $member) {
+      id status granter { id name } holder { id } consultation { id title closesAt }
+    }
+  }
   members(status: ACTIVE, first: %(members)d) {
     totalCount
     edges { node { id name acronym countries constituencies } }
@@ -48,7 +53,7 @@ query Home($member: Boolean!) {
       tally { eligible responded }
       myStance @include(if: $member) { value }
       inSnapshot @include(if: $member)
-      proxies @include(if: $member) { id status granter { id name } holder { id } }
+      proxies @include(if: $answered) { id status granter { id name } holder { id } }
     } }
   }
   grants(first: 10) {

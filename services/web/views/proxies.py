@@ -125,20 +125,23 @@ def act(page: Page, back: str, consultation_id: str | None = None,
     return None, {field: messages_of(page, result.errors)}, refusal_status(result.code)
 
 
-def home_offers(member: dict | None, rounds: list[dict],
+def home_offers(member: dict | None, live: list[dict], rounds: list[dict],
                 failed: Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
-    """(offers waiting for the viewer's answer, accepted proxies it may use)
-    in the open rounds of /, each with its consultation ({id, title, closesAt});
-    an offer whose answer was just refused (`failed`: form error keys) stays
-    in the first list whatever its status, so that the refusal shows beside it."""
+    """(offers waiting for the viewer's answer, accepted proxies it may use),
+    each with its consultation ({id, title, closesAt}), from the viewer's
+    live proxies in every open round (`Viewer.liveProxies`). An offer whose
+    answer was just refused (`failed`: form error keys) is no longer live,
+    most likely: it is taken from the rounds of / (their proxies are asked
+    for only then) and stays in the first list, so the refusal shows beside it."""
     if not member:
         return [], []
-    offers, usable = [], []
+    mine = {p["id"]: p for p in live if p["holder"]["id"] == member["id"]}
     for c in rounds:
         for p in held(c, member["id"]):
-            item = {**p, "consultation": {k: c[k] for k in ("id", "title", "closesAt")}}
-            if p["status"] == "OFFERED" or f"proxy-{p['id']}" in failed:
-                offers.append(item)
-            elif p["status"] == "ACCEPTED":
-                usable.append(item)
+            if f"proxy-{p['id']}" in failed:
+                mine[p["id"]] = {**p, "consultation": {k: c[k] for k in ("id", "title",
+                                                                          "closesAt")}}
+    offers = [p for p in mine.values()
+              if p["status"] == "OFFERED" or f"proxy-{p['id']}" in failed]
+    usable = [p for p in mine.values() if p["status"] == "ACCEPTED" and p not in offers]
     return offers, usable

@@ -11,9 +11,10 @@ Invariants:
   page" link, so paging keeps them;
 - "waiting for your stance" on / lists the OPEN rounds whose snapshot holds
   the viewer's member, which can vote and has no stance in them;
-- proxies offered to the viewer's member in those open rounds wait on / for
-  an answer (accept, decline: POST /); the accepted ones not yet used link
-  to their consultation, where the stance is given.
+- proxies offered to the viewer's member in any open round (its live
+  proxies, not only those of the rounds listed) wait on / for an answer
+  (accept, decline: POST /); the accepted ones not yet used link to their
+  consultation, where the stance is given.
 """
 from typing import Any
 
@@ -37,10 +38,11 @@ def waiting(member: dict | None, rounds: list[dict]) -> list[dict]:
 
 def home_page(page: Page, errors: dict[str, list[str]] | None = None,
               status: int = 200) -> Response:
-    data = page.query(D.HOME, member=page.is_member)
+    data = page.query(D.HOME, member=page.is_member, answered=page.is_member and bool(errors))
     rounds = nodes(data["open"])
     member = data["viewer"]["member"]
-    offers, usable = proxies.home_offers(member if page.is_member else None, rounds,
+    offers, usable = proxies.home_offers(member if page.is_member else None,
+                                         data["viewer"].get("liveProxies") or [], rounds,
                                          failed=errors or {})
     return page.render(
         "public/home.html", status=status, title=page._("The coalition"), L=labels_of(page),
