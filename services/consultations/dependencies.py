@@ -132,6 +132,18 @@ def is_eligible(tx, consultation_id, round_number, member_id):
                                       {"_id": 1}, session=tx.session) is not None
 
 
+def touch_shard(tx, consultation_id, round_number, member_id):
+    """Write the member's counter shard (a counter no tally reads); False if
+    the round is closed. A proxy offered by the member then collides in the
+    store with the member's own cast (which writes the same shard) and with
+    the close (which writes every shard), instead of both passing checks
+    made on what each read."""
+    changed = tx.db.tally_shards.update_one(
+        {"_id": shard_key(consultation_id, round_number, member_id), "closed": False},
+        {"$inc": {"proxy_offers": 1}}, session=tx.session)
+    return changed.matched_count == 1
+
+
 def count_stance(tx, consultation_id, round_number, member_id, inc):
     """Apply a stance's change to its shard; False if the round is closed."""
     changed = tx.db.tally_shards.update_one(

@@ -133,14 +133,26 @@ def check_holder_room(held: int, limit: int) -> None:
                        "most one member may hold (MAX_PROXIES_PER_HOLDER).")
 
 
+def no_accepted_proxy() -> Forbidden:
+    return Forbidden("You hold no accepted proxy from this member in this round, so you "
+                     "cannot respond for it.")
+
+
 def proxy_to_use(proxy: Mapping[str, Any] | None) -> None:
     """The holder casting for the granter: Forbidden without an accepted proxy
     from it; Conflict if that proxy was used already."""
     if proxy is None or proxy["status"] not in HELD_PROXY:
-        raise Forbidden("You hold no accepted proxy from this member in this round, so you "
-                        "cannot respond for it.")
+        raise no_accepted_proxy()
     if proxy["status"] == ProxyStatus.USED:
         raise Conflict("This proxy has already been used: a proxy casts one stance.")
+
+
+def check_not_own_stance(previous: Mapping[str, Any] | None) -> None:
+    """Conflict if the granter has cast its own stance: it always wins, and
+    no proxy replaces it (a second guard: an offer and the granter's own cast
+    already collide in the store)."""
+    if previous is not None and previous.get("cast_by") is None:
+        raise Conflict("This member has responded itself; its own stance stands.")
 
 
 def frees_a_slot(status: str) -> bool:

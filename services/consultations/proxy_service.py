@@ -109,6 +109,8 @@ class ProxyEntrypoints:
                                                  [granter_id, holder_id])
             proxies.check_parties(granter_id, holder_id, doc.get("beneficiary_id"),
                                   granter_id in inside, holder_id in inside)
+            if not dependencies.touch_shard(tx, doc["_id"], doc["round"], granter_id):
+                raise Conflict("This round closed while your proxy was being offered.")
             responded = dependencies.current_stance(
                 tx, dependencies.round_key(doc["_id"], doc["round"], granter_id)) is not None
             proxies.check_can_offer(

@@ -22,7 +22,7 @@ from services.common.remote import BoundedRpcProxy
 from services.common.store import utcnow
 from services.common.validation import load
 from services.common.vocabulary import ConsultationStatus
-from services.consultations import dependencies, domain, proxy_service
+from services.consultations import dependencies, domain, proxies, proxy_service
 from services.consultations.dependencies import consultations_store
 from services.consultations.proxy_service import ProxyEntrypoints, until_recorded
 from services.consultations.schemas import (
@@ -154,7 +154,9 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         """The member's own stance, or with `on_behalf_of` the granter's, cast
         by its holder with an accepted proxy (DOMAIN.md section 9)."""
         caster = domain.voting_member(actor)
-        member_id = paging.clean_id(on_behalf_of) or caster
+        member_id = caster if on_behalf_of is None else paging.clean_id(on_behalf_of)
+        if member_id is None:  # never taken for the caster's own stance
+            raise proxies.no_accepted_proxy()
         by_proxy = member_id != caster
         stance = load(StanceInput(), {"value": value, "reason": reason})
 
@@ -170,6 +172,8 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
             record = domain.new_stance(stance_id, doc, member_id, stance, now,
                                        caster if by_proxy else None)
             previous = dependencies.current_stance(tx, stance_id)
+            if by_proxy:
+                proxies.check_not_own_stance(previous)
             # the counters first: a collision with a close is found before other work
             counts = domain.apply_stance(previous and previous["value"], record["value"])
             if not dependencies.count_stance(tx, consultation_id, doc["round"], member_id, counts):
@@ -226,9 +230,11 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
             {"_id": paging.clean_id(consultation_id)}), "consultation", consultation_id)
         if domain.results_hidden(doc):
             raise Conflict("This round's results are hidden until it closes; export it then.")
+        # the rounds as checked: not a next (hidden) round opened since the check
         return [{**stance_view(d), "at": d["at"].isoformat(), "replaces": d.get("replaces")}
                 for d in self.store.db.stance_audit.find(
-                    {"consultation_id": paging.clean_id(consultation_id)}).sort("at", 1)]
+                    {"consultation_id": doc["_id"], "round": {"$lte": doc["round"]}}
+                ).sort("at", 1)]
 
     # ---- closing, next round, cancel -----------------------------------------
 

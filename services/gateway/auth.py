@@ -336,6 +336,15 @@ class MemberStatuses:
             raise Forbidden(f"Your organisation cannot vote now: it is {status}"
                             + ("" if status != MemberStatus.ACTIVE else " and has not signed the MoU") + ".")
 
+    def require_granter_can_vote(self, member_id: str) -> None:
+        """FORBIDDEN unless the member a proxy holder responds for can vote
+        right now (read fresh): a member suspended or withdrawn mid-round
+        casts no more, by proxy either (DOMAIN.md sections 5 and 9)."""
+        status, can_vote = self.status(member_id, fresh=True)
+        if not can_vote:
+            raise Forbidden("The member you would respond for cannot vote now"
+                            + (f": it is {status}." if status else "."))
+
 
 def cookie_is_secure(settings: dict) -> bool:
     """The session cookie is Secure unless COALITION_ENV is development."""

@@ -68,6 +68,9 @@ def voter(ctx: Any, args: dict) -> None:
     ctx.viewer.require_token()
     if ctx.viewer.role == Role.MEMBER:
         ctx.members.require_can_vote(ctx.viewer)
+        granter = args.get("on_behalf_of")
+        if isinstance(granter, str) and granter and granter != ctx.viewer.member_id:
+            ctx.members.require_granter_can_vote(granter)
 
 
 MAY_CALL: dict[str, Callable[[Any, dict], None]] = {

@@ -154,6 +154,30 @@ def test_forbidden_not_yours_to_act_on(stack):
 
 
 ACCEPT_ANONYMOUS = "mutation($id: ID!) { acceptProxy(id: $id) { id } }"
+WITHDRAW = "mutation($m: ID!) { withdrawMembership(memberId: $m, reason: \"gone\") { status } }"
+
+
+def test_an_empty_or_malformed_on_behalf_of_is_never_the_casters_own_stance(stack):
+    g, h = members(stack, 2)
+    c = open_consultation(stack)["id"]
+    accepted(stack, c, g, h)
+    given = ok(grant(stack, c, h, g), "grantProxy")  # a proxy the holder gave: must stay
+    for wrong in ("", "x" * 200):
+        refused(cast_for(stack, c, h, wrong), "FORBIDDEN", "accepted proxy", "cannot vote")
+    assert seen(stack, c, stack.admin())["tally"]["responded"] == 0
+    assert stored(stack, given["id"])["status"] == "OFFERED"
+
+
+def test_a_holder_cannot_respond_for_a_member_withdrawn_since(stack):
+    """A member withdrawn mid-round casts no more (DOMAIN.md section 5), by proxy either."""
+    g, h = members(stack, 2)
+    c = open_consultation(stack)["id"]
+    p = accepted(stack, c, g, h)
+    assert stack.gql(WITHDRAW, {"m": g}, stack.admin())["withdrawMembership"]["status"] \
+        == "WITHDRAWN"
+    refused(cast_for(stack, c, h, g), "FORBIDDEN", "cannot vote", "WITHDRAWN")
+    assert stored(stack, p["id"])["status"] == "ACCEPTED"
+    assert seen(stack, c, stack.admin())["tally"]["responded"] == 0
 
 
 def test_conflicts_a_second_live_proxy_answered_or_used(stack):

@@ -1,13 +1,14 @@
 """Proxies under concurrency, through the gateway on the real stack
 (DOMAIN.md section 9): the granter's own cast always wins over its holder
 casting for it at the same moment, and a holder's accepts racing for its
-last slots never pass MAX_PROXIES_PER_HOLDER."""
+last slots never pass MAX_PROXIES_PER_HOLDER; an offer racing the granter's
+own cast or the round's close never leaves a live proxy behind it."""
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.helpers.consultations import open_consultation
+from tests.helpers.consultations import close, open_consultation
 from tests.helpers.proxies import (
-    accept, accepted, cast_for, offered, ok, proxy_audit, seen, stored)
+    accept, accepted, cast_for, grant, offered, ok, proxy_audit, seen, stored)
 from tests.support import founders, refusal
 
 ROUNDS = 20
@@ -85,3 +86,34 @@ def test_two_holders_racing_for_their_last_slots_each_keep_their_limit(stack):
         held = stack.db("consultations").proxies.count_documents(
             {"consultation_id": c, "holder_id": holder, "status": "ACCEPTED"})
         assert held == LIMIT
+
+
+def test_an_offer_racing_the_granters_own_cast_never_outlives_it(stack):
+    """The offer and the granter's own cast write the same counter shard, so
+    one sees the other: either the offer is refused (the granter responded)
+    or the cast ends it (REVOKED). Never an OFFERED proxy beside the
+    granter's own stance, which its holder could then replace."""
+    g, h = (m["id"] for m in founders(stack, 2))
+    outcomes = []
+    for _ in range(ROUNDS // 2):
+        c = open_consultation(stack, title="Offer racing a cast")["id"]
+        own, offer = at_once(lambda: cast_for(stack, c, g, None, "AGREE", "own"),
+                             lambda: grant(stack, c, g, h))
+        assert ok(own, "castStance")["castBy"] is None
+        outcomes.append("offered first" if not offer.get("errors") else refusal(offer)[0])
+        assert outcomes[-1] in ("offered first", "CONFLICT"), offer
+        live = stack.db("consultations").proxies.count_documents(
+            {"consultation_id": c, "status": {"$in": ["OFFERED", "ACCEPTED"]}})
+        assert live == 0
+    print("offers:", {o: outcomes.count(o) for o in set(outcomes)})
+
+
+def test_an_offer_racing_the_close_is_refused_or_expired(stack):
+    g, h = (m["id"] for m in founders(stack, 2))
+    for _ in range(ROUNDS // 2):
+        c = open_consultation(stack, title="Offer racing the close")["id"]
+        closed, offer = at_once(lambda: close(stack, c), lambda: grant(stack, c, g, h))
+        assert offer.get("errors") is None or refusal(offer)[0] == "CONFLICT", offer
+        left = stack.db("consultations").proxies.count_documents(
+            {"consultation_id": c, "status": {"$in": ["OFFERED", "ACCEPTED"]}})
+        assert left == 0, "a proxy outlived its round"

@@ -259,3 +259,12 @@ def test_kinds_in_hidden_kinds_open_hidden_and_others_do_not():
     assert domain.hidden_by_default(allocation, {"GRANT_ALLOCATION"}).results_visibility == hidden
     assert domain.hidden_by_default(suspension, frozenset()) == suspension
     assert suspension.kind == ConsultationKind.MEMBER_SUSPENSION
+
+
+def test_a_proxy_never_replaces_the_granters_own_stance():
+    proxies.check_not_own_stance(None)
+    proxies.check_not_own_stance({"value": "AGREE", "cast_by": "holder"})  # cast by proxy
+    with pytest.raises(Conflict, match="responded itself"):
+        proxies.check_not_own_stance({"value": "AGREE", "cast_by": None})
+    with pytest.raises(Conflict):
+        proxies.check_not_own_stance({"value": "AGREE"})  # stored before cast_by existed
