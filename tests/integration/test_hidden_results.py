@@ -30,7 +30,7 @@ from tests.helpers.web import get, web_session
 from tests.helpers.proxies import (
     NEXT_ROUND, STANCE_VALUES, SUSPEND, accepted, cast_for, event_tap, export, export_rows,
     log_marks, logs_since, ok, seen)
-from tests.support import StackHandle, founders, wait_for
+from tests.support import StackHandle, founders, isolate_voters, wait_for
 
 HIDDEN = "HIDDEN_UNTIL_CLOSED"
 VALUE_WORD = re.compile(r"\b(" + "|".join(STANCE_VALUES) + r")\b")
@@ -50,6 +50,7 @@ def hidden(stack):
     """A hidden round with three responses: a AGREE, b STAND_ASIDE then BLOCK,
     and d's RESERVATIONS cast by its holder c. Events, logs and mails are
     watched from before it opened."""
+    isolate_voters(stack)  # its mails are those of its own members only
     people = founders_with_addresses(stack, 4)
     a, b, c, d = (member_id for member_id, _ in people)
     reasons = {k: marker(k) for k in ("a", "b0", "b", "d", "title")}
