@@ -257,12 +257,12 @@ def deadline_passed(consultation: Mapping[str, Any], now: datetime) -> bool:
 
 # ---- stances ------------------------------------------------------------------------
 
-def voting_member(actor: object) -> str:
-    """The id of the member organisation casting a stance with its own token;
-    Forbidden for anyone else."""
+def voting_member(actor: object, doing: str = "cast a stance") -> str:
+    """The id of the member organisation `doing` something with its own
+    token (casting a stance by default); Forbidden for anyone else."""
     if not isinstance(actor, dict) or actor.get("role") != Role.MEMBER \
             or not actor.get("member_id"):
-        raise Forbidden("Only a member organisation, with its own token, can cast a stance.")
+        raise Forbidden(f"Only a member organisation, with its own token, can {doing}.")
     return str(actor["member_id"])
 
 
@@ -290,8 +290,13 @@ def apply_stance(old_value: str | None, new_value: str) -> dict[str, int]:
     return {k: v for k, v in inc.items() if v}
 
 
+def round_open(consultation: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the current round takes stances and proxies now (deadline not passed)."""
+    return consultation["status"] == ConsultationStatus.OPEN and consultation["closes_at"] > now
+
+
 def check_can_cast(consultation: Mapping[str, Any], now: datetime) -> None:
-    if consultation["status"] != ConsultationStatus.OPEN or consultation["closes_at"] <= now:
+    if not round_open(consultation, now):
         raise Conflict(f"This consultation is {closed_word(consultation, now)}; "
                        "stances are no longer accepted.")
 

@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from services.common.errors import BadUserInput, Conflict, Forbidden
 from services.common.vocabulary import HELD_PROXY, LIVE_PROXY, ProxyStatus
+from services.consultations.domain import voting_member
 
 Doc = dict[str, Any]
 
@@ -43,10 +44,7 @@ EVENT_OF: Final = {ProxyStatus.OFFERED: "proxy_offered", ProxyStatus.ACCEPTED: "
 def acting_member(actor: object) -> str:
     """The member organisation acting on a proxy with its own token;
     Forbidden for anyone else (the secretariat neither gives nor holds one)."""
-    if not isinstance(actor, dict) or actor.get("role") != "MEMBER" or not actor.get("member_id"):
-        raise Forbidden("Only a member organisation, with its own token, can give, hold or use "
-                        "a proxy.")
-    return str(actor["member_id"])
+    return voting_member(actor, "give, hold or use a proxy")
 
 
 # ---- offering --------------------------------------------------------------------

@@ -18,7 +18,7 @@ from services.common import paging, records
 from services.common.errors import Conflict
 from services.common.handlers import rpc
 from services.common.store import utcnow
-from services.common.vocabulary import ConsultationStatus, ProxyStatus
+from services.common.vocabulary import ProxyStatus
 from services.consultations import dependencies, domain, proxies
 from services.consultations.schemas import proxy_audit_view, proxy_view
 
@@ -93,7 +93,7 @@ class ProxyEntrypoints:
     def _open_round(self, tx, consultation_id):
         """The consultation, Conflict unless its current round takes changes now."""
         doc = records.load(tx, "consultations", "consultation", consultation_id)
-        if doc["status"] != ConsultationStatus.OPEN or domain.deadline_passed(doc, utcnow()):
+        if not domain.round_open(doc, utcnow()):
             raise Conflict(f"This consultation is {domain.closed_word(doc, utcnow())}; proxies "
                            "end with their round.")
         return doc
@@ -146,8 +146,7 @@ class ProxyEntrypoints:
         def accept(tx, member_id, proxy, doc):
             proxies.check_is_holder(proxy, member_id)
             proxies.check_offered(proxy)
-            proxies.check_of_current_round(proxy, doc, doc["status"] == ConsultationStatus.OPEN
-                                           and not domain.deadline_passed(doc, utcnow()))
+            proxies.check_of_current_round(proxy, doc, domain.round_open(doc, utcnow()))
             proxies.check_holder_room(dependencies.count_held(tx, proxy, 1), limit)
             return change(tx, proxy, ProxyStatus.ACCEPTED, member_id, doc["title"])
         return self._act(actor, proxy_id, accept)

@@ -9,12 +9,13 @@ import json
 import uuid
 from contextlib import contextmanager
 
+import pytest
 from click.testing import CliRunner
 from kombu import Connection, Exchange, Queue
 
 from services.cli import coalition
 from services.common.vocabulary import SERVICES
-from tests.support import refusal
+from tests.support import isolate_voters, refusal
 
 PROXY_FIELDS = "id round status offeredAt granter { id } holder { id } consultation { id }"
 GRANT = f"""mutation($c: ID!, $h: ID!) {{ grantProxy(consultationId: $c, holderId: $h) {{
@@ -36,6 +37,15 @@ NEXT_ROUND = """mutation($id: ID!, $p: String!, $at: DateTime!) {
 SUSPEND = """mutation($m: ID!, $r: String!) { proposeSuspension(memberId: $m, reason: $r) {
   id kind resultsVisibility } }"""
 STANCE_VALUES = ("AGREE", "RESERVATIONS", "STAND_ASIDE", "BLOCK")
+
+
+@pytest.fixture(autouse=True)
+def own_voters(stack):
+    """Autouse where imported: each test's rounds hold only the members it makes: on the shared stack,
+    every founder made before would be mailed about each round opened here,
+    and the mail queue would still be sending those when later tests wait
+    for theirs."""
+    isolate_voters(stack)
 
 
 def ok(body, field):

@@ -11,21 +11,13 @@ from tests.helpers.consultations import close, later, open_consultation
 from tests.helpers.proxies import (
     NEXT_ROUND, SUSPEND, accept, accepted, cast_for, decline, export_rows, grant, offered,
     ok, proxy_audit, refused, revoke, seen, stance_audit, statuses, stored)
-from tests.support import founders, isolate_voters, wait_for
+from tests.helpers.proxies import own_voters  # noqa: F401 (autouse: only its own voters)
+from tests.support import founders, wait_for
 
 LIVE = ("live", "one at a time", "already")
 LIMIT = ("MAX_PROXIES_PER_HOLDER", "limit", "most")
 SNAPSHOT = ("snapshot",)
 USED = ("used",)
-
-
-@pytest.fixture(autouse=True)
-def own_voters(stack):
-    """Each test's rounds hold only the members it makes: on the shared stack,
-    every founder made before would be mailed about each round opened here,
-    and the mail queue would still be sending those when later tests wait
-    for theirs."""
-    isolate_voters(stack)
 
 
 def members(stack, count):

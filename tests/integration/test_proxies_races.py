@@ -6,24 +6,14 @@ own cast or the round's close never leaves a live proxy behind it."""
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from tests.helpers.consultations import close, open_consultation
 from tests.helpers.proxies import (
     accept, accepted, cast_for, grant, offered, ok, proxy_audit, seen, stored)
-from tests.support import founders, isolate_voters, refusal
+from tests.helpers.proxies import own_voters  # noqa: F401 (autouse: only its own voters)
+from tests.support import founders, refusal
 
 ROUNDS = 20
 LIMIT = 2  # MAX_PROXIES_PER_HOLDER's default: the session stack does not set it
-
-
-@pytest.fixture(autouse=True)
-def own_voters(stack):
-    """Each test's rounds hold only the members it makes: on the shared stack,
-    every founder made before would be mailed about each round opened here,
-    and the mail queue would still be sending those when later tests wait
-    for theirs."""
-    isolate_voters(stack)
 
 
 def at_once(*calls):
