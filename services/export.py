@@ -16,7 +16,7 @@ results are hidden (`results_hidden`: the services refuse to give its
 stances, and the callers refuse first).
 """
 import csv
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, TextIO
 
 from services.common.vocabulary import ConsultationStatus, ResultsVisibility
@@ -35,14 +35,15 @@ HIDDEN = ("this round's results are hidden until it closes: export the consultat
 TEXT_COLUMNS = {"title", "proposal", "explanation", "member_name", "reason"}
 
 
-def cell(column: str, value: Any) -> str:
-    """Text written by people is data: never let a spreadsheet run it as a formula."""
+def cell(column: str, value: Any, text_columns: Collection[str] = TEXT_COLUMNS) -> str:
+    """Text written by people (a column of `text_columns`) is data: never let
+    a spreadsheet run it as a formula."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     value = str(value)
-    if column in TEXT_COLUMNS and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if column in text_columns and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 

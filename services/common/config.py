@@ -57,6 +57,17 @@ def parse_networks(text: str | None) -> list[ipaddress.IPv4Network | ipaddress.I
     return networks
 
 
+# an IATI organisation identifier: the registration agency's code (a country
+# or XM/XI, a hyphen, its list) then a hyphen and the number it gave, as
+# "XM-DAC-41114", "GB-CHC-1234567" or "XI-IATI-EC_DEVCO"; never a space or "/"
+IATI_REF = r"^[A-Za-z]{2}-[A-Za-z0-9]+-[A-Za-z0-9._-]+$"
+IATI_REF_RULE = ('must be an IATI organisation identifier: the registration agency\'s code and '
+                 'the number it gave, such as "XM-DAC-41114" or "GB-CHC-1234567" (letters, '
+                 'digits, ".", "_" and "-"; no spaces)')
+# IATI's OrganisationType codelist (COALITION_ORG_TYPE)
+IATI_ORGANISATION_TYPES = ("10", "11", "15", "21", "22", "23", "24", "30", "40", "60", "70",
+                           "71", "72", "73", "80", "90")
+
 # the kinds HIDDEN_KINDS may name: those opened by an event or a proposal, not
 # by a form that chooses resultsVisibility itself (DOMAIN.md section 9)
 HIDEABLE_KINDS = ("GRANT_ALLOCATION", "MEMBER_SUSPENSION")
@@ -107,6 +118,18 @@ class SettingsSchema(Schema):
     # kinds whose consultations open HIDDEN_UNTIL_CLOSED: a comma-separated
     # subset of GRANT_ALLOCATION,MEMBER_SUSPENSION (the ones opened without a form)
     HIDDEN_KINDS = fields.String(load_default="", validate=_hidden_kinds)
+    # ---- reports and IATI (DOMAIN.md section 10; docs/operator-guide.md "IATI") ----
+    # the reporting organisation of every IATI export: its name, its IATI
+    # organisation identifier ("XM-DAC-<code>", or a registration agency's
+    # code and the number it gave, such as "GB-CHC-1234567"), and its IATI
+    # OrganisationType code (21 International NGO)
+    COALITION_NAME = fields.String(load_default="Coalition (development)",
+                                   validate=validate.Length(min=1, max=200))
+    COALITION_IATI_REF = fields.String(load_default="XX-DEV-COALITION",
+                                       validate=validate.Regexp(IATI_REF, error=IATI_REF_RULE))
+    COALITION_ORG_TYPE = fields.String(load_default="21", validate=validate.OneOf(
+        IATI_ORGANISATION_TYPES, error="must be an IATI OrganisationType code, such as 21 "
+        "(International NGO): one of {choices}"))
     # ---- the gateway's limits (DOMAIN.md section 6; docs/operator-guide.md "Limits") ----
     MAX_REQUEST_BYTES = fields.Integer(load_default=1024 * 1024,
                                        validate=validate.Range(min=1024, max=64 * 1024 * 1024))

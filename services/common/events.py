@@ -17,7 +17,7 @@ from services.common.validation import StrictSchema, one_of
 from services.common.explanations import SENTENCES
 from services.common.vocabulary import (DEFAULT_LANGUAGE, AllocationStatus, ConsultationKind,
                                         Language, MemberStatus, Outcome, ProxyStatus,
-                                        ResultsVisibility, StanceValue)
+                                        ReportStatus, ResultsVisibility, StanceValue)
 
 ENVELOPE_VERSION: Final = 1
 
@@ -25,6 +25,7 @@ Envelope = dict[str, Any]
 
 MONEY_TEXT: Final = r"^\d+\.\d{2}$"
 Money = fields.String(required=True, validate=validate.Regexp(MONEY_TEXT))
+DATE_TEXT: Final = r"^\d{4}-\d{2}-\d{2}$"  # "2026-12-31"
 
 
 def added(**kwargs: Any) -> fields.String:
@@ -162,6 +163,25 @@ class DisbursementRecorded(StrictSchema):
     currency = added()
 
 
+class GrantClosed(StrictSchema):
+    grant_id = fields.String(required=True)
+
+
+class ReportChanged(StrictSchema):
+    """A report on an allocation scheduled, submitted, accepted or sent back
+    (DOMAIN.md section 10), with what the beneficiary's notification says:
+    the grant's title, the due date and, when reviewed, the secretariat's
+    note. Never the narrative, the amount spent or the indicators."""
+    report_id = fields.String(required=True)
+    allocation_id = fields.String(required=True)
+    grant_id = fields.String(required=True)
+    member_id = fields.String(required=True)  # the beneficiary
+    due_on = fields.String(required=True, validate=validate.Regexp(DATE_TEXT))
+    status = fields.String(required=True, validate=one_of(ReportStatus))
+    grant_title = fields.String(required=True)
+    note = fields.String(allow_none=True, load_default=None)
+
+
 # member_language_set is not in DOMAIN.md section 4: docs/events.md lists the
 # events added since, and why
 MEMBER_EVENTS: Final = ["member_registered", "membership_applied", "member_admitted",
@@ -173,6 +193,10 @@ PROXY_EVENTS: Final = ["proxy_offered", "proxy_accepted", "proxy_declined", "pro
                        "proxy_used"]
 # those its granter or holder is told of (DOMAIN.md section 9)
 PROXY_NOTICES: Final = ["proxy_offered", "proxy_accepted", "proxy_declined", "proxy_used"]
+
+# a report's changes, each an event of its own (grants/reports.py)
+REPORT_EVENTS: Final = ["report_scheduled", "report_submitted", "report_accepted",
+                        "report_changes_requested"]
 
 ALLOCATION_DECISIONS: Final = ["allocation_approved", "allocation_rejected", "allocation_held",
                                "allocation_released"]
@@ -202,6 +226,8 @@ CATALOGUE: Final[Mapping[str, tuple[str, type[Schema]]]] = {
         "allocation_held": AllocationChanged,
         "allocation_released": AllocationChanged,
         "disbursement_recorded": DisbursementRecorded,
+        "grant_closed": GrantClosed,
+        **{name: ReportChanged for name in REPORT_EVENTS},
     }),
 }
 
@@ -225,6 +251,7 @@ SUBSCRIPTIONS: Final[Mapping[tuple[str, str], list[str]]] = {
     ("notifications", "on_round_closed"): ["round_closed"],
     ("notifications", "on_allocation_event"): ALLOCATION_DECISIONS + ["disbursement_recorded"],
     ("notifications", "on_proxy_event"): PROXY_NOTICES,
+    ("notifications", "on_report_event"): REPORT_EVENTS,
 }
 
 

@@ -25,6 +25,17 @@ def either(statuses: Iterable[str]) -> str:
     return " or ".join(sorted(statuses))
 
 
+def require_status(record: Mapping[str, Any], noun: str, allowed: Iterable[str],
+                   only: str) -> None:
+    """Conflict unless `record`'s status is one of `allowed`, saying so:
+    "This grant is CLOSED; allocations can only be proposed on a grant that
+    is ACTIVE or PIPELINE." (`only`: "allocations can only be proposed on")."""
+    if record["status"] not in allowed:
+        article = "an" if noun[:1] in "aeiou" else "a"
+        raise Conflict(f"This {noun} is {record['status']}; {only} {article} {noun} that is "
+                       f"{either(allowed)}.")
+
+
 @dataclass(frozen=True)
 class Transition:
     sources: frozenset[str]

@@ -92,6 +92,8 @@ RPC_CALLS: Final[Mapping[str, Mapping[str, Methods]]] = {
     # mails are built with the focal point's address and name read from
     # members at that moment; a round's snapshot is read from consultations
     "notifications": {"members": ("get_many",), "consultations": ("eligible_of_round",)},
+    # an IATI export names each implementing member as members has it now
+    "grants": {"members": ("get_many",)},
     # a sign-in request: who the address is (a focal point) and the mail with its code
     "accounts": {"members": ("find_by_focal_point", "get_many"),
                  "notifications": ("send_sign_in",)},
@@ -99,7 +101,9 @@ RPC_CALLS: Final[Mapping[str, Mapping[str, Methods]]] = {
     "cli": {
         "members": OPERATOR_RPCS + ("get_many",),
         "consultations": OPERATOR_RPCS + ("get", "stance_audit", "proxy_audit"),
-        "grants": OPERATOR_RPCS,
+        # `coalition export iati` and `coalition export grant`
+        "grants": OPERATOR_RPCS + ("get", "iati_portfolio", "allocations_by_grants",
+                                   "disbursements_by_allocations", "reports_by_allocations"),
         "notifications": operator_rpcs("notifications"),
         "accounts": operator_rpcs("accounts") + ("secretariat",),
     },

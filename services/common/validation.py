@@ -1,4 +1,5 @@
 """marshmallow helpers shared by the services' schemas."""
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -18,8 +19,16 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+# What no text of ours may hold: the control characters other than tab,
+# line feed and carriage return, lone surrogates, and U+FFFE/U+FFFF. XML 1.0
+# cannot carry them (an IATI export would fail on one), and no name, title
+# or proposal needs them.
+NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 class Text(fields.String):
-    """A string, stripped; refuses non-strings (a `{"$gt": ""}` is not text)."""
+    """A string, stripped; refuses non-strings (a `{"$gt": ""}` is not text)
+    and characters that are not text (NOT_TEXT)."""
 
     def __init__(self, *args: Any, max_length: int | None = None, min_length: int | None = None,
                  **kwargs: Any) -> None:
@@ -32,6 +41,8 @@ class Text(fields.String):
         if not isinstance(value, str):
             raise ValidationError("Must be text.")
         value = value.strip()
+        if NOT_TEXT.search(value):
+            raise ValidationError("Must not contain control characters.")
         if self.min_length is not None and len(value) < self.min_length:
             raise ValidationError("Must not be empty." if self.min_length == 1
                                   else f"Must be at least {self.min_length} characters.")

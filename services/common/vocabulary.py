@@ -30,6 +30,13 @@ class OrgType(StrEnum):
         "REGIONAL_NETWORK", "NATIONAL_NETWORK", "COMMUNITY_ORGANISATION", "NGO", "OTHER")
 
 
+# A member's orgType as an IATI OrganisationType code (its IATI exports):
+# 23 Regional NGO, 22 National NGO, 24 Partner Country based NGO, 90 Other
+IATI_ORG_TYPES: Final = {OrgType.REGIONAL_NETWORK: "23", OrgType.NATIONAL_NETWORK: "22",
+                         OrgType.NGO: "22", OrgType.COMMUNITY_ORGANISATION: "24",
+                         OrgType.OTHER: "90"}
+
+
 class Constituency(StrEnum):
     (PEOPLE_LIVING_WITH_HIV, PEOPLE_WHO_USE_DRUGS, SEX_WORKERS, MEN_WHO_HAVE_SEX_WITH_MEN,
      TRANSGENDER_PEOPLE, LGBT, YOUNG_PEOPLE, WOMEN_AND_GIRLS, MIGRANTS, PRISONERS,
@@ -92,6 +99,24 @@ LIVE_PROXY: Final = (ProxyStatus.OFFERED, ProxyStatus.ACCEPTED)
 HELD_PROXY: Final = (ProxyStatus.ACCEPTED, ProxyStatus.USED)
 
 
+class ReportStatus(StrEnum):
+    """A report on an allocation (DOMAIN.md section 10): DUE when scheduled,
+    SUBMITTED by its member, then ACCEPTED or CHANGES_REQUESTED (submitted
+    again) by the secretariat."""
+    DUE, SUBMITTED, ACCEPTED, CHANGES_REQUESTED = (
+        "DUE", "SUBMITTED", "ACCEPTED", "CHANGES_REQUESTED")
+
+
+# the statuses in which a member may submit a report, and in which it is
+# `overdue` once its due date has passed
+SUBMITTABLE_REPORT: Final = (ReportStatus.DUE, ReportStatus.CHANGES_REQUESTED)
+# the beneficiary is told of a report this many days before its due date
+REPORT_DUE_SOON_DAYS: Final = 7
+# a grant's OECD DAC 5-digit purpose code unless it says otherwise:
+# "STD control including HIV/AIDS"
+DEFAULT_SECTOR_CODE: Final = "13040"
+
+
 class NotificationKind(StrEnum):
     """What a notification is about (DOMAIN.md section 8). SIGN_IN is e-mail
     only and never shown in the API (it is not in NotificationKind there).
@@ -127,7 +152,7 @@ OPT_OUTS: Final = {"consultation_opened": NotificationKind.CONSULTATION_OPENED,
 # NotificationKind is shown without SIGN_IN (services/gateway/types.py).
 API_ENUMS: Final = (Role, MemberStatus, OrgType, Constituency, ConsultationKind,
                     ConsultationStatus, DecisionRule, StanceValue, Outcome, GrantStatus,
-                    AllocationStatus, Language, ResultsVisibility, ProxyStatus)
+                    AllocationStatus, Language, ResultsVisibility, ProxyStatus, ReportStatus)
 
 # The services that own data (each its own database and RPC queue); the
 # gateway is a process of its own but owns no data.
