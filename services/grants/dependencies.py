@@ -2,8 +2,9 @@
 
 Collections: `grants` (with the counters allocated_cents and
 disbursed_cents, kept in the same transaction as every allocation and
-disbursement that moves them), `allocations`, `disbursements`, and `members`
-(grants' own read model of members, fed by member events).
+disbursement that moves them), `allocations`, `disbursements`, `reports`
+(on allocations: reports.py), and `members` (grants' own read model of
+members, fed by member events).
 
 Every guard that protects the money invariant is in the filter of the very
 update that changes the counter (`$expr`), never a read followed by a write.
@@ -24,6 +25,11 @@ INDEXES = {
     ],
     "disbursements": [
         IndexModel([("allocation_id", ASCENDING), ("_id", ASCENDING)]),  # disbursements_by_allocations
+    ],
+    "reports": [
+        IndexModel([("allocation_id", ASCENDING), ("_id", ASCENDING)]),  # reports_by_allocations
+        # overdue_reports: DUE or CHANGES_REQUESTED, due before today, by due date
+        IndexModel([("status", ASCENDING), ("due_on", ASCENDING), ("_id", ASCENDING)]),
     ],
     "members": [],  # by _id only
 }

@@ -13,7 +13,9 @@ concurrency):
 - 0 <= disbursed_cents <= amount_cents on an allocation, and a grant's
   disbursed_cents is the sum of its allocations';
 - money is recorded only on an APPROVED allocation of an ACTIVE grant, and
-  proposed only on a PIPELINE or ACTIVE grant for an ACTIVE member.
+  proposed only on a PIPELINE or ACTIVE grant for an ACTIVE member;
+- a grant goes PIPELINE -> ACTIVE -> CLOSED and never back; a CLOSED grant
+  takes no allocation and no disbursement (its reports go on: reports.py).
 """
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
@@ -22,11 +24,11 @@ from typing import Any
 from bson.int64 import Int64
 
 from services.common.errors import Conflict
-from services.common.lifecycle import Lifecycle, Transition, either
+from services.common.lifecycle import Lifecycle, Transition, either, require_status
 from services.common.records import found
-from services.common.vocabulary import (AllocationStatus, ConsultationKind, GrantStatus,
-                                        MemberStatus, Outcome)
-from services.grants import money
+from services.common.vocabulary import (DEFAULT_SECTOR_CODE, AllocationStatus,
+                                        ConsultationKind, GrantStatus, MemberStatus, Outcome)
+from services.grants import budget, money
 
 Doc = dict[str, Any]
 
@@ -36,6 +38,7 @@ G, A = GrantStatus, AllocationStatus
 GRANT_LIFECYCLE = Lifecycle.table("grant", [
     # action     from        to        event              it cannot ...   history note
     ("activate", {G.PIPELINE}, G.ACTIVE, "grant_activated", "be activated", "Activated"),
+    ("close",    {G.ACTIVE},   G.CLOSED, "grant_closed",    "be closed",    "Closed"),
 ])
 
 ALLOCATABLE_GRANT = frozenset({GrantStatus.PIPELINE, GrantStatus.ACTIVE})  # may get proposals
@@ -88,11 +91,19 @@ def new_grant(data: Mapping[str, Any], now: datetime) -> Doc:
         "disbursed_cents": Int64(0),
         "start_date": data["start_date"].isoformat(),
         "end_date": data["end_date"].isoformat(),
+        "sector_code": data.get("sector_code") or DEFAULT_SECTOR_CODE,
+        "budget_lines": budget.stored_lines(data.get("budget_lines")),
+        "closed_at": None,
         "status": GrantStatus.PIPELINE,
         "history": [{"at": now, "status": GrantStatus.PIPELINE, "note": "Created"}],
         "created_at": now,
         "updated_at": now,
     }
+
+
+def closing_changes(changes: Doc) -> Doc:
+    """A grant's close also keeps when (closed_at): the moment of its status change."""
+    return {**changes, "closed_at": changes["updated_at"]}
 
 
 def transition_changes(transition: Transition, now: datetime,
@@ -116,9 +127,7 @@ def available_cents(grant: Mapping[str, Any]) -> int:
 def check_grant_allocatable(grant: Doc | None, grant_id: object) -> Doc:
     """The grant, if allocations may be proposed on it; NotFound or Conflict."""
     grant = found(grant, "grant", grant_id)
-    if grant["status"] not in ALLOCATABLE_GRANT:
-        raise Conflict(f"This grant is {grant['status']}; allocations can only be proposed on a "
-                       f"grant that is {either(ALLOCATABLE_GRANT)}.")
+    require_status(grant, "grant", ALLOCATABLE_GRANT, "allocations can only be proposed on")
     return grant
 
 
@@ -136,9 +145,7 @@ def check_member_eligible(member: Doc | None, member_id: object) -> Doc:
     """The member, if an allocation may go to it: only to a member that
     grants knows to be ACTIVE. NotFound or Conflict."""
     member = found(member, "member", member_id)
-    if member["status"] != MemberStatus.ACTIVE:
-        raise Conflict(f"This member is {member['status']}; allocations can only be proposed to a "
-                       f"member that is {MemberStatus.ACTIVE}.")
+    require_status(member, "member", {MemberStatus.ACTIVE}, "allocations can only be proposed to")
     return member
 
 
@@ -284,6 +291,10 @@ def grant_created_data(grant: Mapping[str, Any]) -> Doc:
 
 
 def grant_activated_data(grant: Mapping[str, Any]) -> Doc:
+    return {"grant_id": grant["_id"]}
+
+
+def grant_closed_data(grant: Mapping[str, Any]) -> Doc:
     return {"grant_id": grant["_id"]}
 
 

@@ -8,12 +8,14 @@ import pycountry
 from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
 
 from services.common.validation import Deadline, StrictSchema, Text, one_of
-from services.common.vocabulary import GrantStatus
-from services.grants import domain, money
+from services.common.vocabulary import DEFAULT_SECTOR_CODE, GrantStatus
+from services.grants import budget, domain, indicators, money
+from services.grants.reports import MAX_NARRATIVE, MAX_NOTE
 
 # ISO 4217 codes that are not money one can be granted
 NOT_CURRENCIES = {"XXX", "XTS"}
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_SECTOR_CODE = re.compile(r"[0-9]{5}", re.ASCII)  # OECD DAC 5-digit purpose code
 
 
 def currency_code(value):
@@ -61,6 +63,41 @@ class Id(Text):
     NOT_FOUND later, never BAD_USER_INPUT; a non-string is not an id at all."""
 
 
+def sector_code(value):
+    if not _SECTOR_CODE.fullmatch(value):
+        raise ValidationError("Must be an OECD DAC 5-digit purpose code, such as "
+                              f"{DEFAULT_SECTOR_CODE}.")
+
+
+class BudgetLineInput(StrictSchema):
+    period_start = IsoDate(required=True, data_key="periodStart")
+    period_end = IsoDate(required=True, data_key="periodEnd")
+    amount_cents = Money(required=True, data_key="amount")
+
+
+class BudgetLines(fields.Field):
+    """A list of budget lines; a bad one is named by its number ("Line 2:
+    periodEnd: ..."), all under the one field (the grant's rules about them
+    are GrantInput's)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, (list, tuple)):
+            raise ValidationError("Must be a list of budget lines.")
+        if len(value) > budget.MAX_BUDGET_LINES:
+            raise ValidationError(f"At most {budget.MAX_BUDGET_LINES} budget lines.")
+        lines, messages = [], []
+        for number, line in enumerate(value, 1):
+            try:
+                lines.append(BudgetLineInput().load(line if isinstance(line, dict) else {}))
+            except ValidationError as exc:
+                problems = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
+                messages += [f"Line {number}: {name}: {' '.join(map(str, why))}"
+                             for name, why in sorted(problems.items())]
+        if messages:
+            raise ValidationError(messages)
+        return lines
+
+
 class GrantInput(StrictSchema):
     title = Text(required=True, min_length=1, max_length=200)
     donor = Text(required=True, min_length=1, max_length=200)
@@ -68,6 +105,9 @@ class GrantInput(StrictSchema):
     amount_cents = Money(required=True, data_key="amount")
     start_date = IsoDate(required=True, data_key="startDate")
     end_date = IsoDate(required=True, data_key="endDate")
+    sector_code = Text(load_default=None, allow_none=True, validate=sector_code,
+                       data_key="sectorCode")
+    budget_lines = BudgetLines(load_default=None, allow_none=True, data_key="budgetLines")
 
     @validates_schema
     def period(self, data, **kwargs):
@@ -75,9 +115,21 @@ class GrantInput(StrictSchema):
         if message:
             raise ValidationError(message, "endDate")
 
+    @validates_schema
+    def budget_fits(self, data, **kwargs):
+        if data.get("budget_lines") and "start_date" in data and "end_date" in data \
+                and data["start_date"] <= data["end_date"]:
+            message = budget.budget_error(data["budget_lines"], data["start_date"],
+                                          data["end_date"], data["amount_cents"],
+                                          data["currency"].upper())
+            if message:
+                raise ValidationError(message, "budgetLines")
+
     @post_load
     def normalise(self, data, **kwargs):
         data["currency"] = data["currency"].upper()
+        data["sector_code"] = data.get("sector_code") or DEFAULT_SECTOR_CODE
+        data["budget_lines"] = data.get("budget_lines") or []
         return data
 
 
@@ -118,6 +170,11 @@ class GrantView(Schema):
     allocated = Money(attribute="allocated_cents")   # PROPOSED + APPROVED + ON_HOLD
     disbursed = Money(attribute="disbursed_cents")
     available = fields.Method("get_available")       # amount - allocated
+    # grants created before issue 19 have none of these: 13040, no lines, open
+    sector_code = fields.Function(lambda g: g.get("sector_code") or DEFAULT_SECTOR_CODE)
+    budget_lines = fields.Function(lambda g: [budget.line_view(line)
+                                              for line in g.get("budget_lines") or []])
+    closed_at = fields.Function(lambda g: domain.iso_utc(g.get("closed_at")))
 
     def get_available(self, grant):
         return money.render(domain.available_cents(grant))
@@ -141,3 +198,51 @@ class DisbursementView(Schema):
     paid_on = fields.String()
     reference = fields.String(allow_none=True)
     recorded_at = fields.AwareDateTime()
+
+
+# ---- reports (DOMAIN.md section 10; the rules are in reports.py) ----------
+
+class Indicators(fields.Field):
+    """Indicator rows (indicators.py): exact decimals; every bad row named
+    ("Row 2: actual must not be negative."), all under the one field."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        rows, messages = indicators.rows(value)
+        if messages:
+            raise ValidationError(messages)
+        return rows
+
+
+class ReportInput(StrictSchema):
+    narrative = Text(required=True, min_length=1, max_length=MAX_NARRATIVE)
+    spent_cents = Money(required=True, positive=False, data_key="spent")
+    indicators = Indicators(load_default=list)
+
+
+class ScheduleInput(StrictSchema):
+    due_on = IsoDate(required=True, data_key="dueOn")
+
+
+class Flag(fields.Field):
+    """true or false, and nothing that merely looks like one ("yes", 1)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
+class ReviewInput(StrictSchema):
+    accept = Flag(required=True)
+    note = Text(load_default=None, allow_none=True, max_length=MAX_NOTE)
+
+    @validates_schema
+    def note_when_sent_back(self, data, **kwargs):
+        if data.get("accept") is False and not data.get("note"):
+            raise ValidationError("Say what should change: a note is required when changes "
+                                  "are requested.", "note")
+
+    @post_load
+    def normalise(self, data, **kwargs):
+        data["note"] = data.get("note") or None
+        return data

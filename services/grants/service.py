@@ -1,5 +1,6 @@
 """Grants service: entrypoints only. Rules live in domain.py, money in
-money.py, guarded updates in dependencies.py.
+money.py, guarded updates in dependencies.py; reports' entrypoints are in
+report_service.py and IATI's in iati_service.py (mixed in).
 
 Each mutation writes through one `self.store.transaction(work)` and answers
 from what `work` returns (a repeated or redelivered call gets the kept
@@ -21,6 +22,8 @@ from services.grants.dependencies import (apply_guarded, disbursed_total_update,
                                           disbursement_update, grants_store, grouped,
                                           member_allocations, release_update, reservation_update,
                                           touch_member, transition_update)
+from services.grants.iati_service import IatiEntrypoints
+from services.grants.report_service import ReportEntrypoints
 from services.grants.schemas import (AllocationInput, AllocationView, DisbursementInput,
                                      DisbursementView, GrantInput, GrantView, ListFilter)
 
@@ -30,7 +33,7 @@ allocation_view = AllocationView().dump
 disbursement_view = DisbursementView().dump
 
 
-class GrantsService(RecordQueries, OperatorRpc):
+class GrantsService(ReportEntrypoints, IatiEntrypoints, RecordQueries, OperatorRpc):
     name = "grants"
     store = grants_store()
     records = RecordSource("grants", filters=ListFilter, view=grant_view)
@@ -48,6 +51,14 @@ class GrantsService(RecordQueries, OperatorRpc):
     def activate_grant(self, grant_id):
         grant = self.store.transaction(lambda tx: self._activate(tx, grant_id))
         log.info("grant %s activated", grant["_id"])
+        return grant_view(grant)
+
+    @rpc
+    def close_grant(self, grant_id):
+        """ACTIVE -> CLOSED (else CONFLICT); emits grant_closed. Its
+        allocations' reports go on; no disbursement is recorded any more."""
+        grant = self.store.transaction(lambda tx: self._close(tx, grant_id))
+        log.info("grant %s closed", grant["_id"])
         return grant_view(grant)
 
     @rpc
@@ -79,6 +90,16 @@ class GrantsService(RecordQueries, OperatorRpc):
         apply_guarded(tx, "grants", transition_update(grant, changes, entry))
         grant.update(changes)
         tx.emit(event, domain.grant_activated_data(grant))
+        return grant
+
+    def _close(self, tx, grant_id):
+        grant = records.load(tx, "grants", "grant", grant_id)
+        changes, entry, event = domain.grant_transition(grant, "close", utcnow())
+        changes = domain.closing_changes(changes)
+        if not apply_guarded(tx, "grants", transition_update(grant, changes, entry)):
+            raise Conflict("This grant changed meanwhile; reload it and try again.")
+        grant.update(changes)
+        tx.emit(event, domain.grant_closed_data(grant))
         return grant
 
     def _propose(self, tx, proposal):

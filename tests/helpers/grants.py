@@ -1,9 +1,12 @@
 """Grants through the gateway, as a client sends them: grants, allocations
 approved the real way (votes, then a close), disbursements, and the checks
-that a refusal left the books exactly as they were."""
+that a refusal left the books exactly as they were; and, for the hosted
+grants service of tests/service, allocations approved by the event that
+approves them (hosted_allocation)."""
 import uuid
 
 from tests.helpers.consultations import cast, close
+from tests.helpers.events import round_closed
 from tests.support import wait_for
 
 GRANT_FIELDS = "id title donor currency amount startDate endDate status allocated disbursed available"
@@ -126,3 +129,30 @@ def assert_books_balance(stack, grant_id):
         paid = sum(d["amount_cents"] for d in disbursements if d["allocation_id"] == a["_id"])
         assert a["disbursed_cents"] == paid <= a["amount_cents"], a
     return g, allocations, disbursements
+
+
+# ---- the hosted grants service (tests/service): no gateway, no vote -------------------
+
+def proposal_input(grant_id, member_id, amount, purpose="Community-led monitoring"):
+    """An AllocationInput as the gateway hands it to grants.propose_allocation."""
+    return {"grantId": grant_id, "memberId": member_id, "amount": amount, "purpose": purpose}
+
+
+def hosted_allocation(grants, member_id, allocated="10000.00", approve=True, activate=True,
+                      **grant_overrides):
+    """(grant view, allocation view) on the hosted `grants` service
+    (tests/service/host.py): a new USD grant (ACTIVE unless `activate` is
+    false; `grant_overrides` to its GrantInput) and an allocation of `allocated`
+    to `member_id` (a member grants has heard of), APPROVED unless `approve`
+    is false the way grants learns it: a round_closed ADOPTED about it handed
+    to its handler."""
+    grant_overrides.setdefault("currency", "USD")
+    g = grants.create_grant(grant_input(**grant_overrides))
+    if activate:
+        g = grants.activate_grant(g["id"])
+    a = grants.propose_allocation(proposal_input(g["id"], member_id, allocated))
+    if approve:
+        grants.handle(round_closed("GRANT_ALLOCATION", a["id"], "ADOPTED"))
+        (a,) = grants.get_allocations([a["id"]])
+        assert a["status"] == "APPROVED", a
+    return g, a

@@ -292,3 +292,32 @@ def test_decisions_and_payments_say_what_the_beneficiary_is_told():
     paid = domain.disbursement_recorded_data(d, g, a["currency"])
     assert (paid["member_id"], paid["grant_title"], paid["amount"], paid["currency"]) \
         == ("m1", "Robert Carr Fund 2026", "0.05", "USD")
+
+
+# ---- closing a grant (issue 19) ------------------------------------------------
+
+def test_an_active_grant_closes_and_says_when():
+    changes, entry, event = domain.grant_transition(grant(status=ACTIVE), "close", NOW)
+    assert (changes["status"], entry["status"], entry["note"], event) == \
+        (CLOSED, CLOSED, "Closed", "grant_closed")
+    assert domain.closing_changes(changes) == {"status": CLOSED, "updated_at": NOW,
+                                               "closed_at": NOW}
+    validate_data("grant_closed", domain.grant_closed_data(grant()))
+
+
+@pytest.mark.parametrize("status", [PIPELINE, CLOSED])
+def test_only_an_active_grant_closes(status):
+    with pytest.raises(Conflict, match=f"This grant is {status}; it cannot be closed"):
+        domain.grant_transition(grant(status=status), "close", NOW)
+
+
+def test_a_closed_grant_takes_no_allocation_and_no_disbursement():
+    with pytest.raises(Conflict, match="grant is CLOSED"):
+        domain.check_grant_allocatable(grant(status=CLOSED), "g1")
+    with pytest.raises(Conflict, match="grant is CLOSED"):
+        domain.check_disbursable(allocation(status=APPROVED), "a1", grant(status=CLOSED))
+
+
+def test_a_new_grant_has_the_default_sector_no_budget_lines_and_is_open():
+    g = grant()
+    assert (g["sector_code"], g["budget_lines"], g["closed_at"]) == ("13040", [], None)
