@@ -3,6 +3,8 @@
     coalition token --role ADMIN --sub secretariat        a JWT for the gateway
     coalition demo load [--url http://127.0.0.1:8000]     the demo coalition, via GraphQL
     coalition export consultation ID [--out FILE]         result and audit trail as CSV
+    coalition export grant ID KIND [--out FILE]           allocations|disbursements|reports CSV
+    coalition export iati [--out FILE]                    every grant as one IATI 2.03 document
     coalition dlq list|replay [--service S] [IDS...]      the dead-letter queue
     coalition outbox                                      outbox lag per service
     coalition mail list|show|failed|retry                 the notifications' mail queue

@@ -9,14 +9,15 @@ carries them (a Decimal stays the text the client wrote, services/gateway/scalar
 import enum
 from typing import Any
 
-from graphene import ID, Boolean, Float, InputObjectType, String
+from graphene import ID, Boolean, Float, InputObjectType, List, NonNull, String
 
 from services.common.vocabulary import (DEFAULT_LANGUAGE, DEFAULT_QUORUM, DEFAULT_RULE,
-                                        ResultsVisibility as Visibility)
+                                        DEFAULT_SECTOR_CODE, ResultsVisibility as Visibility)
 from services.gateway.scalars import DateTime, Decimal
-from services.gateway.types import (Constituency, DecisionRule, DisbursementRecord,
-                                    FocalPointFields, GrantTerms, Language, OrgType,
-                                    ResultsVisibility, req_list)
+from services.gateway.types import (BudgetLineFields, Constituency, DecisionRule,
+                                    DisbursementRecord, FocalPointFields, GrantTerms,
+                                    IndicatorFields, Language, OrgType, ResultsVisibility,
+                                    req_list)
 
 
 def plain(value: Any) -> Any:
@@ -81,8 +82,13 @@ class AllocationInput(InputObjectType):
     closes_at = DateTime()
 
 
-class GrantInput(GrantTerms, InputObjectType):
+class BudgetLineInput(BudgetLineFields, InputObjectType):
     pass
+
+
+class GrantInput(GrantTerms, InputObjectType):
+    sector_code = String(default_value=DEFAULT_SECTOR_CODE)
+    budget_lines = List(NonNull(BudgetLineInput))
 
 
 class OfAllocation:  # first in DisbursementInput (see types.py on the order of fields)
@@ -98,3 +104,13 @@ class PreferencesInput(InputObjectType):
     consultation_opened = Boolean()
     reminders = Boolean()
     outcomes = Boolean()
+
+
+class IndicatorInput(IndicatorFields, InputObjectType):
+    pass
+
+
+class ReportInput(InputObjectType):
+    narrative = String(required=True)
+    spent = Decimal(required=True)
+    indicators = req_list(IndicatorInput)

@@ -24,6 +24,7 @@ from graphql.language import ast
 from graphql.validation import ValidationRule
 
 from services.common.config import parse_networks
+from services.gateway.reports import OVERDUE_LIMIT
 from services.gateway.schema import schema
 
 # JSON nested deeper than this is refused with HTTP 400: no GraphQL request
@@ -131,15 +132,36 @@ def _is_list(type_):
     return is_list_type(type_.of_type if is_non_null_type(type_) else type_)
 
 
+# Unpaged lists whose size is known better than UNPAGED_LIST_ESTIMATE (the
+# number of members of a large coalition): (type, field) -> the objects
+# counted. Reports are scheduled a few per allocation (yearly, half-yearly);
+# a report holds at most 100 indicators (grants refuses more), a handful in
+# practice; a grant at most 50 budget lines, one a year in practice;
+# overdueReports answers at most reports.OVERDUE_LIMIT.
+LIST_ESTIMATES = {
+    ("Allocation", "reports"): 10,
+    ("Report", "indicators"): 20,
+    ("Grant", "budgetLines"): 10,
+    ("Query", "overdueReports"): OVERDUE_LIMIT,
+}
+# Scalars that stand for many objects: a grant's IATI document holds an
+# organisation and transactions per allocation and disbursement, built for
+# the request, so it counts like an unpaged list (UNPAGED_LIST_ESTIMATE).
+MANY_OBJECT_SCALARS = {("Grant", "iatiXml")}
+
+
 class QueryCost(ValidationRule):
     """The estimated number of objects the answer could hold.
 
     Every object-typed field counts 1 for each object it can return, times
     the objects of all the lists above it, and aliases count separately:
     - `edges` of a paged field count its `first` (or its default);
+    - a list of LIST_ESTIMATES (`reports`, `indicators`, `budgetLines`,
+      `overdueReports`) counts its estimate there;
     - any other list (`eligibleMembers`, `allocations`, `stances`, `awaiting`,
       `rounds`, ...) counts UNPAGED_LIST_ESTIMATE;
-    - scalars and introspection (`__schema`, `__typename`) count nothing.
+    - `iatiXml` (MANY_OBJECT_SCALARS) counts UNPAGED_LIST_ESTIMATE;
+    - other scalars and introspection (`__schema`, `__typename`) count nothing.
     Only the operation that will run is costed. A fragment's cost is
     computed once per page size, so spreading fragments cannot make the
     estimate itself expensive.
@@ -209,10 +231,11 @@ class QueryCost(ValidationRule):
         field = fields[name]
         named = get_named_type(field.type)
         if not is_composite_type(named):
-            return 0
+            return self.estimate if (parent.name, name) in MANY_OBJECT_SCALARS else 0
         size = 1
         if _is_list(field.type):
-            size = page if name == "edges" and page is not None else self.estimate
+            size = (page if name == "edges" and page is not None
+                    else LIST_ESTIMATES.get((parent.name, name), self.estimate))
         inner_page = self.page_size(node, field) if "first" in field.args else None
         return size * (1 + self.selections(node.selection_set, named, inner_page))
 

@@ -35,6 +35,13 @@ class Loaders:
         self.allocations_by_member = _mapped(ctx, "grants", "allocations_by_members", [])
         self.allocations_by_grant = _mapped(ctx, "grants", "allocations_by_grants", [])
         self.disbursements = _mapped(ctx, "grants", "disbursements_by_allocations", [])
+        self.allocation = _by_id(ctx, "grants", "get_allocations")
+        # a grant as one IATI document (its XML text)
+        self.iati = _mapped(ctx, "grants", "iati_many", None)
+        # every report, unfiltered: the resolvers leave out what the viewer
+        # may not see (services/gateway/reports.py), and ask nothing for ANONYMOUS
+        self.reports = _mapped(ctx, "grants", "reports_by_allocations", [])
+        self.report = _by_id(ctx, "grants", "get_reports")
         self.consultation_by_subject = _mapped(ctx, "consultations", "get_by_subjects", None)
         # of a hidden round's current stances, consultations gives only the viewer's own
         self.stances = _mapped(ctx, "consultations", "stances_many", [], ctx.viewer.member_id)

@@ -7,7 +7,8 @@ only what needs the request: the member statuses it caches (a mutation that
 returns a member refreshes it), the limit on anonymous applications, and
 waiting until a closed consultation's outcome reached its subject
 (`applied`, outcomes.py), and the session's token and cookie of a sign-in
-(signin.py). The proxy mutations' resolvers are in proxies.py.
+(signin.py). The proxy mutations' resolvers are in proxies.py, the reports'
+and closeGrant's in reports.py (with who sees a report).
 """
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -18,15 +19,17 @@ from graphql import GraphQLResolveInfo
 from services.common.errors import BadUserInput, Conflict, Forbidden, TooManyRequests
 from services.common.vocabulary import Role
 from services.gateway.inputs import (AllocationInput, ConsultationInput, DisbursementInput,
-                                     GrantInput, MemberInput, PreferencesInput, wire)
+                                     GrantInput, MemberInput, PreferencesInput, ReportInput, wire)
 from services.gateway import signin
 from services.gateway.auth import cleared_cookie, session_cookie
 from services.gateway.outcomes import applied
 from services.gateway.proxies import (accept_proxy, cast_stance, decline_proxy, grant_proxy,
                                       revoke_proxy)
-from services.gateway.scalars import DateTime
+from services.gateway.reports import (close_grant, reporter, review_report, schedule_report,
+                                      submit_report)
+from services.gateway.scalars import Date, DateTime
 from services.gateway.types import (Allocation, Consultation, Disbursement, Grant, Member, Proxy,
-                                    Stance, StanceValue, req, req_list)
+                                    Report, Stance, StanceValue, req, req_list)
 from services.gateway.viewer_types import Preferences, Session
 
 
@@ -93,6 +96,10 @@ MAY_CALL: dict[str, Callable[[Any, dict], None]] = {
     "activate_grant": admin,
     "propose_allocation": admin,
     "record_disbursement": admin,
+    "close_grant": admin,
+    "schedule_report": admin,
+    "submit_report": reporter,  # a MEMBER token only: ADMIN is FORBIDDEN (reports.py)
+    "review_report": admin,
     "set_preferences": signed_in,
     "mark_notifications_read": signed_in,
     "request_sign_in": anyone,
@@ -332,6 +339,14 @@ class Mutation(ObjectType):
                                   input=Argument(req(AllocationInput)))
     record_disbursement = mutation(Disbursement, record_disbursement,
                                    input=Argument(req(DisbursementInput)))
+    close_grant = mutation(Grant, close_grant, id=ID(required=True),
+                           description="ACTIVE -> CLOSED: no more disbursements (ADMIN only).")
+    schedule_report = mutation(Report, schedule_report, allocation_id=ID(required=True),
+                               due_on=Date(required=True))
+    submit_report = mutation(Report, submit_report, id=ID(required=True),
+                             input=Argument(req(ReportInput)))
+    review_report = mutation(Report, review_report, id=ID(required=True),
+                             accept=Boolean(required=True), note=String())
     set_preferences = mutation(Preferences, set_preferences,
                                input=Argument(req(PreferencesInput)))
     mark_notifications_read = mutation(Int, mark_notifications_read, ids=req_list(ID))

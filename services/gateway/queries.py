@@ -14,9 +14,10 @@ from graphql import (FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFr
 from services.gateway.auth import secretariat_person
 from services.gateway.inputs import plain
 from services.gateway.operations import operations_field
+from services.gateway.reports import overdue_reports, report
 from services.gateway.types import (Consultation, ConsultationConnection, ConsultationKind,
                                     ConsultationStatus, Constituency, Grant, GrantConnection,
-                                    GrantStatus, Member, MemberConnection, MemberStatus,
+                                    GrantStatus, Member, MemberConnection, MemberStatus, Report,
                                     req, req_list)
 from services.gateway.viewer_types import NotificationConnection, Person, Viewer
 
@@ -108,6 +109,11 @@ class Query(ObjectType):
                           resolver=notifications)
     secretariat = req_list(Person, resolver=secretariat)
     operations = operations_field()  # ADMIN only: failed mails, dead letters (operations.py)
+    # null when the viewer may not see it (services/gateway/reports.py)
+    report = Field(Report, id=ID(required=True), resolver=report)
+    overdue_reports = req_list(Report, resolver=overdue_reports, description=(
+        "Reports past their due date and not yet submitted (or sent back), the longest "
+        "overdue first; at most 100 (ADMIN only)."))
 
     @staticmethod
     def resolve_viewer(root: Any, info: GraphQLResolveInfo) -> Any:

@@ -10,7 +10,8 @@ Types resolve from the services' RPC views (plain dicts with snake_case
 keys); nested lists go through the per-request DataLoaders
 (services/gateway/loaders.py), so a list level costs one RPC whatever its
 length. The types about who asks (Viewer, Person, Session, Preferences,
-Notification) are in viewer_types.py.
+Notification) are in viewer_types.py. Which reports a viewer sees
+(`Allocation.reports`) is reports.py's rule.
 """
 from enum import StrEnum
 from typing import Any, Awaitable, Callable, cast
@@ -20,6 +21,7 @@ from graphene import ID, Boolean, Field, Float, Int, List, NonNull, ObjectType, 
 from graphql import GraphQLResolveInfo
 
 from services.common import vocabulary
+from services.gateway.reports import visible_reports
 from services.gateway.scalars import Date, DateTime, Decimal
 
 
@@ -42,6 +44,7 @@ GrantStatus = ENUMS["GrantStatus"]
 AllocationStatus = ENUMS["AllocationStatus"]
 ResultsVisibility = ENUMS["ResultsVisibility"]
 ProxyStatus = ENUMS["ProxyStatus"]
+ReportStatus = ENUMS["ReportStatus"]
 
 
 def api_enum_without(values: type[StrEnum], *left_out: StrEnum) -> type[graphene.Enum]:
@@ -125,6 +128,19 @@ class GrantTerms:
     amount = Decimal(required=True)
     start_date = Date(required=True)
     end_date = Date(required=True)
+
+
+class IndicatorFields:  # Indicator and IndicatorInput
+    name = String(required=True)
+    unit = String()
+    target = Decimal()
+    actual = Decimal(required=True)
+
+
+class BudgetLineFields:  # BudgetLine and BudgetLineInput
+    period_start = Date(required=True)
+    period_end = Date(required=True)
+    amount = Decimal(required=True)
 
 
 class DisbursementRecord:
@@ -295,6 +311,29 @@ class Disbursement(DisbursementRecord, Identified, ObjectType):
     pass
 
 
+class Indicator(IndicatorFields, ObjectType):
+    pass
+
+
+class BudgetLine(BudgetLineFields, ObjectType):
+    pass
+
+
+# a report on an allocation (DOMAIN.md section 10); who sees which: reports.py
+class Report(ObjectType):
+    id = ID(required=True)
+    allocation = Field(req(lambda: Allocation), resolver=loaded("allocation", "allocation_id"))
+    due_on = Date(required=True)
+    status = Field(req(ReportStatus))
+    overdue = Boolean(required=True)
+    narrative = String()
+    spent = Decimal()
+    indicators = req_list(Indicator)
+    submitted_at = DateTime()
+    review_note = String()
+    reviewed_at = DateTime(description="When the secretariat last reviewed it.")
+
+
 class Allocation(ObjectType):
     id = ID(required=True)
     grant = Field(req(lambda: Grant), resolver=loaded("grant", "grant_id"))
@@ -305,6 +344,7 @@ class Allocation(ObjectType):
     consultation = Field(Consultation, resolver=loaded("consultation_by_subject"))
     disbursements = req_list(Disbursement, resolver=loaded("disbursements"))
     disbursed = Decimal(required=True)
+    reports = req_list(Report, resolver=visible_reports)
 
 
 class Grant(GrantTerms, Identified, ObjectType):
@@ -313,6 +353,10 @@ class Grant(GrantTerms, Identified, ObjectType):
     allocated = Decimal(required=True)
     disbursed = Decimal(required=True)
     available = Decimal(required=True)
+    sector_code = String(required=True)
+    budget_lines = req_list(BudgetLine)
+    iati_xml = String(required=True, resolver=loaded("iati"))
+    closed_at = DateTime(description="When the grant was closed (null unless CLOSED).")
 
 
 MemberConnection = connection(Member)
