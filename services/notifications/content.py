@@ -22,7 +22,8 @@ Invariants:
   text that is not a string (None) a ValueError: never a blank or "None";
 - so no context carries a stance value, and no template shows one;
 - dates are shown in UTC with the zone named ("3 December 2026, 18:00 UTC",
-  "3 декабря 2026 г., 18:00 UTC"); money is exact (Decimal, never a float)
+  "3 декабря 2026 г., 18:00 UTC"; a report's due date, a calendar day, as
+  "11 December 2026 (UTC)": overdue is counted in UTC days); money is exact (Decimal, never a float)
   with its currency code;
 - every mail but SIGN_IN ends with the line that leads to the preferences
   page; only SIGN_IN lets its reader act (sign in) without signing in, the
@@ -60,7 +61,9 @@ from services.common import i18n
 from services.common.events import PROXY_NOTICES
 from services.common.explanations import N_, sentence
 from services.common.i18n import LOCALES, SOURCE_LANGUAGE, money, number, when  # noqa: F401
+from services.common.i18n import day
 from services.common.vocabulary import Language, NotificationKind, Outcome
+from services.notifications.reports import REPORT_MAILS
 
 HERE: Final = Path(__file__).resolve().parent
 TEMPLATES: Final = HERE / "templates"
@@ -68,8 +71,7 @@ LOCALE_DIR: Final = HERE / "locale"
 
 K = NotificationKind
 
-# the context of each kind that has content, exactly these keys (REPORT has
-# none yet: reports are issue 19); those in TEXT_KEYS must be strings
+# the context of each kind, exactly these keys; those in TEXT_KEYS must be strings
 CONTEXTS: Final[Mapping[NotificationKind, frozenset[str]]] = {
     K.CONSULTATION_OPENED: frozenset({"title", "proposal", "round", "closes_at", "link",
                                       "preferences_link"}),
@@ -81,21 +83,23 @@ CONTEXTS: Final[Mapping[NotificationKind, frozenset[str]]] = {
     K.ALLOCATION: frozenset({"event", "grant_title", "amount", "currency", "link",
                              "preferences_link"}),
     K.PROXY: frozenset({"event", "title", "round", "other_name", "link", "preferences_link"}),
+    K.REPORT: frozenset({"event", "grant_title", "due_on", "note", "link", "preferences_link"}),
     K.SIGN_IN: frozenset({"code", "link", "minutes", "invited", "signin_link"}),
 }
 TEXT_KEYS: Final = frozenset({"title", "proposal", "member_name", "grant_title", "link",
                               "preferences_link", "code", "signin_link"})
 # keys that are a string or None (None: the paragraph that shows it is left out,
 # or for other_name, "another member of the coalition" is said instead)
-OPTIONAL_TEXT_KEYS: Final = frozenset({"invited", "other_name"})
+OPTIONAL_TEXT_KEYS: Final = frozenset({"invited", "other_name", "note"})
 
-# the events a MEMBERSHIP, ALLOCATION or PROXY notification may be about
+# the events a MEMBERSHIP, ALLOCATION, PROXY or REPORT notification may be about
 EVENTS: Final[Mapping[NotificationKind, frozenset[str]]] = {
     K.MEMBERSHIP: frozenset({"membership_applied", "member_admitted", "member_rejected",
                              "member_suspended", "member_reinstated"}),
     K.ALLOCATION: frozenset({"allocation_approved", "allocation_rejected", "allocation_held",
                              "allocation_released", "disbursement_recorded"}),
     K.PROXY: frozenset(PROXY_NOTICES),
+    K.REPORT: REPORT_MAILS,
 }
 
 # the outcome of a round in words, lower case ("Outcome: adopted.")
@@ -152,6 +156,7 @@ def environment(language: Language, html: bool) -> Environment:
         outcome_word=lambda outcome: translations.gettext(OUTCOME_WORDS[Outcome(outcome)]),
         explain=lambda explanation: explain(explanation, translations.gettext, locale))
     env.filters.update(when=lambda moment: when(moment, locale),
+                       day=lambda value: day(value, locale),
                        money=lambda amount, currency: money(amount, currency, locale))
     return env
 

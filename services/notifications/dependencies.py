@@ -6,6 +6,9 @@ Collections (database `<prefix>_notifications`):
   newest revision wins (records.apply_newer); never an address;
 - `preferences` {_id: recipient, consultation_opened, reminders, outcomes,
   language (the secretariat's only)}: a recipient without one gets all;
+- `reports` {_id: report id, status, member_id, due_on, soon_on, grant_title,
+  allocation_id, grant_id, at, soon, overdue}: from report events, the
+  latest occurred_at wins, and the state of its two reminders (reports.py);
 - `rounds` {_id: "<cid>:<round>", eligible: [member ids], reminder_at,
   reminder, closed, ...} (domain.opened_round), `responses`
   {_id: "<cid>:<round>:<member>"}: who responded, never the stance;
@@ -28,7 +31,7 @@ from services.common import paging
 from services.common.store import MongoStore
 from services.common.vocabulary import (DEFAULT_LANGUAGE, SECRETARIAT, Language, MailStatus,
                                         MemberStatus)
-from services.notifications import delivery, domain
+from services.notifications import delivery, domain, reports
 from services.notifications.domain import Reminder, Rendered
 
 Doc = dict[str, Any]
@@ -53,6 +56,7 @@ INDEXES: Final = {
         IndexModel([("created_at", DESCENDING)]),  # mails()
     ],
     "rounds": [IndexModel([("reminder", ASCENDING), ("reminder_at", ASCENDING)])],
+    "reports": list(reports.INDEXES),
 }
 
 

@@ -5,11 +5,12 @@ delivery goes on (its Message-ID, the back-off) is in delivery.py.
 Invariants:
 - a notification and its mail are named by one key,
   "<source>:<recipient>:<kind>" (source: the event's id,
-  "reminder-<cid>-<round>" or "signin-<uuid>"), and the store keeps one of
-  each per key: each (event, recipient, kind) is told at most once;
+  "reminder-<cid>-<round>", "report-<mail>-<report id>" or "signin-<uuid>"),
+  and the store keeps one of each per key: each (event, recipient, kind) is
+  told at most once;
 - only CONSULTATION_OPENED, REMINDER and ROUND_CLOSED can be turned off
-  (vocabulary.OPT_OUTS); MEMBERSHIP, ALLOCATION, PROXY and SIGN_IN always go
-  out (who a PROXY goes to: proxies.py);
+  (vocabulary.OPT_OUTS); MEMBERSHIP, ALLOCATION, REPORT, PROXY and SIGN_IN
+  always go out (who a PROXY goes to: proxies.py; a REPORT: reports.py);
 - a notification never carries a stance value: the contexts are built from
   event fields that hold none, and `responses` keeps who responded, not how;
 - an e-mail address is never part of a key, a context, a log line or an error

@@ -1,6 +1,7 @@
-"""Notifications service: entrypoints only. Who is told what is in domain.py,
-the store's layout and the fan-out in dependencies.py, the words in
-content.py, the delivery in sender.py.
+"""Notifications service: entrypoints only. Who is told what is in domain.py
+(of proxies: proxies.py; of reports and their reminders: reports.py), the
+store's layout and the fan-out in dependencies.py, the words in content.py,
+the delivery in sender.py.
 
 Each event handler writes its in-app notifications and its mails in the
 transaction that records the event as processed (services/common/handlers.py
@@ -16,7 +17,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from services.common import paging
-from services.common.events import ALLOCATION_DECISIONS, MEMBER_EVENTS, PROXY_NOTICES
+from services.common.events import (ALLOCATION_DECISIONS, MEMBER_EVENTS, PROXY_NOTICES,
+                                    REPORT_EVENTS)
 from services.common.handlers import OperatorRpc, consume, consume_all, every, rpc
 from services.common.queries import DEFAULT_MAX_PAGE_SIZE
 from services.common.records import apply_newer, found
@@ -25,7 +27,7 @@ from services.common.store import Tx, utcnow
 from services.common.timers import every_until_stopped
 from services.common.validation import load
 from services.common.vocabulary import Language, MailStatus, NotificationKind
-from services.notifications import delivery, dependencies, domain, proxies
+from services.notifications import delivery, dependencies, domain, proxies, reports
 from services.notifications.content import render
 from services.notifications.dependencies import notifications_store
 from services.notifications.schemas import (
@@ -176,6 +178,17 @@ class NotificationsService(OperatorRpc):
                                             self._public_url())
             self._tell(tx, envelope["event_id"], K.PROXY, [parties.recipient], context)
 
+    @consume_all("grants", REPORT_EVENTS)
+    def on_report_event(self, data: dict[str, Any], tx: Tx, envelope: dict[str, Any]) -> None:
+        """The `reports` read model (the latest occurred_at wins), and for a
+        request for changes the member's REPORT notification with the note
+        (REPORT is always sent; reminders: send_report_reminders)."""
+        reports.keep(tx, data, domain.moment(envelope["occurred_at"]), utcnow().date())
+        if envelope["event_type"] == reports.CHANGES_REQUESTED:
+            context = reports.report_context(reports.CHANGES_REQUESTED, data["report_id"], data,
+                                             self._public_url())
+            self._tell(tx, envelope["event_id"], K.REPORT, [data["member_id"]], context)
+
     # ---- timers --------------------------------------------------------------
 
     @every("REMINDER_CHECK_SECONDS")
@@ -211,6 +224,36 @@ class NotificationsService(OperatorRpc):
                                                       dependencies.cannot_respond(tx, chunk))
         return self._tell(tx, domain.reminder_source(doc["consultation_id"], doc["round"]),
                           K.REMINDER, waiting(), domain.reminder_context(doc, self._public_url()))
+
+    @every("REMINDER_CHECK_SECONDS")
+    def send_report_reminders(self) -> None:
+        """Each report's due-soon or overdue reminder in a transaction of its
+        own that claims it (reports.claim_report, guarded): with several
+        instances, one sends it and the others find it claimed."""
+        for report_id in reports.due_reports(self.store.db, utcnow().date(), REMINDERS_PER_TICK):
+            try:
+                mail = self.store.transaction(lambda tx: self._remind_report(tx, report_id))
+            except Exception:
+                log.exception("the reminder of report %s failed; it is tried again", report_id)
+                continue
+            if mail is not None:
+                log.info("report %s: %s", report_id, mail)
+
+    def _remind_report(self, tx: Tx, report_id: str) -> str | None:
+        """The reminder of one report claimed in `tx` and its notification
+        written: which mail ("dropped" for a due-soon found overdue), or None
+        if there was nothing to claim."""
+        now = utcnow()
+        claimed = reports.claim_report(tx, report_id, now.date(), now)
+        if claimed is None:
+            return None
+        claim, doc = claimed
+        if claim.mail is None:
+            return "due-soon reminder dropped: overdue"
+        context = reports.report_context(claim.mail, report_id, doc, self._public_url())
+        self._tell(tx, reports.reminder_source(claim.mail, report_id), K.REPORT,
+                   [doc["member_id"]], context)
+        return claim.mail
 
     @every_until_stopped("MAIL_SEND_SECONDS")
     def send_mails(self, stopping: threading.Event) -> None:
