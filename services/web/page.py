@@ -11,7 +11,9 @@ Invariants:
 - an error of a query ends the page (`Abort`): UNAUTHENTICATED sends the
   browser to /signin and back, BAD_USER_INPUT (a stray cursor in the
   address) is 400, FORBIDDEN 403, NOT_FOUND 404, a service that did not
-  answer 503, anything else 500; no page shows half its data;
+  answer 503, anything else 500; no page shows half its data, except a
+  block a page runs apart with `query_part` (the dashboard's grants and
+  overdue reports), which then says it could not be loaded;
 - an error of a mutation is the view's to show (`Result.errors`, by field),
   except UNAUTHENTICATED, which ends the page like a query's;
 - every form carries a new `form_key`, and its mutation runs under it as
@@ -57,6 +59,11 @@ DONE: Final[dict[str, str]] = {
                          "consultation's page."),
     "proxy-declined": N_("You declined the proxy."),
     "proxy-revoked": N_("Your proxy is revoked."),
+    "report-submitted": N_("Your report is sent. The secretariat will review it."),
+    "report-accepted": N_("The report is accepted."),
+    "report-changes": N_("Changes are requested. The member is told, with your note."),
+    "report-scheduled": N_("The report is scheduled. The member is reminded before it is due."),
+    "grant-closed": N_("The grant is closed. Its reports can still be received and reviewed."),
 }
 
 FORM_KEY: Final = "form_key"  # the hidden field of every POST form (macros.html csrf())
@@ -168,6 +175,18 @@ class Page:
         out = self.app.run(self, document, variables)
         if out.get("errors"):
             self.abort_for(out["errors"][0])
+        return out["data"]
+
+    def query_part(self, document: str, **variables: Any) -> dict | None:
+        """The data of a query for one block of a page, None when a service
+        it needs did not answer (the page shows the rest and says so); any
+        other error ends the page, as `query`."""
+        out = self.app.run(self, document, variables)
+        errors = out.get("errors") or []
+        if any(e.get("extensions", {}).get("code") == "SERVICE_UNAVAILABLE" for e in errors):
+            return None
+        if errors:
+            self.abort_for(errors[0])
         return out["data"]
 
     def mutate(self, document: str, **variables: Any) -> Result:

@@ -4,6 +4,7 @@ http on 127.0.0.1, which browsers treat as secure), the CSRF token of a
 page, and a form posted the way a browser posts it."""
 import contextlib
 import copy
+import html
 import re
 import pytest
 import requests
@@ -81,3 +82,14 @@ def module_stack(tmp_path_factory):
     suite's shared stack has hundreds of)."""
     with stack_of_its_own(tmp_path_factory.mktemp("web-stack")) as handle:
         yield handle
+
+
+def beside(page, field):
+    """The error message shown beside `field` (unescaped), or None."""
+    found = re.search(r'id="%s-error">(.*?)</p>' % re.escape(field), page, re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip() if found else None
+
+
+def summary(page):
+    found = re.search(r'<div class="alert" role="alert".*?</div>', page, re.S)
+    return html.unescape(found.group(0)) if found else ""

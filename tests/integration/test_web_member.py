@@ -111,7 +111,8 @@ def test_my_organisation_page(stack, focal):
     text = text_of(page)
     assert focal["address"] in text, "its own focal point"
     assert "signed the MoU on" in text and "Sign the MoU" not in text
-    assert "Withdraw membership" in text and "report" not in text.lower()
+    assert "Withdraw membership" in text
+    assert "No report is asked of your organisation." in text  # no allocation, no report
 
 
 def test_preferences_and_the_language_after_saving(stack, focal):

@@ -2,7 +2,6 @@
 real stack over HTTP: who may see them, each form's success and its errors
 beside the fields, the CSV exports, and the admission and the allocation
 from start to end through the forms (members vote through the API)."""
-import html
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -17,7 +16,7 @@ from services.gateway.schema import schema
 from services.web.views import secretariat_documents
 from tests.helpers.consultations import cast
 from tests.helpers.sign_in import add_secretariat, new_address, sign_in
-from tests.helpers.web import get, post_form, web_session
+from tests.helpers.web import beside, get, post_form, summary, web_session
 from tests.support import founders, isolate_voters, member_input, wait_for
 
 STATE = """query($id: ID!) { member(id: $id) { id status canVote mouSignedAt } }"""
@@ -58,17 +57,6 @@ def redirected(r, prefix):
     path = urlsplit(r.headers["Location"]).path
     assert path.startswith(prefix), path
     return path[len(prefix):]
-
-
-def beside(page, field):
-    """The error message shown beside `field` (unescaped), or None."""
-    found = re.search(r'id="%s-error">(.*?)</p>' % re.escape(field), page, re.S)
-    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip() if found else None
-
-
-def summary(page):
-    found = re.search(r'<div class="alert" role="alert".*?</div>', page, re.S)
-    return html.unescape(found.group(0)) if found else ""
 
 
 def member_form(**overrides):

@@ -75,10 +75,11 @@ query Members($status: MemberStatus, $constituency: Constituency, $country: Stri
 }
 """ % PAGE_SIZE
 
-def member_fields(consultation: str, disbursement: str) -> str:
+def member_fields(consultation: str, disbursement: str, reports: str = "") -> str:
     """A member's fields as its public page and its own organisation page ask
     for them: the facts, focal point, history and allocations, with
-    `consultation` and `disbursement` the fields of an allocation's."""
+    `consultation`, `disbursement` and `reports` the fields of an
+    allocation's (no reports unless asked for)."""
     return """
     id name acronym orgType countries region constituencies status mouSignedAt canVote
     joinedAt language
@@ -88,8 +89,9 @@ def member_fields(consultation: str, disbursement: str) -> str:
       id amount purpose status disbursed
       grant { id title currency }
       consultation { %s }
-      disbursements { %s }
-    }""" % (consultation, disbursement)
+      disbursements { %s }%s
+    }""" % (consultation, disbursement,
+            f"\n      reports {{ {reports} }}" if reports else "")
 
 
 MEMBER: Final = """
@@ -145,14 +147,22 @@ query Grants($after: String) {
 }
 """ % LIST_SIZE
 
-GRANT_FIELDS: Final = """
+def grant_fields(reports: str = "") -> str:
+    """A grant's fields as its pages ask for them, with `reports` the fields
+    of each allocation's reports (the API gives each viewer those it may see:
+    none to a visitor, ACCEPTED ones to another member)."""
+    return """
     id title donor currency amount startDate endDate status allocated disbursed available
+    sectorCode budgetLines { periodStart periodEnd amount }
     allocations {
       id amount purpose status disbursed
       member { id name }
       consultation { id status }
-      disbursements { id amount paidOn reference }
-    }"""
+      disbursements { id amount paidOn reference }%s
+    }""" % (f"\n      reports {{ {reports} }}" if reports else "")
+
+
+GRANT_FIELDS: Final = grant_fields(reports="id dueOn status overdue")
 
 GRANT: Final = """
 query Grant($id: ID!) {
@@ -169,7 +179,8 @@ query Organisation {
     }
   }
 }
-""" % member_fields(consultation="id openedAt", disbursement="id amount paidOn reference")
+""" % member_fields(consultation="id openedAt", disbursement="id amount paidOn reference",
+                   reports="id dueOn status overdue submittedAt")
 
 WITHDRAWAL: Final = """
 query Withdrawal { viewer { role member { id name status } } }

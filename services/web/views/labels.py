@@ -25,7 +25,8 @@ Gettext = Callable[..., str]
 TAGGED = frozenset({"ACTIVE", "CANDIDATE", "SUSPENDED", "WITHDRAWN", "REJECTED", "OPEN",
                     "CLOSED", "CANCELLED", "ADOPTED", "BLOCKED", "NO_QUORUM", "NOT_ADOPTED",
                     "PROPOSED", "APPROVED", "ON_HOLD", "PIPELINE", "OFFERED", "ACCEPTED",
-                    "DECLINED", "REVOKED", "USED", "EXPIRED"})
+                    "DECLINED", "REVOKED", "USED", "EXPIRED", "DUE", "SUBMITTED",
+                    "CHANGES_REQUESTED", "OVERDUE"})
 
 
 class Labels:
@@ -72,6 +73,13 @@ def proxy_tables(_: Gettext) -> dict[str, dict[str, str]]:
     }
 
 
+def report_tables(_: Gettext) -> dict[str, dict[str, str]]:
+    """The labels of DOMAIN.md section 10: a report's status."""
+    return {"report_status": {"DUE": _("Due"), "SUBMITTED": _("Submitted, waiting for review"),
+                              "ACCEPTED": _("Accepted"),
+                              "CHANGES_REQUESTED": _("Changes requested")}}
+
+
 def tables(_: Gettext) -> dict[str, dict[str, str]]:
     return {
         "member_status": {"CANDIDATE": _("Candidate"), "ACTIVE": _("Active"),
@@ -109,6 +117,7 @@ def tables(_: Gettext) -> dict[str, dict[str, str]]:
                               "MEMBERSHIP": _("Membership"), "ALLOCATION": _("Allocation"),
                               "REPORT": _("Report"), "PROXY": _("Proxy")},
         **proxy_tables(_),
+        **report_tables(_),
         "language": {"EN": "English", "RU": "Русский"},
     }
 

@@ -1,5 +1,6 @@
 """A signed-in person's own pages: /organisation (a member's own record, its
-focal point, status and MoU, its allocations with their disbursements;
+focal point, status and MoU, its reports to write and written (overdue ones
+marked), its allocations with their disbursements;
 signing the MoU; withdrawing, with a confirmation step) and /preferences
 (language, the notifications one may turn off, the recent notifications and
 "Mark all as read").
@@ -26,7 +27,17 @@ from services.web.views.shared import (allocation_points, api_messages, fmt, for
                                        labels_of, local_link, nodes)
 
 OPT_OUTS = ("consultationOpened", "reminders", "outcomes")
+SUBMITTABLE = ("DUE", "CHANGES_REQUESTED")  # reports the member still has to send
 MAX_REASON = 2000
+
+
+def own_reports(allocations: list[dict]) -> list[dict]:
+    """The reports on the member's allocations, each with its allocation's
+    grant: those still to write first (overdue ones at the top), by due date."""
+    found = [{**r, "grant": a["grant"], "allocation_id": a["id"]}
+             for a in allocations for r in a.get("reports") or []]
+    return sorted(found, key=lambda r: (r["status"] not in SUBMITTABLE, not r["overdue"],
+                                        r["dueOn"]))
 
 
 def organisation_page(page: Page, errors: dict[str, list[str]] | None = None,
@@ -41,6 +52,7 @@ def organisation_page(page: Page, errors: dict[str, list[str]] | None = None,
     return page.render(
         "member/organisation.html", status=400 if errors else 200, title=member["name"],
         L=labels_of(page), org=member, allocations=member["allocations"],
+        reports=own_reports(member["allocations"]),
         errors=errors or {}, reason=reason,
         can_sign=member["status"] == "ACTIVE" and not member["mouSignedAt"],
         can_withdraw=member["status"] in ("ACTIVE", "SUSPENDED", "CANDIDATE"),

@@ -9,15 +9,19 @@ secretariat_consultations.py and secretariat_grants.py.
                                        responded (a few named, the rest counted)
                                        and deadline,
                                        every round that ended without a decision,
-                                       grants to activate, failed mails and dead
+                                       grants to activate, overdue reports,
+                                       failed mails and dead
                                        letters (Query.operations), and a link to
                                        every form
     GET  /secretariat/people           the secretariat's people, and the invitation form
     POST /secretariat/people           inviteSecretariat(email, name)
     POST /secretariat/people/remove    removeSecretariat(email)
 
-Reports (issue 19) are not in the API yet: the dashboard says nothing about
-overdue reports until they are.
+The grants in the pipeline and the overdue reports (Query.overdueReports,
+oldest due date first) come from the grants service, asked apart from the
+rest (report_documents.DASHBOARD_GRANTS, `page.query_part`): when it does
+not answer, the dashboard is still made and says that block could not be
+loaded.
 """
 from decimal import Decimal
 from typing import Any
@@ -26,6 +30,7 @@ from werkzeug.wrappers import Response
 
 from services.web.page import Page
 from services.web.views import route
+from services.web.views import report_documents as R
 from services.web.views import secretariat_documents as docs
 from services.web.views.labels import labels
 from services.web.views.secretariat_forms import Errors, all_nodes, refusal, typed
@@ -63,12 +68,17 @@ def dashboard(page: Page) -> Response:
                "waiting": waiting_count(edge["node"])} for edge in data["open"]["edges"]]
     undecided = [c for c in all_nodes(page, docs.CLOSED, "consultations")
                  if c["outcome"] in UNDECIDED]
+    money = page.query_part(R.DASHBOARD_GRANTS)  # None: the grants service did not answer
+    overdue = money["overdueReports"] if money else []
     return page.render("secretariat/dashboard.html", title=page._("Secretariat"),
                        labels=labels(page._, page.language),
                        candidates=candidates, candidate_count=data["candidates"]["totalCount"],
                        rounds=rounds, round_count=data["open"]["totalCount"],
-                       undecided=undecided,
-                       pipeline=[edge["node"] for edge in data["pipeline"]["edges"]],
+                       undecided=undecided, grants_answered=money is not None,
+                       pipeline=[edge["node"] for edge in money["pipeline"]["edges"]]
+                       if money else [],
+                       overdue=overdue[:R.OVERDUE_SHOWN], overdue_count=len(overdue),
+                       overdue_at_least=len(overdue) >= R.OVERDUE_ANSWERED,
                        operations=data["operations"])
 
 

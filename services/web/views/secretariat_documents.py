@@ -12,7 +12,7 @@ Invariants:
 """
 from typing import Final
 
-from services.web.views.documents import AWAITING_SHOWN, GRANT_FIELDS, PROXY, TALLY
+from services.web.views.documents import AWAITING_SHOWN, PROXY, TALLY, grant_fields
 
 LIST_SIZE: Final = 50        # rows of a dashboard list and of /secretariat/members
 CHOICES: Final = 200         # options a select is filled with per call (MAX_PAGE_SIZE)
@@ -34,10 +34,6 @@ query Dashboard {
       tally { eligible responded quorumReached }
       awaiting(first: %(named)d) { id name }
     } }
-  }
-  pipeline: grants(status: PIPELINE, first: %(n)d) {
-    totalCount
-    edges { node { id title donor currency amount } }
   }
   operations { failedMails deadLetters }
 }
@@ -123,7 +119,7 @@ query SecretariatGrant($id: ID!) {
   grant(id: $id) {%s
   }
 }
-""" % GRANT_FIELDS
+""" % grant_fields(reports="id dueOn status overdue submittedAt")
 
 GRANT_CHOICES: Final = """
 query GrantChoices($after: String) {
