@@ -1,6 +1,8 @@
 """The demo coalition, as plain data: its member organisations (founders
-and one applicant), its grants and their allocations, and a consultation
-with the stances of two rounds, and a secretariat person to sign in as.
+and one applicant), its grants with their budget lines, allocations,
+disbursements and reports (one accepted, one overdue, one due later), a
+consultation with the stances of two rounds, and a secretariat person to
+sign in as.
 `coalition demo load` loads it through the gateway (services/demo_loader.py)
 and adds the person as `coalition admin add` does.
 
@@ -10,12 +12,14 @@ types and constituencies are public facts, to the best of our knowledge
 points are NOT their people: every one is an obviously fictional placeholder
 ("Focal point, IDPC", focal@idpc.example.org), each address its own, so
 that each can sign in as its member (a focal point's address is unique among
-members that act). Amounts other than the RCNF grant's total are
-illustrative, and say so.
+members that act). Amounts other than the RCNF grant's total and EHRN's
+year-one allocation (USD 86,454.20) are illustrative, and say so; so are the
+budget lines, the dates of payments and the reports' words and figures.
 """
+from collections.abc import Mapping
 from typing import Any
 
-from services.common.vocabulary import Constituency, OrgType, StanceValue
+from services.common.vocabulary import DEFAULT_SECTOR_CODE, Constituency, OrgType, StanceValue
 
 Record = dict[str, Any]
 
@@ -31,10 +35,15 @@ def _org(name: str, acronym: str | None, slug: str, org_type: OrgType, countries
     }
 
 
-def _grant(title: str, donor: str, amount: str, start: str, end: str) -> Record:
-    """A grant in US dollars, as GrantInput."""
+def _grant(title: str, donor: str, amount: str, start: str, end: str, **more: Any) -> Record:
+    """A grant in US dollars, as GrantInput (`more`: sectorCode, budgetLines)."""
     return {"title": title, "donor": donor, "currency": "USD", "amount": amount,
-            "startDate": start, "endDate": end}
+            "startDate": start, "endDate": end, **more}
+
+
+def _year(year: int, amount: str) -> Record:
+    """A budget line for one calendar year, as BudgetLineInput."""
+    return {"periodStart": f"{year}-01-01", "periodEnd": f"{year}-12-31", "amount": amount}
 
 
 # The words of the tables below.
@@ -118,7 +127,12 @@ ALL_MEMBERS = FOUNDERS + [APPLICANT]
 RCNF_GRANT = _grant(
     "Harm Reduction Consortium: Strengthening civil society advocacy for critical enablers "
     "of the HIV response for people who use drugs",
-    "Robert Carr civil society Networks Fund (RCNF)", "1455000.00", "2016-01-01", "2018-12-31")
+    "Robert Carr civil society Networks Fund (RCNF)", "1455000.00", "2016-01-01", "2018-12-31",
+    # OECD DAC 13040 "STD control including HIV/AIDS". The three yearly budget
+    # lines are an ILLUSTRATIVE even split of the real total (3 x 485,000.00 =
+    # 1,455,000.00, never more than the grant): the real yearly split is not known to us.
+    sectorCode=DEFAULT_SECTOR_CODE,
+    budgetLines=[_year(2016, "485000.00"), _year(2017, "485000.00"), _year(2018, "485000.00")])
 # The real figure and dates of this grant are not known to us: the amount and
 # the period are ILLUSTRATIVE, and the title and donor say so.
 UNODC_GRANT = _grant(
@@ -126,16 +140,82 @@ UNODC_GRANT = _grant(
     "UNODC (illustrative figures, not the real grant's)", "60000.00", "2020-05-01", "2020-12-31")
 GRANTS = [RCNF_GRANT, UNODC_GRANT]
 
-# Proposed on the RCNF grant (the split is illustrative, and says so).
-ALLOCATIONS = [
-    {"grant": RCNF_GRANT["title"],
-     "member": "Middle East and North Africa Harm Reduction Association", "amount": "180000.00",
-     "purpose": "Regional advocacy for harm reduction in the Middle East and North Africa "
-                "(illustrative share of the consortium grant)."},
-    {"grant": RCNF_GRANT["title"], "member": "Eurasian Network of People who Use Drugs",
-     "amount": "150000.00",
-     "purpose": "Small grants to community groups of people who use drugs in Eastern Europe "
-                "and Central Asia (illustrative share of the consortium grant)."},
+EHRN = "Eurasian Harm Reduction Network"
+EHRN_YEAR_ONE = "86454.20"  # EHRN's real year-one (2016) share of the RCNF grant
+ILLUSTRATIVE = " (illustrative amount: the real share is not known to us)"
+
+# Year one (2016) of the RCNF grant, one allocation to each of the seven
+# partners of HARM_REDUCTION_CONSORTIUM: (member, amount, purpose). EHRN's is
+# the real figure; the others are illustrative and their purpose says so.
+# Together 481,454.20: inside the year's budget line of 485,000.00.
+RCNF_PARTNERS = [
+    ("International Drug Policy Consortium", "110000.00",
+     "Year one: coordination of the consortium and global drug policy advocacy" + ILLUSTRATIVE),
+    ("Harm Reduction International", "95000.00",
+     "Year one: research on harm reduction funding and human rights advocacy" + ILLUSTRATIVE),
+    ("Youth RISE", "45000.00",
+     "Year one: advocacy by and for young people who use drugs" + ILLUSTRATIVE),
+    ("Middle East and North Africa Harm Reduction Association", "60000.00",
+     "Year one: regional advocacy for harm reduction in the Middle East and North Africa"
+     + ILLUSTRATIVE),
+    (EHRN, EHRN_YEAR_ONE,
+     "Year one: advocacy for harm reduction and access to justice for people who use drugs "
+     "in Central and Eastern Europe and Central Asia (the real year-one figure)."),
+    ("European Network of People Who Use Drugs", "35000.00",
+     "Year one: a voice for people who use drugs in European drug policy" + ILLUSTRATIVE),
+    ("Eurasian Network of People who Use Drugs", "50000.00",
+     "Year one: small grants to community groups of people who use drugs in Eastern Europe "
+     "and Central Asia" + ILLUSTRATIVE),
+]
+
+
+def partner_allocations(grant_id: str, member_ids: Mapping[str, str]) -> list[Record]:
+    """The seven partners' year-one allocations on the RCNF grant as
+    AllocationInput ({grantId, memberId, amount, purpose}), for a grant id
+    and each partner's member id by its name (every partner must be there)."""
+    return [{"grantId": grant_id, "memberId": member_ids[name], "amount": amount,
+             "purpose": purpose} for name, amount, purpose in RCNF_PARTNERS]
+
+
+# Proposed on the RCNF grant, then adopted by their GRANT_ALLOCATION
+# consultations: APPROVED.
+ALLOCATIONS = [{"grant": RCNF_GRANT["title"], "member": name, "amount": amount,
+                "purpose": purpose} for name, amount, purpose in RCNF_PARTNERS]
+
+# Paid on the RCNF grant: EHRN's year one in full. The dates and references
+# are illustrative; so is IDPC's amount.
+DISBURSEMENTS: list[Record] = [
+    {"member": EHRN, "amount": EHRN_YEAR_ONE, "paidOn": "2016-03-15",
+     "reference": "RCNF 2016, year one (illustrative date and reference)"},
+    {"member": "International Drug Policy Consortium", "amount": "55000.00",
+     "paidOn": "2016-02-15", "reference": "RCNF 2016, first half (illustrative)"},
+]
+
+# EHRN's year-one report, as ReportInput: the amount spent is the real
+# allocation; the narrative and the indicators are illustrative.
+EHRN_REPORT: Record = {
+    "narrative": "Year one of the consortium in Central and Eastern Europe and Central Asia: "
+                 "national advocacy for harm reduction funding after the Global Fund's "
+                 "transition, strategic litigation and legal aid for people who use drugs, and "
+                 "a regional campaign against punitive drug laws. (Illustrative text for the "
+                 "demo; the amount spent is the real year-one figure.)",
+    "spent": EHRN_YEAR_ONE,
+    "indicators": [
+        {"name": "People reached", "unit": "people", "target": "2000", "actual": "2350"},
+        {"name": "Lawyers trained", "unit": "lawyers", "target": "40", "actual": "46"},
+        {"name": "Views of the campaign video", "unit": "views", "target": None,
+         "actual": "150000"},
+    ],
+}
+# Reports on the RCNF allocations, one per member: `due` is a date, or a
+# number of days after the load (a report DUE in the future). EHRN's is
+# submitted (by its member) and accepted; MENAHRA's was due in 2017 and never
+# came (overdue); IDPC's is due a month after the load.
+REPORTS: list[Record] = [
+    {"member": EHRN, "due": "2017-01-31", "submit": EHRN_REPORT,
+     "accept": "Thank you: accepted for the consortium's annual report to the RCNF."},
+    {"member": "Middle East and North Africa Harm Reduction Association", "due": "2017-01-31"},
+    {"member": "International Drug Policy Consortium", "due": 30},
 ]
 
 CONSULTATION = {

@@ -66,6 +66,10 @@ class Gateway:
             raise DemoError(f"{self.endpoint} answered HTTP {response.status_code}")
         return body["data"]
 
+    def close(self) -> None:
+        """Closes the connections kept open to the gateway."""
+        self.http.close()
+
     def pages(self, field: str, query: str, variables: dict[str, Any], token: str | None = None,
               operation: str = "a list") -> Iterator[dict[str, Any]]:
         """Every node of a connection query with $after."""
@@ -106,13 +110,35 @@ CLOSE = f"mutation($id: ID!) {{ closeConsultation(id: $id) {{ {CONSULTATION_FIEL
 NEXT_ROUND = f"""mutation($id: ID!, $p: String!, $at: DateTime!) {{
   startNextRound(id: $id, proposal: $p, closesAt: $at) {{ {CONSULTATION_FIELDS} }} }}"""
 
-GRANT_FIELDS = """id title donor currency amount status allocated available
-  allocations { id amount status member { id name } consultation { id status } }"""
-LIST_GRANTS = f"""query($after: String) {{
-  grants(first: 50, after: $after) {{
-    edges {{ node {{ {GRANT_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"""
+# The list finds a grant by its title; the rest is read one grant at a time
+# (an allocation's reports and disbursements nested in 50 grants would pass
+# the gateway's query cost limit).
+LIST_GRANTS = """query($after: String) {
+  grants(first: 50, after: $after) {
+    edges { node { id title status } } pageInfo { hasNextPage endCursor } } }"""
+GRANT_FIELDS = """id title donor currency amount status allocated available sectorCode
+  budgetLines { periodStart periodEnd amount }
+  allocations { id amount status member { id name } consultation { id status }
+                disbursements { amount paidOn } reports { id status dueOn overdue } }"""
 GET_GRANT = f"query($id: ID!) {{ grant(id: $id) {{ {GRANT_FIELDS} }} }}"
-CREATE_GRANT = f"mutation($input: GrantInput!) {{ createGrant(input: $input) {{ {GRANT_FIELDS} }} }}"
+CREATE_GRANT = f"""mutation($input: GrantInput!) {{
+  createGrant(input: $input) {{ {GRANT_FIELDS} }} }}"""
 ACTIVATE_GRANT = f"mutation($id: ID!) {{ activateGrant(id: $id) {{ {GRANT_FIELDS} }} }}"
 PROPOSE = """mutation($input: AllocationInput!) {
   proposeAllocation(input: $input) { id amount status } }"""
+DISBURSE = """mutation($input: DisbursementInput!) {
+  recordDisbursement(input: $input) { id amount paidOn } }"""
+
+# The round of an allocation's consultation, as the loader needs it to agree
+# (`stances` names who has responded already, when the round shows it).
+ALLOCATION_ROUND = """query($id: ID!) { consultation(id: $id) {
+  id status quorum tally { eligible responded } eligibleMembers { id }
+  stances { member { id } } } }"""
+
+REPORT_FIELDS = "id status dueOn overdue"
+SCHEDULE_REPORT = f"""mutation($a: ID!, $d: Date!) {{
+  scheduleReport(allocationId: $a, dueOn: $d) {{ {REPORT_FIELDS} }} }}"""
+SUBMIT_REPORT = f"""mutation($id: ID!, $input: ReportInput!) {{
+  submitReport(id: $id, input: $input) {{ {REPORT_FIELDS} }} }}"""
+REVIEW_REPORT = f"""mutation($id: ID!, $accept: Boolean!, $note: String) {{
+  reviewReport(id: $id, accept: $accept, note: $note) {{ {REPORT_FIELDS} }} }}"""

@@ -1,25 +1,38 @@
 """Loads the demo coalition (services/demo.py) through the gateway's public
 GraphQL API, as a secretariat would do it: an ADMIN token for the
-secretariat's steps, one MEMBER token per organisation for its stances, no
-token at all for the membership application. `coalition demo load` runs it.
+secretariat's steps, one MEMBER token per organisation for its stances and
+its reports, no token at all for the membership application. `coalition
+demo load` runs it.
+
+The RCNF grant's allocations are adopted as any allocation is: demo members
+of each GRANT_ALLOCATION round agree until its quorum is reached (no more,
+to keep the load fast), the secretariat closes the round, and grants
+approves the allocation on the `round_closed` event.
 
 Loading twice reuses what is there (members by name, grants by title, the
-consultation by title, allocations by member) instead of duplicating it.
+consultation by title, allocations by member, disbursements by amount and
+date, an allocation's first report) instead of duplicating it, and takes
+each one on from where it stands.
 """
+import math
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from services.common.vocabulary import (DEFAULT_QUORUM, DEFAULT_RULE, AllocationStatus,
-                                        ConsultationKind, ConsultationStatus, GrantStatus,
-                                        MemberStatus, Outcome, Role)
-from services.demo import (ALLOCATIONS, APPLICANT, CONSULTATION, FOUNDERS, GRANTS,
-                           ROUND_1_STANCES, ROUND_2_STANCES, Record)
-from services.demo_client import (ACTIVATE_GRANT, APPLY, CAST, CLOSE, CREATE_GRANT, FIND_MEMBERS,
-                                  GET_CONSULTATION, GET_GRANT, LIST_CONSULTATIONS, LIST_GRANTS,
-                                  NEXT_ROUND, OPEN_CONSULTATION, PROPOSE, REGISTER, SIGN_MOU,
-                                  VIEWER, DemoError, Gateway, GatewayError)
+from services.common.vocabulary import (DEFAULT_QUORUM, DEFAULT_RULE, SUBMITTABLE_REPORT,
+                                        AllocationStatus, ConsultationKind, ConsultationStatus,
+                                        GrantStatus, MemberStatus, Outcome, ReportStatus, Role,
+                                        StanceValue)
+from services.demo import (ALLOCATIONS, APPLICANT, CONSULTATION, DISBURSEMENTS, FOUNDERS, GRANTS,
+                           RCNF_GRANT, REPORTS, ROUND_1_STANCES, ROUND_2_STANCES, Record)
+from services.demo_client import (ACTIVATE_GRANT, ALLOCATION_ROUND, APPLY, CAST, CLOSE,
+                                  CREATE_GRANT, DISBURSE, FIND_MEMBERS, GET_CONSULTATION,
+                                  GET_GRANT, LIST_CONSULTATIONS, LIST_GRANTS, NEXT_ROUND,
+                                  OPEN_CONSULTATION, PROPOSE, REGISTER, REVIEW_REPORT,
+                                  SCHEDULE_REPORT, SIGN_MOU, SUBMIT_REPORT, VIEWER, DemoError,
+                                  Gateway, GatewayError)
 from services.gateway.auth import issue_token
 
 V = TypeVar("V")
@@ -29,6 +42,13 @@ DEADLINE_DAYS = 14  # consultations and allocations the demo opens close this ma
 
 def _later(days: int = DEADLINE_DAYS) -> str:
     return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat(timespec="seconds")
+
+
+def _due(due: str | int) -> str:
+    """A report's due date: as written, or a number of days after today (UTC)."""
+    if isinstance(due, str):
+        return due
+    return (datetime.now(timezone.utc) + timedelta(days=due)).date().isoformat()
 
 
 def _key(name: str) -> str:
@@ -129,7 +149,9 @@ class Loader:
 
     def ensure_grant(self, data: Record, activate: bool = True) -> Record:
         grant = self.find_grant(data["title"])
-        if grant is None:
+        if grant is not None:
+            grant = self._admin(GET_GRANT, {"id": grant["id"]}, "grant")
+        else:
             grant = self._admin(CREATE_GRANT, {"input": data}, "createGrant",
                                 f"createGrant({data['title'][:40]}...)")
         if activate and grant["status"] == GrantStatus.PIPELINE:
@@ -171,6 +193,114 @@ class Loader:
                        if a["status"] == AllocationStatus.PROPOSED and a["consultation"] is None]
             return None if pending else grant
         return self._wait(settled) or self._admin(GET_GRANT, {"id": grant_id}, "grant")
+
+    # ---- allocations adopted, money paid, reports -----------------------------------
+
+    def adopt(self, grant: Record) -> int:
+        """Each allocation still PROPOSED whose round is OPEN: demo members
+        agree up to the quorum, and the secretariat closes the round (ADOPTED;
+        grants approves it by an event). The rounds are taken in parallel,
+        each over a connection of its own. How many rounds were closed."""
+        rounds = [(a["member"]["name"], a["consultation"]["id"]) for a in grant["allocations"]
+                  if a["status"] == AllocationStatus.PROPOSED and a["consultation"]
+                  and a["consultation"]["status"] == ConsultationStatus.OPEN]
+        if not rounds:
+            return 0
+        with ThreadPoolExecutor(max_workers=min(len(rounds), 8)) as pool:
+            return sum(pool.map(lambda round_: self.adopt_round(*round_), rounds))
+
+    def adopt_round(self, name: str, consultation_id: str) -> bool:
+        """Agree up to the quorum, then close; whether the round was closed."""
+        gw = Gateway(self.gw.base)
+        try:
+            if not self.agree_to_quorum(gw, consultation_id):
+                return False
+            gw.gql(CLOSE, {"id": consultation_id}, self.admin, f"closeConsultation({name})")
+            return True
+        finally:
+            gw.close()
+
+    def agree_to_quorum(self, gw: Gateway, consultation_id: str) -> bool:
+        """Demo members of the round's snapshot that have not responded agree
+        until the quorum is reached; whether it is (other members of the
+        snapshot, not the demo's, may make it unreachable)."""
+        round_ = gw.gql(ALLOCATION_ROUND, {"id": consultation_id}, self.admin,
+                        "consultation")["consultation"]
+        tally = round_["tally"]
+        needed = math.ceil(round_["quorum"] * tally["eligible"] - 1e-9) - tally["responded"]
+        responded = {stance["member"]["id"] for stance in round_["stances"]}
+        ours = {member["id"]: member for member in self.members.values()}
+        voters = [ours[m["id"]] for m in round_["eligibleMembers"]
+                  if m["id"] in ours and m["id"] not in responded]
+        for member in voters[:max(needed, 0)]:
+            gw.gql(CAST, {"c": consultation_id, "v": StanceValue.AGREE, "r": None},
+                   self.member_token(member), f"castStance({member['name']})")
+        return len(voters) >= needed
+
+    def decided_grant(self, grant_id: str) -> Record:
+        """The grant once no allocation waits for grants to apply its closed
+        round (or after wait_seconds)."""
+        def decided() -> Record | None:
+            grant = self._admin(GET_GRANT, {"id": grant_id}, "grant")
+            waiting = [a for a in grant["allocations"]
+                       if a["status"] == AllocationStatus.PROPOSED and a["consultation"]
+                       and a["consultation"]["status"] != ConsultationStatus.OPEN]
+            return None if waiting else grant
+        return self._wait(decided) or self._admin(GET_GRANT, {"id": grant_id}, "grant")
+
+    def ensure_disbursement(self, allocation: Record | None, spec: Record) -> str:
+        if allocation is None or allocation["status"] != AllocationStatus.APPROVED:
+            return f"skipped: the allocation is {allocation and allocation['status']}"
+        if any((d["amount"], d["paidOn"]) == (spec["amount"], spec["paidOn"])
+               for d in allocation["disbursements"]):
+            return "already there"
+        try:
+            self._admin(DISBURSE, {"input": {"allocationId": allocation["id"], **{
+                k: spec[k] for k in ("amount", "paidOn", "reference")}}},
+                "recordDisbursement", f"recordDisbursement({spec['member']})")
+        except GatewayError as exc:
+            if exc.code == "CONFLICT":  # e.g. more than is left of the allocation
+                return f"skipped: {exc}"
+            raise
+        return "recorded"
+
+    def ensure_report(self, allocation: Record | None, spec: Record) -> str:
+        """The allocation's first report (scheduled if there is none), then
+        submitted by its member and reviewed, as far as `spec` says."""
+        if allocation is None or allocation["status"] not in (AllocationStatus.APPROVED,
+                                                              AllocationStatus.ON_HOLD):
+            return f"skipped: the allocation is {allocation and allocation['status']}"
+        report = allocation["reports"][0] if allocation["reports"] else self._admin(
+            SCHEDULE_REPORT, {"a": allocation["id"], "d": _due(spec["due"])}, "scheduleReport",
+            f"scheduleReport({spec['member']})")
+        if spec.get("submit") and report["status"] in SUBMITTABLE_REPORT:
+            token = self.member_token(self.members[_key(spec["member"])])
+            report = self.gw.gql(SUBMIT_REPORT, {"id": report["id"], "input": spec["submit"]},
+                                 token, f"submitReport({spec['member']})")["submitReport"]
+        if spec.get("accept") and report["status"] == ReportStatus.SUBMITTED:
+            report = self._admin(REVIEW_REPORT, {"id": report["id"], "accept": True,
+                                                 "note": spec["accept"]}, "reviewReport")
+        return (f"{report['status']}, due {report['dueOn']}"
+                + (", overdue" if report["overdue"] else ""))
+
+    def load_rcnf(self, grant: Record) -> Record:
+        """The RCNF grant's allocations adopted, its disbursements and reports."""
+        closed = self.adopt(grant)
+        grant = self.decided_grant(grant["id"])
+        statuses = [a["status"] for a in grant["allocations"]]
+        self.echo(f"    allocations: {closed} adopted now; "
+                  + ", ".join(f"{statuses.count(s)} {s}" for s in sorted(set(statuses)))
+                  + ("; those PROPOSED wait for a quorum the demo's members cannot reach alone"
+                     if AllocationStatus.PROPOSED in statuses else ""))
+        by_member = {_key(a["member"]["name"]): a for a in grant["allocations"]
+                     if a["status"] != AllocationStatus.REJECTED}
+        for spec in DISBURSEMENTS:
+            result = self.ensure_disbursement(by_member.get(_key(spec["member"])), spec)
+            self.echo(f"    disbursement {spec['amount']} to {spec['member']}: {result}")
+        for spec in REPORTS:
+            result = self.ensure_report(by_member.get(_key(spec["member"])), spec)
+            self.echo(f"    report of {spec['member']}: {result}")
+        return self._admin(GET_GRANT, {"id": grant["id"]}, "grant")
 
     # ---- the general consultation -------------------------------------------------
 
@@ -247,7 +377,8 @@ class Loader:
         return applicant, admission
 
     def load_grants(self) -> dict[str, Record]:
-        """The grants, active, with their allocations proposed; {title: grant}."""
+        """The grants, active, with their allocations proposed, and the RCNF
+        grant's adopted, paid and reported on; {title: grant}."""
         grants = {}
         for data in GRANTS:
             grant = grants[data["title"]] = self.ensure_grant(data)
@@ -256,7 +387,9 @@ class Loader:
         for spec in ALLOCATIONS:
             result = self.ensure_allocation(grants[spec["grant"]], spec)
             self.echo(f"    allocation {spec['amount']} to {spec['member']}: {result}")
-        return {title: self.settled_grant(grant["id"]) for title, grant in grants.items()}
+        settled = {title: self.settled_grant(grant["id"]) for title, grant in grants.items()}
+        settled[RCNF_GRANT["title"]] = self.load_rcnf(settled[RCNF_GRANT["title"]])
+        return settled
 
 
 def load(url: str, secret: str, echo: Callable[[str], Any] = print, **options: Any) -> Record:

@@ -19,7 +19,8 @@ from services.cli import coalition
 from services.cli_admin import CLI_ADDER
 from services.common.vocabulary import SERVICES
 from services.stack import free_port
-from tests.support import PUBLIC_URL, SECRET, founders, member_input, wait_for
+from tests.helpers.reports import transactions, valid_iati
+from tests.support import PUBLIC_URL, SECRET, founders, isolate_voters, member_input, wait_for
 
 FIND_MEMBERS = """query($s: String, $after: String) { members(search: $s, first: 50, after: $after) {
   totalCount edges { node { id name status canVote } } pageInfo { hasNextPage endCursor } } }"""
@@ -27,6 +28,10 @@ GRANTS = """query($after: String) { grants(first: 50, after: $after) {
   edges { node { id title donor currency amount status
                  allocations { id amount status member { name } consultation { id status kind } } } }
   pageInfo { hasNextPage endCursor } } }"""
+DEMO_GRANT = """query($id: ID!) { grant(id: $id) { sectorCode iatiXml
+  budgetLines { periodStart periodEnd amount }
+  allocations { amount member { name } disbursements { amount paidOn }
+                reports { status dueOn overdue spent indicators { name actual } } } } }"""
 GENERAL = """query($after: String) { consultations(kind: GENERAL, first: 50, after: $after) {
   edges { node { id title status round rounds { number outcome } } }
   pageInfo { hasNextPage endCursor } } }"""
@@ -124,6 +129,8 @@ def test_without_the_variable_the_cli_reads_make_ups_secret(stack, tmp_path, mon
 
 @pytest.fixture(scope="module")
 def loaded(stack):
+    # the demo's members alone must make the quorum of its allocations' rounds
+    isolate_voters(stack)
     result = run(stack, "demo", "load", "--url", stack.url)
     assert result.exit_code == 0, result.output
     yield result
@@ -191,10 +198,32 @@ def test_demo_load_grants_and_allocations(stack, loaded):
     assert rcnf["donor"].startswith("Robert Carr")
     allocations = {a["member"]["name"]: a for a in rcnf["allocations"]}
     assert set(allocations) == {a["member"] for a in demo.ALLOCATIONS}
+    assert len(allocations) == 7
     for allocation in allocations.values():
-        assert allocation["status"] == "PROPOSED"
+        assert allocation["status"] == "APPROVED"  # adopted by its round
         assert allocation["consultation"]["kind"] == "GRANT_ALLOCATION"
-        assert allocation["consultation"]["status"] == "OPEN"
+        assert allocation["consultation"]["status"] == "CLOSED"
+    assert allocations[demo.EHRN]["amount"] == demo.EHRN_YEAR_ONE == "86454.20"
+
+
+def test_demo_load_pays_reports_and_exports_iati(stack, loaded):
+    rcnf = next(g for g in nodes(stack, GRANTS, "grants") if g["title"] == demo.RCNF_GRANT["title"])
+    grant = stack.gql(DEMO_GRANT, {"id": rcnf["id"]}, stack.admin())["grant"]
+    assert grant["sectorCode"] == "13040"
+    assert [b["amount"] for b in grant["budgetLines"]] == ["485000.00"] * 3
+    by_name = {a["member"]["name"]: a for a in grant["allocations"]}
+    ehrn = by_name[demo.EHRN]
+    assert [(d["amount"], d["paidOn"]) for d in ehrn["disbursements"]] == [("86454.20", "2016-03-15")]
+    [report] = ehrn["reports"]
+    assert (report["status"], report["spent"], report["overdue"]) == ("ACCEPTED", "86454.20", False)
+    assert {i["name"] for i in report["indicators"]} >= {"People reached", "Lawyers trained"}
+    [late] = by_name["Middle East and North Africa Harm Reduction Association"]["reports"]
+    assert (late["status"], late["overdue"]) == ("DUE", True)
+    [later] = by_name["International Drug Policy Consortium"]["reports"]
+    assert (later["status"], later["overdue"]) == ("DUE", False)
+    root = valid_iati(grant["iatiXml"])
+    [activity] = root.findall("iati-activity")
+    assert len(transactions(activity, "2")) == 7 and len(transactions(activity, "3")) == 2
 
 
 def general(stack):
