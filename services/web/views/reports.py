@@ -36,8 +36,8 @@ from services.web.page import Page
 from services.web.views import report_documents as R
 from services.web.views import route
 from services.web.views.proxies import refusal_status
-from services.web.views.secretariat_forms import optional, typed
-from services.web.views.shared import api_messages, labels_of
+from services.web.views.secretariat_forms import optional, refusal, typed
+from services.web.views.shared import labels_of
 
 Errors = dict[str, list[str]]
 Row = dict[str, str]
@@ -74,18 +74,6 @@ def shown_rows(rows: list[Row], fields: Iterable[str], count: int) -> list[Row]:
     """`rows` and blank rows after them, `count` in all (never fewer than typed)."""
     blank = {f: "" for f in fields}
     return rows + [dict(blank) for _ in range(max(0, count - len(rows)))]
-
-
-def errors_by_field(page: Page, api: Mapping[str, list[str]], fields: Iterable[str]) -> Errors:
-    """A mutation's errors by the form's fields: a key the API names within a
-    list ("indicators[1].actual", "indicators.1") goes to the list's field,
-    any other to the summary (""); the API's usual messages translated."""
-    known = set(fields)
-    out: Errors = {}
-    for key, messages in api_messages(page, api).items():
-        base = re.split(r"[.\[]", key, maxsplit=1)[0]
-        out.setdefault(base if base in known else "", []).extend(messages)
-    return out
 
 
 # ---- the report -----------------------------------------------------------------------------
@@ -134,7 +122,7 @@ def report(page: Page, id: str) -> Response:
     result = page.mutate(R.SUBMIT, id=id, input=report_input(values, rows))
     if result.ok:
         return page.redirect(f"/reports/{id}", done="report-submitted")
-    return report_page(page, id, errors_by_field(page, result.errors, REPORT_FIELDS), values,
+    return report_page(page, id, refusal(page, result.errors, REPORT_FIELDS), values,
                        rows, refusal_status(result.code))
 
 

@@ -6,7 +6,8 @@ Invariants:
 - a form shown again shows what was typed (`typed`), never what the API
   changed it to;
 - an API error names a form field when the field exists (its key as the API
-  names it, `focalPoint.email`, `countries.0` -> `countries`); any other
+  names it, `focalPoint.email`, `countries.0` -> `countries`,
+  `indicators[1].actual` -> `indicators`); any other
   goes to the error summary (key ""), so no message is ever lost;
 - a moment is sent as ISO-8601 in UTC, built from what was typed; the web
   app judges only the shape of a date or a time, the API everything else;
@@ -29,7 +30,9 @@ from services.web.views.shared import api_messages, cursor
 
 Errors = dict[str, list[str]]
 MAX_CHOICE_PAGES = 25  # a select is filled from at most this many pages of the API
-INDEXED = re.compile(r"\.\d+$")
+# the last part of an API error's key within a list or an object (".0",
+# "[1]", ".actual"): left off until the key names a form field
+NESTED = re.compile(r"(\.[^.\[]+|\[\d+\])$")
 
 
 def typed(page: Page, *multi: str) -> dict[str, Any]:
@@ -55,21 +58,26 @@ def moment(page: Page, values: Mapping[str, Any], name: str, errors: Errors,
     day_text, time_text = values.get(name, ""), values.get(name + "Time", "")
     if not day_text and not time_text and not required:
         return None
-    day: date | None = None
+    on = day(page, values, name, errors)
     at: time | None = None
-    try:
-        day = date.fromisoformat(day_text)
-    except ValueError:
-        errors.setdefault(name, []).append(
-            page._("Enter a date as year-month-day, for example 2026-12-03."))
     try:
         at = time.fromisoformat(time_text)
     except ValueError:
         errors.setdefault(name + "Time", []).append(
             page._("Enter a time on the 24-hour clock, for example 18:00."))
-    if day is None or at is None:
+    if on is None or at is None:
         return None
-    return datetime.combine(day, at.replace(tzinfo=None), timezone.utc).isoformat()
+    return datetime.combine(on, at.replace(tzinfo=None), timezone.utc).isoformat()
+
+
+def day(page: Page, values: Mapping[str, Any], name: str, errors: Errors) -> date | None:
+    """The date typed in `name` (YYYY-MM-DD), or None with an error beside it."""
+    try:
+        return date.fromisoformat(values.get(name, ""))
+    except ValueError:
+        errors.setdefault(name, []).append(
+            page._("Enter a date as year-month-day, for example 2026-12-03."))
+        return None
 
 
 def fraction(page: Page, values: Mapping[str, Any], name: str, errors: Errors) -> float | None:
@@ -90,8 +98,8 @@ def form_errors(api: Mapping[str, list[str]], fields: Iterable[str]) -> Errors:
     out: Errors = {}
     for key, messages in api.items():
         name = key
-        while name not in known and INDEXED.search(name):
-            name = INDEXED.sub("", name)
+        while name not in known and NESTED.search(name):
+            name = NESTED.sub("", name)
         if name in known:
             out.setdefault(name, []).extend(messages)
         else:

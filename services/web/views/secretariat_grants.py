@@ -34,8 +34,7 @@ from services.web.page import Page
 from services.web.views import route
 from services.web.views import secretariat_documents as docs
 from services.web.views.labels import labels
-from services.web.views.reports import (Row, errors_by_field, rows_posted, shown_rows,
-                                        typed_rows)
+from services.web.views.reports import Row, rows_posted, shown_rows, typed_rows
 from services.web.views.secretariat_forms import (Errors, after, all_nodes, moment, optional,
                                                   refusal, typed)
 from services.web.views.shared import labels_of
@@ -134,7 +133,7 @@ def new_grant(page: Page) -> Response:
         return new_grant_page(page, errors, values, lines, 400)
     result = page.mutate(docs.CREATE_GRANT, input=data)
     if not result.ok:
-        return new_grant_page(page, errors_by_field(page, result.errors, NEW_GRANT_FIELDS),
+        return new_grant_page(page, refusal(page, result.errors, NEW_GRANT_FIELDS),
                               values, lines, 400)
     return page.redirect(grant_path((result.data or {})["createGrant"]["id"]))
 

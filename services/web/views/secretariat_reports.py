@@ -26,8 +26,7 @@ Invariants:
   read Cyrillic). The API gives no time an allocation or a disbursement was
   recorded: those columns are empty here (the CLI fills them).
 """
-from datetime import date
-from typing import Final, Mapping
+from typing import Final
 
 from werkzeug.wrappers import Response
 
@@ -36,8 +35,8 @@ from services.web.page import Page
 from services.web.views import report_documents as R
 from services.web.views import route
 from services.web.views.proxies import refusal_status
-from services.web.views.reports import SAFE_NAME, errors_by_field
-from services.web.views.secretariat_forms import Errors, csv_response, typed
+from services.web.views.reports import SAFE_NAME
+from services.web.views.secretariat_forms import Errors, csv_response, day, refusal, typed
 from services.web.views.secretariat_grants import grant_page
 from services.web.views.shared import labels_of
 
@@ -71,24 +70,13 @@ def review(page: Page, id: str) -> Response:
     accept = decision == "accept"
     result = page.mutate(R.REVIEW, id=id, accept=accept, note=note or None)
     if not result.ok:
-        return review_page(page, id, errors_by_field(page, result.errors, ("note",)), note,
+        return review_page(page, id, refusal(page, result.errors, ("note",)), note,
                            refusal_status(result.code))
     return page.redirect(f"/secretariat/reports/{id}",
                          done="report-accepted" if accept else "report-changes")
 
 
 # ---- scheduling a report, closing a grant -----------------------------------------------------
-
-def due_on(page: Page, values: Mapping[str, str], errors: Errors) -> str | None:
-    """The due date typed (YYYY-MM-DD), or None with an error beside it."""
-    text = values.get("dueOn", "")
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        errors.setdefault("dueOn", []).append(
-            page._("Enter a date as year-month-day, for example 2026-12-03."))
-        return None
-
 
 @route("/secretariat/grants/<id>/reports", methods=("POST",))
 def schedule(page: Page, id: str) -> Response:
@@ -97,12 +85,12 @@ def schedule(page: Page, id: str) -> Response:
     errors: Errors = {}
     if not values.get("allocationId"):
         errors["allocationId"] = [page._("Choose an allocation.")]
-    day = due_on(page, values, errors)
-    if errors or day is None:
+    due = day(page, values, "dueOn", errors)
+    if errors or due is None:
         return grant_page(page, id, errors, 400, schedule_values=values)
-    result = page.mutate(R.SCHEDULE, allocationId=values["allocationId"], dueOn=day)
+    result = page.mutate(R.SCHEDULE, allocationId=values["allocationId"], dueOn=due.isoformat())
     if not result.ok:
-        return grant_page(page, id, errors_by_field(page, result.errors, SCHEDULE_FIELDS),
+        return grant_page(page, id, refusal(page, result.errors, SCHEDULE_FIELDS),
                           refusal_status(result.code), schedule_values=values)
     return page.redirect(f"/secretariat/grants/{id}?done=report-scheduled"
                          f"#allocation-{values['allocationId']}")
@@ -118,7 +106,7 @@ def close(page: Page, id: str) -> Response:
             "Tick the box to confirm that the grant is to be closed.")]}, 400)
     result = page.mutate(R.CLOSE_GRANT, id=id)
     if not result.ok:
-        return grant_page(page, id, errors_by_field(page, result.errors, ()),
+        return grant_page(page, id, refusal(page, result.errors, ()),
                           refusal_status(result.code))
     return page.redirect(f"/secretariat/grants/{id}", done="grant-closed")
 
