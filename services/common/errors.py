@@ -14,6 +14,15 @@ from nameko.exceptions import deserialize_to_instance
 
 FieldMessages = dict[str, list[str]]  # "a.b" -> messages about that field
 
+# The refusals of a registration or an application whose name, or focal
+# point's address, a member has already (DOMAIN.md section 1). They tell the
+# caller that the coalition knows that organisation or address, whatever the
+# member's visibility (section 11), so the gateway never gives an anonymous
+# client's application back to its hourly limit for them (docs/safety.md).
+NAME_TAKEN = "A member with this name already exists."
+FOCAL_POINT_TAKEN = "This focal point's e-mail address is already used by another member."
+TELLS_WHO_IS_KNOWN = frozenset({NAME_TAKEN, FOCAL_POINT_TAKEN})
+
 
 class DomainError(Exception):
     code = "INTERNAL_SERVER_ERROR"

@@ -15,9 +15,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.validation import StrictSchema, one_of
 from services.common.explanations import SENTENCES
-from services.common.vocabulary import (DEFAULT_LANGUAGE, AllocationStatus, ConsultationKind,
-                                        Language, MemberStatus, Outcome, ProxyStatus,
-                                        ReportStatus, ResultsVisibility, StanceValue)
+from services.common.vocabulary import (DEFAULT_LANGUAGE, DEFAULT_VISIBILITY, AllocationStatus,
+                                        ConsultationKind, Language, MemberStatus, Outcome,
+                                        ProxyStatus, ReportStatus, ResultsVisibility,
+                                        StanceValue, Visibility)
 
 ENVELOPE_VERSION: Final = 1
 
@@ -46,6 +47,8 @@ class MemberState(StrictSchema):
     note = fields.String(allow_none=True, load_default=None)
     # of its e-mails and pages (notifications); never the focal point's address
     language = fields.String(load_default=DEFAULT_LANGUAGE, validate=one_of(Language))
+    # who may learn it exists (DOMAIN.md section 11); events sent before it existed: PUBLIC
+    visibility = fields.String(load_default=DEFAULT_VISIBILITY, validate=one_of(Visibility))
 
 
 class TallyData(StrictSchema):
@@ -182,11 +185,13 @@ class ReportChanged(StrictSchema):
     note = fields.String(allow_none=True, load_default=None)
 
 
-# member_language_set is not in DOMAIN.md section 4: docs/events.md lists the
+# member_language_set, member_visibility_set and member_data_erased are not in
+# DOMAIN.md section 4: docs/events.md lists the
 # events added since, and why
 MEMBER_EVENTS: Final = ["member_registered", "membership_applied", "member_admitted",
                         "mou_signed", "member_suspended", "member_reinstated", "member_withdrawn",
-                        "member_rejected", "member_language_set"]
+                        "member_rejected", "member_language_set", "member_visibility_set",
+                        "member_data_erased"]
 
 # a proxy's changes, each an event of its own (consultations/domain.py PROXY_EVENTS)
 PROXY_EVENTS: Final = ["proxy_offered", "proxy_accepted", "proxy_declined", "proxy_revoked",

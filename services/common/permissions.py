@@ -99,13 +99,14 @@ RPC_CALLS: Final[Mapping[str, Mapping[str, Methods]]] = {
                  "notifications": ("send_sign_in",)},
     # the operator's CLI: dead letters, outbox lag, the export, the mail queue
     "cli": {
-        "members": OPERATOR_RPCS + ("get_many",),
+        # `coalition erasures list` and `replay` (docs/operator-guide.md)
+        "members": OPERATOR_RPCS + ("get_many", "erased_ids", "erase_member_data"),
         "consultations": OPERATOR_RPCS + ("get", "stance_audit", "proxy_audit"),
         # `coalition export iati` and `coalition export grant`
         "grants": OPERATOR_RPCS + ("get", "iati_portfolio", "allocations_by_grants",
                                    "disbursements_by_allocations", "reports_by_allocations"),
-        "notifications": operator_rpcs("notifications"),
-        "accounts": operator_rpcs("accounts") + ("secretariat",),
+        "notifications": operator_rpcs("notifications") + ("erase_member_data",),
+        "accounts": operator_rpcs("accounts") + ("secretariat", "erase_member_data"),
     },
 }
 

@@ -107,6 +107,19 @@ class ReportStatus(StrEnum):
         "DUE", "SUBMITTED", "ACCEPTED", "CHANGES_REQUESTED")
 
 
+class Visibility(StrEnum):
+    """Who may learn that a member exists (DOMAIN.md section 11): PUBLIC
+    (anyone), or MEMBERS_ONLY (members and the secretariat: ANONYMOUS never)."""
+    PUBLIC, MEMBERS_ONLY = "PUBLIC", "MEMBERS_ONLY"
+
+
+DEFAULT_VISIBILITY: Final = Visibility.PUBLIC
+# how public answers and exports (IATI, public pages) name a MEMBERS_ONLY member
+UNDISCLOSED_MEMBER: Final = "Undisclosed member organisation"
+# the statuses in which a member's personal data may be erased (DOMAIN.md section 11)
+ERASABLE_STATUSES: Final = frozenset({MemberStatus.WITHDRAWN, MemberStatus.REJECTED})
+
+
 # the statuses in which a member may submit a report, and in which it is
 # `overdue` once its due date has passed
 SUBMITTABLE_REPORT: Final = (ReportStatus.DUE, ReportStatus.CHANGES_REQUESTED)
@@ -152,7 +165,8 @@ OPT_OUTS: Final = {"consultation_opened": NotificationKind.CONSULTATION_OPENED,
 # NotificationKind is shown without SIGN_IN (services/gateway/types.py).
 API_ENUMS: Final = (Role, MemberStatus, OrgType, Constituency, ConsultationKind,
                     ConsultationStatus, DecisionRule, StanceValue, Outcome, GrantStatus,
-                    AllocationStatus, Language, ResultsVisibility, ProxyStatus, ReportStatus)
+                    AllocationStatus, Language, ResultsVisibility, ProxyStatus, ReportStatus,
+                    Visibility)
 
 # The services that own data (each its own database and RPC queue); the
 # gateway is a process of its own but owns no data.

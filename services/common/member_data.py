@@ -1,0 +1,70 @@
+"""Everything a service holds about one member, for its export (DOMAIN.md
+section 11, `exportMemberData`), written once for every service.
+
+Each service declares its `Part`s: a collection, the query that finds the
+member's documents in it, and the fields exported, each with what it means.
+docs/member-export.md documents the export field by field from the same
+declarations (a unit test checks that every declared field is documented),
+so nothing leaves that nobody described.
+
+Collections that are the kit's own machinery (TECHNICAL) are never exported:
+they hold copies of facts exported from their own collections (events in the
+outbox, kept answers of repeated calls), and expire.
+
+Invariant: `export` answers plain JSON values only (text, numbers, booleans,
+None, lists and objects): dates as ISO 8601 text, Decimal128 as decimal text.
+"""
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from bson import Decimal128, ObjectId
+
+Doc = dict[str, Any]
+
+# the kit's collections (services/common/store.py KIT_INDEXES) and the
+# gateway's: not exported (see above)
+TECHNICAL: Final = frozenset({"outbox", "processed_events", "dead_letters", "requests",
+                              "idempotency", "rate_limits", "guards", "tries"})
+
+
+@dataclass(frozen=True)
+class Part:
+    """The documents of `collection` that are about a member (`query` of its
+    id), with `fields`: {field: what it is, in a sentence}. `_id` is exported
+    as `id` when listed as "id"."""
+    collection: str
+    query: Callable[[str], Doc]
+    fields: Mapping[str, str]
+    sort: Sequence[tuple[str, int]] = field(default=(("_id", 1),))
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as plain JSON values (see the module's invariant)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal128):
+        return str(value.to_decimal())
+    if isinstance(value, (Decimal, ObjectId)):
+        return str(value)
+    return value
+
+
+def _projected(doc: Mapping[str, Any], fields: Mapping[str, str]) -> Doc:
+    return {name: jsonable(doc.get("_id" if name == "id" else name)) for name in fields}
+
+
+def export(db: Any, parts: Sequence[Part], member_id: str) -> dict[str, list[Doc]]:
+    """{collection: [the member's documents, their declared fields only]}:
+    one read per part."""
+    found: dict[str, list[Doc]] = {}
+    for part in parts:
+        cursor = db[part.collection].find(part.query(member_id)).sort(list(part.sort))
+        found[part.collection] = [_projected(doc, part.fields) for doc in cursor]
+    return found
