@@ -9,13 +9,14 @@
     coalition outbox                                      outbox lag per service
     coalition mail list|show|failed|retry                 the notifications' mail queue
     coalition admin add|list|audit                        the secretariat's people, sign-in audit
+    coalition erasures list|replay FILE                   erasures of members' personal data
 
 Settings come from the environment, as for the services (see
 docs/operator-guide.md); a bad one stops the command with one line naming it.
 COALITION_JWT_SECRET (the gateway's) is needed by every command; when it is
 not set, the CLI reads the one `make up` keeps in ./var/jwt-secret, if there
-is one (`make demo`). `export`, `dlq`, `outbox`, `mail` and `admin` talk to
-the services over RabbitMQ (AMQP_URI; in a deployment, the `cli` user: see
+is one (`make demo`). `export`, `dlq`, `outbox`, `mail`, `admin` and `erasures`
+talk to the services over RabbitMQ (AMQP_URI; in a deployment, the `cli` user: see
 docs/operator-guide.md, "Trust boundaries"). Only `admin list` and `demo load`
 (the demo's) print e-mail addresses; the mail queue and the audit hold none.
 """
@@ -29,6 +30,7 @@ from urllib.parse import urlparse
 import click
 
 from services.cli_admin import admin, demo_sign_in
+from services.cli_erasures import erasures
 from services.common import config as settings_module
 from services.common.dead_letters import PARKED, STATUSES
 from services.common.vocabulary import SERVICES, MailStatus, Role
@@ -137,7 +139,8 @@ service_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def coalition():
-    """Operate a coalition deployment: tokens, demo, exports, dead letters, outbox, mail, people."""
+    """Operate a coalition deployment: tokens, demo, exports, dead letters, outbox, mail, people,
+    erasures."""
 
 
 @coalition.command()
@@ -355,6 +358,7 @@ def _retry_all(rpc):
 
 coalition.add_command(export)  # services/cli_export.py: `coalition export ...`
 coalition.add_command(admin)  # services/cli_admin.py: `coalition admin ...`
+coalition.add_command(erasures)  # services/cli_erasures.py: `coalition erasures ...`
 
 
 def main(argv=None):

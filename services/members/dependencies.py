@@ -5,18 +5,28 @@
 
 `focal_unique` keeps one acting member (CANDIDATE, ACTIVE, SUSPENDED) per
 focal-point address: only those have a `focal_key` (services/members/domain.py).
-Members stored before it existed get theirs at start-up (backfill_focal_keys)."""
+Members stored before it existed get theirs at start-up (backfill_focal_keys),
+and those stored before visibility existed become PUBLIC (backfill_visibility).
+
+`focal_point_reads` keeps who was given which members' focal points, and
+when (DOMAIN.md section 11): `{_id, at, by, member_ids}`, never the focal
+point itself nor an address. Records are never changed nor deleted (not even
+by an erasure: they say who read, not what).
+
+MEMBER_DATA declares what `member_data` exports about one member
+(services/common/member_data.py)."""
 import logging
 import re
 from datetime import datetime, timezone
 
 from bson import Regex
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from services.common import paging
+from services.common.member_data import Part
 from services.common.store import MongoStore
-from services.common.vocabulary import MemberStatus
+from services.common.vocabulary import DEFAULT_VISIBILITY, MemberStatus
 from services.members import domain
 
 log = logging.getLogger(__name__)
@@ -41,10 +51,21 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("seq", ASCENDING)]),
         IndexModel([("constituencies", ASCENDING), ("seq", ASCENDING)]),
         IndexModel([("countries", ASCENDING), ("seq", ASCENDING)]),
+        # the public list (ANONYMOUS sees PUBLIC members only)
+        IndexModel([("visibility", ASCENDING), ("seq", ASCENDING)]),
+        # `coalition erasures list` (erased_ids), as a range of dates
+        IndexModel([("erased_at", ASCENDING)], name="erased"),
         # who may vote now (voter_ids, read at every round's opening)
         IndexModel([("status", ASCENDING), ("mou_signed_at", ASCENDING)], name="voters"),
     ],
+    # a member's reads, newest first (focal_point_reads_many)
+    "focal_point_reads": [
+        IndexModel([("member_ids", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
+    ],
 }
+
+# the most read records focal_point_reads_many answers per member (the newest)
+MAX_READS_PER_MEMBER = 500
 
 # every date, and only dates: a range, not `$ne: None` or `$type`, so that the
 # store reads it from the `voters` index (it scans the collection for those)
@@ -52,10 +73,19 @@ _ANY_DATE = {"$gte": datetime(1, 1, 1, tzinfo=timezone.utc)}
 
 
 def members_store():
-    # at start-up, a `seq` and a `focal_key` for members stored without one
+    # at start-up, a `seq`, a `focal_key` and a visibility for members stored without one
     return MongoStore(indexes=INDEXES,
                       migrations=[lambda store: paging.backfill_seq(store, "members"),
-                                  backfill_focal_keys])
+                                  backfill_focal_keys, backfill_visibility])
+
+
+def backfill_visibility(store):
+    """Store DEFAULT_VISIBILITY (PUBLIC) on every member stored without a
+    visibility, as it has always read (MemberView's default): no revision, no
+    event, since nothing changes for anyone. One guarded update: idempotent,
+    and safe with instances starting at once."""
+    store.db.members.update_many({"visibility": {"$exists": False}},
+                                 {"$set": {"visibility": str(DEFAULT_VISIBILITY)}})
 
 
 def backfill_focal_keys(store):
@@ -113,6 +143,8 @@ def list_query(filters):
         query["constituencies"] = filters["constituency"]
     if filters.get("country"):
         query["countries"] = filters["country"].upper()
+    if filters.get("visibility"):
+        query["visibility"] = filters["visibility"]
     words = (filters.get("search") or "").casefold().split()
     if words:
         query["search_terms"] = {"$all": [Regex("^" + re.escape(w)) for w in words]}
@@ -123,3 +155,56 @@ def voters_query():
     """The members whose `can_vote` is true (services/members/domain.py
     can_vote: ACTIVE with the MoU signed), as one range of the `voters` index."""
     return {"status": MemberStatus.ACTIVE, "mou_signed_at": _ANY_DATE}
+
+
+def erased_query():
+    """The members whose personal data was erased, as one range of the
+    `erased` index (never `$ne: None`, which the store scans for)."""
+    return {"erased_at": _ANY_DATE}
+
+
+def reads_query(member_id):
+    """The focal-point read records that name `member_id`."""
+    return {"member_ids": member_id}
+
+
+# What `member_data` exports (services/common/member_data.py): every field
+# of a member's record that describes it, and the records of who read its
+# focal point. Not exported: name_key, focal_key, search_terms and seq, which
+# only copy or order the fields below; nor the other members a read record
+# names, which are theirs.
+MEMBER_DATA = [
+    Part("members", lambda member_id: {"_id": member_id}, {
+        "id": "The member's identifier in the coalition's system.",
+        "name": "The organisation's name.",
+        "acronym": "The organisation's acronym, if it gave one.",
+        "org_type": "The kind of organisation it is.",
+        "countries": "The countries it works in (ISO 3166-1 alpha-2 codes).",
+        "region": "The region it works in, as it described it.",
+        "constituencies": "The communities it represents.",
+        "focal_point": "Its focal point's name, e-mail address and phone (null once erased).",
+        "language": "The language of its e-mails and pages.",
+        "visibility": "Who may learn it is a member: PUBLIC (anyone) or MEMBERS_ONLY.",
+        "status": "Its membership status.",
+        "mou_signed_at": "When it signed the Memorandum of Understanding.",
+        "joined_at": "When it became an ACTIVE member.",
+        "history": "Every change of its status, with the time and a note.",
+        "created_at": "When it registered or applied.",
+        "revision": "How many times its record changed, counting its creation.",
+        "erased_at": "When its personal data was erased, if it was.",
+        "erased_by": "Who erased its personal data (a secretariat person or the operator).",
+    }),
+    Part("focal_point_reads", reads_query, {
+        "id": "The identifier of the read record.",
+        "at": "When its focal point's details were given to someone other than itself.",
+        "by": "Who was given them: a secretariat person's name or a token's subject.",
+    }, sort=(("at", 1), ("_id", 1))),
+]
+
+
+def kept_answers_query(member_id):
+    """The kit's kept answers (`requests`, services/common/store.py) of calls
+    whose result is this member: a repeat of such a call would answer its
+    focal point as it was. The kept result is the member's document (`_id`)
+    or its view (`id`)."""
+    return {"$or": [{"result._id": member_id}, {"result.id": member_id}]}

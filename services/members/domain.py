@@ -17,7 +17,15 @@ Invariants:
   into FOCAL_STATUSES;
 - a member has one language (DEFAULT_LANGUAGE when it was stored without
   one); changing it increases `revision` too (member_language_set) but adds
-  no history entry: it is no change of status.
+  no history entry: it is no change of status;
+- a member has one visibility (DEFAULT_VISIBILITY when it was stored without
+  one), in any status; changing it is like changing its language
+  (member_visibility_set, revision + 1, no history entry);
+- erasing a member's personal data (DOMAIN.md section 11) is allowed only in
+  ERASABLE_STATUSES; it removes the focal point and nothing the coalition's
+  decisions rest on (name, history, status). The first erasure sets
+  `erased_at` and adds one history entry (ERASED_NOTE); an erasure with
+  nothing left to remove changes nothing (no revision, no event).
 """
 from collections.abc import Mapping
 from datetime import datetime
@@ -25,7 +33,8 @@ from typing import Any
 
 from services.common.errors import BadUserInput, Conflict
 from services.common.lifecycle import Lifecycle, either
-from services.common.vocabulary import DEFAULT_LANGUAGE, ConsultationKind, MemberStatus, Outcome
+from services.common.vocabulary import (DEFAULT_LANGUAGE, DEFAULT_VISIBILITY, ERASABLE_STATUSES,
+                                        ConsultationKind, MemberStatus, Outcome)
 
 Doc = dict[str, Any]
 
@@ -60,6 +69,11 @@ FOCAL_STATUSES = SETTINGS_STATUSES
 
 # the longest e-mail address (RFC 5321 path), as the input schema takes it
 MAX_ADDRESS_LENGTH = 254
+
+# the history note of an erasure of personal data (DOMAIN.md section 11)
+ERASED_NOTE = "Personal data erased"
+# what an erasure says it removed from the member's record (`removed`)
+FOCAL_POINT_REMOVED = "the focal point's name, e-mail address and phone from the member's record"
 
 
 def can_vote(member: Mapping[str, Any]) -> bool:
@@ -180,6 +194,55 @@ def language_change(member: Mapping[str, Any], language: str) -> Doc | None:
     return {"language": language, "revision": member["revision"] + 1}
 
 
+def visibility_of(member: Mapping[str, Any]) -> str:
+    """The member's visibility; DEFAULT_VISIBILITY if stored without one."""
+    return str(member.get("visibility") or DEFAULT_VISIBILITY)
+
+
+def visibility_change(member: Mapping[str, Any], visibility: str) -> Doc | None:
+    """The changes that give `member` the (valid) `visibility`, None if it
+    has it already. Any status may change it: a member that left may still
+    not want to be named."""
+    if visibility_of(member) == visibility:
+        return None
+    return {"visibility": visibility, "revision": member["revision"] + 1}
+
+
+def erasure(member: Mapping[str, Any], now: datetime,
+            by: str) -> tuple[Doc | None, Doc | None]:
+    """(changes to $set, history entry) that erase the member's personal
+    data: the focal point; `erased_at`, `erased_by` (who asked: kept for
+    accountability) and the entry the first time only.
+    (None, None) when there is nothing left to erase. Conflict naming its
+    status unless it is WITHDRAWN or REJECTED."""
+    if member["status"] not in ERASABLE_STATUSES:
+        raise Conflict(f"This member is {member['status']}; its personal data can be erased "
+                       f"only once it is {either(ERASABLE_STATUSES)}.")
+    changes: Doc = {}
+    if member.get("focal_point") is not None:
+        changes["focal_point"] = None
+    if member.get("erased_at") is None:
+        changes.update(erased_at=now, erased_by=by)
+    if not changes:
+        return None, None
+    changes["revision"] = member["revision"] + 1
+    entry = ({"at": now, "status": member["status"], "note": ERASED_NOTE}
+             if "erased_at" in changes else None)
+    return changes, entry
+
+
+def removed_words(changes: Mapping[str, Any] | None, kept_answers: int) -> list[str]:
+    """What an erasure removed, in plain words (its answer's `removed`)."""
+    words = []
+    if changes and "focal_point" in changes:
+        words.append(FOCAL_POINT_REMOVED)
+    if kept_answers == 1:
+        words.append("1 kept answer of an earlier request")
+    elif kept_answers > 1:
+        words.append(f"{kept_answers} kept answers of earlier requests")
+    return words
+
+
 def event_data(member: Mapping[str, Any], note: str | None = None) -> Doc:
     """The member's state as every member event carries it (events.MemberState):
     never its focal point."""
@@ -192,4 +255,5 @@ def event_data(member: Mapping[str, Any], note: str | None = None) -> Doc:
         "revision": member["revision"],
         "note": note,
         "language": language_of(member),
+        "visibility": visibility_of(member),
     }

@@ -2,13 +2,16 @@
 
 Each mutation writes through one `self.store.transaction(work)` and answers
 from what `work` returns (a repeated or redelivered call gets the kept
-result: services/common/store.py)."""
+result: services/common/store.py). The RPCs of DOMAIN.md section 11 (reads
+of focal points, export, erasure) are in safety.py; recording a read is the
+one write that is no transaction (safety.py says why)."""
 import logging
 
 from pymongo.errors import DuplicateKeyError
 
 from services.common import paging
-from services.common.errors import BadUserInput, Conflict, NotFound
+from services.common.errors import (FOCAL_POINT_TAKEN, NAME_TAKEN, BadUserInput, Conflict,
+                                    NotFound)
 from services.common.handlers import OperatorRpc, consume, rpc
 from services.common import records
 from services.common.queries import RecordQueries, RecordSource
@@ -17,20 +20,15 @@ from services.common.validation import load
 from services.members import domain
 from services.members.dependencies import (FOCAL_INDEX, duplicate_index, focal_point_query,
                                            list_query, members_store, voters_query)
-from services.members.schemas import LanguageInput, ListFilter, MemberInput, MemberView
+from services.members.safety import MemberSafety
+from services.members.schemas import (LanguageInput, ListFilter, MemberInput, VisibilityInput,
+                                      member_view)
 
 log = logging.getLogger(__name__)
-_dump = MemberView().dump
-
-NAME_TAKEN = "A member with this name already exists."
-FOCAL_POINT_TAKEN = "This focal point's e-mail address is already used by another member."
 
 
-def member_view(doc):
-    return _dump({**doc, "can_vote": domain.can_vote(doc)})
 
-
-class MembersService(RecordQueries, OperatorRpc):
+class MembersService(RecordQueries, MemberSafety, OperatorRpc):
     name = "members"
     store = members_store()
     records = RecordSource("members", filters=ListFilter, view=member_view, query=list_query,
@@ -64,20 +62,37 @@ class MembersService(RecordQueries, OperatorRpc):
         announced as member_language_set, which adds no history entry. The
         same language again changes and announces nothing."""
         language = load(LanguageInput(), {"language": language})["language"]
+        member = self._set(member_id, lambda m: domain.language_change(m, language),
+                           "member_language_set")
+        log.info("member %s: language %s", member["_id"], domain.language_of(member))
+        return member_view(member)
 
+    @rpc
+    def set_visibility(self, member_id, visibility):
+        """Who may learn the member exists (DOMAIN.md section 11), in any
+        status; announced as member_visibility_set, which adds no history
+        entry. The same visibility again changes and announces nothing."""
+        visibility = load(VisibilityInput(), {"visibility": visibility})["visibility"]
+        member = self._set(member_id, lambda m: domain.visibility_change(m, visibility),
+                           "member_visibility_set")
+        log.info("member %s: visibility %s", member["_id"], domain.visibility_of(member))
+        return member_view(member)
+
+    def _set(self, member_id, change, event):
+        """One setting of the member changed in a transaction: `change(member)`
+        gives the changes to $set (None: nothing to change, nothing announced),
+        announced as `event`. The member as it is now."""
         def work(tx):
             member = records.load(tx, "members", "member", member_id)
-            changes = domain.language_change(member, language)
+            changes = change(member)
             if changes is None:
                 return member
             tx.db.members.update_one({"_id": member["_id"]}, {"$set": changes},
                                      session=tx.session)
             member.update(changes)
-            tx.emit("member_language_set", domain.event_data(member))
+            tx.emit(event, domain.event_data(member))
             return member
-        member = self.store.transaction(work)
-        log.info("member %s: language %s", member["_id"], domain.language_of(member))
-        return member_view(member)
+        return self.store.transaction(work)
 
     def _register(self, member_in, founding):
         def work(tx):
