@@ -14,6 +14,10 @@ document stays small however many members vote:
   the close conflicts with it and is retried into "closed", so no stance is
   counted after the close. The closed round's tally is kept in the
   consultation document (`tally`, and in `rounds`).
+
+What the service holds about one member, for its export, is declared in
+member_data.py (`MEMBER_DATA`, re-exported here); the `member_id` and
+`cast_by` indexes of stances, their audit and eligibility serve it.
 """
 import zlib
 
@@ -24,8 +28,15 @@ from services.common import paging
 from services.common.store import MongoStore
 from services.common.vocabulary import LIVE_PROXY, ConsultationKind, ConsultationStatus
 from services.consultations.domain import Tally
+from services.consultations.member_data import MEMBER_DATA  # noqa: F401 (the service's parts)
 
 TALLY_SHARDS = 32
+
+# a member's stances, and (partial: only stances cast by proxy have one) those
+# it cast as a proxy holder: member_data.py reads them by these
+BY_CASTER = (IndexModel([("member_id", ASCENDING)]),
+             IndexModel([("cast_by", ASCENDING)],
+                        partialFilterExpression={"cast_by": {"$type": "string"}}))
 
 INDEXES = {
     "consultations": [
@@ -34,12 +45,15 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("closes_at", ASCENDING)]),
         IndexModel([("subject_id", ASCENDING), ("_id", DESCENDING)]),
     ],
-    "eligibility": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)])],
+    "eligibility": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)]),
+                    IndexModel([("member_id", ASCENDING)])],
     "tally_shards": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)])],
     # the current stance of each member in each round: _id "cid:round:member"
-    "stances": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)])],
+    "stances": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)]),
+                *BY_CASTER],
     # every cast ever made, replaced ones included
-    "stance_audit": [IndexModel([("consultation_id", ASCENDING), ("at", ASCENDING)])],
+    "stance_audit": [IndexModel([("consultation_id", ASCENDING), ("at", ASCENDING)]),
+                     *BY_CASTER],
     # a read model of members (name, status, can_vote), fed by members' events
     # (never by reading their database); a round's snapshot is not taken from
     # it but from the members service's answer at opening (read-your-writes)

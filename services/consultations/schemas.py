@@ -109,6 +109,10 @@ class ConsultationView(Schema):
     id = fields.String(attribute="_id")
     kind = fields.String()
     subject_id = fields.String(allow_none=True)
+    # the member the case is about (admission, suspension, an allocation's
+    # member), or None (GENERAL); what the gateway hides from ANONYMOUS when
+    # that member is MEMBERS_ONLY (DOMAIN.md section 11)
+    beneficiary_id = fields.String(allow_none=True, dump_default=None)
     title = fields.String()
     proposal = fields.String()
     # how it decides: the rule (with its threshold under MODIFIED_CONSENSUS) and the quorum

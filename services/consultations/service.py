@@ -16,13 +16,14 @@ from services.common.errors import Conflict, NotFound
 from services.common.events import MEMBER_EVENTS
 from services.common.handlers import OperatorRpc, consume, consume_all, every, rpc
 from services.common.queries import RecordQueries, RecordSource
-from services.common import records
+from services.common import member_data, records
 from services.common.records import apply_newer, found
 from services.common.remote import BoundedRpcProxy
 from services.common.store import utcnow
 from services.common.validation import load
 from services.common.vocabulary import ConsultationStatus
 from services.consultations import dependencies, domain, proxies, proxy_service
+from services.consultations.member_data import hidden_rounds, without_hidden_values
 from services.consultations.dependencies import consultations_store
 from services.consultations.proxy_service import ProxyEntrypoints, until_recorded
 from services.consultations.schemas import (
@@ -146,6 +147,17 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         """The read model's view of a member (operators, tests)."""
         doc = self.store.db.voters.find_one({"_id": paging.clean_id(member_id)})
         return doc and {k: v for k, v in doc.items() if k != "_id"} | {"member_id": doc["_id"]}
+
+    @rpc
+    def member_data(self, member_id):
+        """{collection: [documents]} of everything this service holds about the
+        member (member_data.MEMBER_DATA); read-only. The values of its stances
+        in an open round whose results are hidden are left out (null)."""
+        member_id = paging.clean_id(member_id)  # not an id: nothing (never a query of None)
+        if member_id is None:
+            return {part.collection: [] for part in dependencies.MEMBER_DATA}
+        exported = member_data.export(self.store.db, dependencies.MEMBER_DATA, member_id)
+        return without_hidden_values(exported, hidden_rounds(self.store.db, exported))
 
     # ---- stances -----------------------------------------------------------
 

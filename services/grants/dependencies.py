@@ -8,10 +8,18 @@ members, fed by member events).
 
 Every guard that protects the money invariant is in the filter of the very
 update that changes the counter (`$expr`), never a read followed by a write.
+
+MEMBER_DATA (services/common/member_data.py) declares what the service holds
+about one member, for its export (DOMAIN.md section 11): every collection
+that names a member by id. `grants` names none (a grant's donor is not a
+member), so it is not exported; allocations, disbursements and reports carry
+their member's id (disbursements and reports always have: copied from their
+allocation when written), and `members` is keyed by it.
 """
 from bson.int64 import Int64
 from pymongo import ASCENDING, IndexModel
 
+from services.common.member_data import Part
 from services.common.store import MongoStore
 
 INDEXES = {
@@ -25,14 +33,66 @@ INDEXES = {
     ],
     "disbursements": [
         IndexModel([("allocation_id", ASCENDING), ("_id", ASCENDING)]),  # disbursements_by_allocations
+        IndexModel([("member_id", ASCENDING), ("_id", ASCENDING)]),  # MEMBER_DATA
     ],
     "reports": [
         IndexModel([("allocation_id", ASCENDING), ("_id", ASCENDING)]),  # reports_by_allocations
         # overdue_reports: DUE or CHANGES_REQUESTED, due before today, by due date
         IndexModel([("status", ASCENDING), ("due_on", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("member_id", ASCENDING), ("_id", ASCENDING)]),  # MEMBER_DATA
     ],
     "members": [],  # by _id only
 }
+
+
+_CENTS = "in cents of the grant's currency (an integer: 8645420 is 86,454.20)"
+_MOVES = {"history": "Every change of its status: when (at), to what (status), and why (note).",
+          "created_at": "When it was created.", "updated_at": "When it last changed."}
+
+MEMBER_DATA = [
+    Part("allocations", lambda m: {"member_id": m}, {
+        "id": "The allocation's id.",
+        "grant_id": "The grant it is allocated from.",
+        "currency": "The grant's currency (ISO 4217).",
+        "amount_cents": f"The amount allocated to the member, {_CENTS}.",
+        "disbursed_cents": f"How much of it has been paid, {_CENTS}.",
+        "purpose": "What the money is for, as proposed.",
+        "closes_at": "The deadline asked for its consultation, or null for the default.",
+        "status": "Where it stands: PROPOSED, APPROVED, REJECTED or ON_HOLD.",
+        **_MOVES,
+    }),
+    Part("disbursements", lambda m: {"member_id": m}, {
+        "id": "The disbursement's id.",
+        "allocation_id": "The allocation it pays.",
+        "grant_id": "The grant the money comes from.",
+        "amount_cents": f"The amount paid, {_CENTS}.",
+        "paid_on": "The day it was paid.",
+        "reference": "The payment's reference (a bank transfer's, for instance), if any.",
+        "recorded_at": "When the payment was recorded.",
+    }),
+    Part("reports", lambda m: {"member_id": m}, {
+        "id": "The report's id.",
+        "allocation_id": "The allocation it reports on.",
+        "grant_id": "The grant of that allocation.",
+        "grant_title": "The grant's title when the report was scheduled.",
+        "currency": "The allocation's currency (ISO 4217).",
+        "allocation_cents": f"The allocation's amount, {_CENTS}.",
+        "due_on": "The day the report is due.",
+        "status": "Where it stands: DUE, SUBMITTED, ACCEPTED or CHANGES_REQUESTED.",
+        "narrative": "What the member reported it did with the money.",
+        "spent_cents": f"How much the member reported spent, {_CENTS}.",
+        "indicators": "The indicator rows reported: name, unit, target and actual value.",
+        "submitted_at": "When the member last submitted it.",
+        "review_note": "The secretariat's note of its last review.",
+        "reviewed_at": "When the secretariat last reviewed it.",
+        **_MOVES,
+    }),
+    Part("members", lambda m: {"_id": m}, {
+        "status": "The member's status as the grants service last heard it.",
+        "revision": "The revision of the member's record that this copy holds.",
+        "updated_at": "When this copy last changed.",
+    }),
+]
 
 
 def grants_store():

@@ -16,6 +16,13 @@ against ../shared/iati/iati-activities-schema.xsd):
   committed allocation (APPROVED or ON_HOLD: a held allocation stays
   committed), once each (role 4, Implementing), with its IATI organisation
   type (vocabulary.IATI_ORG_TYPES);
+- a member whose view says visibility MEMBERS_ONLY (DOMAIN.md section 11) is
+  named UNDISCLOSED_MEMBER and nothing else, wherever the activity names it
+  (participating-org, a transaction's receiver-org): no ref, no type, no
+  country, no constituency; all such members are one participating org.
+  Their transactions stay, amounts and all, so the totals stay whole. No
+  other element is derived from members (the title and description are the
+  grant's own);
 - activity status PIPELINE 1, ACTIVE 2, CLOSED 3; activity dates: the
   grant's start (type 2) and end (type 3);
 - one budget (type 1 original, status 1 indicative) per budget line, or one
@@ -32,8 +39,8 @@ from typing import Any
 
 from lxml import etree
 
-from services.common.vocabulary import (DEFAULT_SECTOR_CODE, IATI_ORG_TYPES, AllocationStatus,
-                                        GrantStatus)
+from services.common.vocabulary import (DEFAULT_SECTOR_CODE, IATI_ORG_TYPES, UNDISCLOSED_MEMBER,
+                                        AllocationStatus, GrantStatus, Visibility)
 from services.grants import money
 
 Doc = Mapping[str, Any]
@@ -99,15 +106,22 @@ def committed(allocations: Iterable[Doc]) -> list[Doc]:
     return sorted((a for a in allocations if a["status"] in COMMITTED), key=lambda a: a["_id"])
 
 
-def _org_name(members: Mapping[str, Doc], member_id: str) -> str:
+def undisclosed(members: Mapping[str, Doc], member_id: str) -> bool:
+    """Whether the member may not be named in public: visibility
+    MEMBERS_ONLY, or unknown to members (the safe side, as in the gateway)."""
     member = members.get(member_id)
-    return str(member["name"]) if member and member.get("name") else f"Member {member_id}"
+    return member is None or member.get("visibility") == Visibility.MEMBERS_ONLY
 
 
-def _org_type(members: Mapping[str, Doc], member_id: str) -> dict[str, str]:
+def _org(members: Mapping[str, Doc], member_id: str | None) -> tuple[dict[str, str], str]:
+    """(attributes, name) of the organisation element naming the member
+    (None: the undisclosed members, named UNDISCLOSED_MEMBER with no attribute)."""
+    if member_id is None or undisclosed(members, member_id):
+        return {}, UNDISCLOSED_MEMBER
     member = members.get(member_id) or {}
     code = ORG_TYPE_CODES.get(str(member.get("org_type")))
-    return {"type": code} if code else {}
+    name = str(member["name"]) if member.get("name") else UNDISCLOSED_MEMBER
+    return ({"type": code} if code else {}), name
 
 
 def _header(activity: Element, grant: Doc, settings: Mapping[str, Any]) -> None:
@@ -126,9 +140,11 @@ def _header(activity: Element, grant: Doc, settings: Mapping[str, Any]) -> None:
 def _participants(activity: Element, grant: Doc, commitments: Sequence[Doc],
                   members: Mapping[str, Doc]) -> None:
     _narrative(_child(activity, "participating-org", role=FUNDING), grant["donor"])
-    for member_id in dict.fromkeys(a["member_id"] for a in commitments):
-        _narrative(_child(activity, "participating-org", role=IMPLEMENTING,
-                          **_org_type(members, member_id)), _org_name(members, member_id))
+    shown = dict.fromkeys(None if undisclosed(members, a["member_id"]) else a["member_id"]
+                          for a in commitments)  # the undisclosed ones once, as None
+    for member_id in shown:
+        attributes, name = _org(members, member_id)
+        _narrative(_child(activity, "participating-org", role=IMPLEMENTING, **attributes), name)
 
 
 def _status_dates_sector(activity: Element, grant: Doc) -> None:
@@ -156,8 +172,8 @@ def _transaction(activity: Element, kind: str, on: str, amount_cents: int, curre
     _child(element, "transaction-type", code=kind)
     _child(element, "transaction-date", iso_date=on)
     _value(element, amount_cents, currency, on)
-    _narrative(_child(element, "receiver-org", **_org_type(members, receiver_id)),
-               _org_name(members, receiver_id))
+    attributes, name = _org(members, receiver_id)
+    _narrative(_child(element, "receiver-org", **attributes), name)
 
 
 def _transactions(activity: Element, grant: Doc, commitments: Sequence[Doc],

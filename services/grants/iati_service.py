@@ -1,7 +1,8 @@
 """The IATI entrypoints of the grants service (DOMAIN.md section 10), a part
 of GrantsService (service.py) kept in a file of its own. The XML is built
 by iati.py (pure); this reads what it needs and asks the members service
-for the names and organisation types of the members it names.
+for the names, organisation types and visibility of the members it names
+(a MEMBERS_ONLY member is named UNDISCLOSED_MEMBER only: iati.py).
 
 Invariants: an export is three reads of the store (grants, their
 allocations, their disbursements) and at most one call to members

@@ -12,13 +12,13 @@ from services.common.errors import Conflict
 from services.common.events import MEMBER_EVENTS
 from services.common.handlers import OperatorRpc, consume, consume_all, rpc
 from services.common.queries import RecordQueries, RecordSource
-from services.common import records
+from services.common import member_data, records
 from services.common.records import apply_newer
 from services.common.store import utcnow
 from services.common.validation import load
 from services.common.vocabulary import AllocationStatus
 from services.grants import domain
-from services.grants.dependencies import (apply_guarded, disbursed_total_update,
+from services.grants.dependencies import (MEMBER_DATA, apply_guarded, disbursed_total_update,
                                           disbursement_update, grants_store, grouped,
                                           member_allocations, release_update, reservation_update,
                                           touch_member, transition_update)
@@ -159,6 +159,15 @@ class GrantsService(ReportEntrypoints, IatiEntrypoints, RecordQueries, OperatorR
     def disbursements_by_allocations(self, allocation_ids):
         """{allocation_id: [disbursement views, oldest first]} for every (valid) id asked."""
         return self._grouped("disbursements", "allocation_id", allocation_ids, disbursement_view)
+
+    @rpc
+    def member_data(self, member_id):
+        """{collection: [documents]} of everything this service holds about the
+        member (dependencies.MEMBER_DATA); read-only."""
+        member_id = paging.clean_id(member_id)  # not an id: nothing (never a query of None)
+        if member_id is None:
+            return {part.collection: [] for part in MEMBER_DATA}
+        return member_data.export(self.store.db, MEMBER_DATA, member_id)
 
     def _grouped(self, collection, key, values, view):
         ids = paging.clean_ids(values)
