@@ -17,6 +17,17 @@ Collections (database `<prefix>_accounts`):
 - `guards` {_id: "secretariat"}: written by every removal of a secretariat
   person, so two removals at once conflict (one is retried and then sees
   the other's): the last person is never removed.
+
+MEMBER_DATA declares what the service holds about one member, for its
+export (DOMAIN.md section 11; services/common/member_data.py): its focal
+point's codes, sessions and audit entries (`people` are the secretariat's,
+`tries` are keyed by an address's hash and expire within the hour). Never
+exported: a code's hash, locator and address_key, a session's id (what a
+token carries), an audit entry's client (a failed code may be a stranger's).
+A member's erasure (`erase_member`) deletes its focal point's codes (each
+holds its address's keyed hash) and sessions (each holds a client
+address); its audit entries stay: they hold no e-mail address, only when,
+what, the person id and the client address.
 """
 from datetime import datetime
 from typing import Any, Final
@@ -24,6 +35,7 @@ from typing import Any, Final
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.common import paging
+from services.common.member_data import Part
 from services.common.store import MongoStore, Store, Tx
 from services.common.vocabulary import AuditAction
 from services.accounts import domain
@@ -47,8 +59,38 @@ INDEXES: Final = {
         IndexModel([("member_id", ASCENDING)]),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=7 * 24 * 3600),
     ],
-    "audit": [IndexModel([("at", DESCENDING), ("_id", DESCENDING)])],
+    "audit": [IndexModel([("at", DESCENDING), ("_id", DESCENDING)]),
+              IndexModel([("person_id", ASCENDING), ("at", ASCENDING)])],  # MEMBER_DATA
 }
+
+_DATES = {"created_at": "When it was made.", "expires_at": "When it expires (or expired)."}
+
+MEMBER_DATA: Final = [
+    Part("codes", lambda m: {"person.member_id": m}, {
+        "id": "The sign-in code's id (never the code itself).",
+        "person": "Who it signs in: the focal point's person id, its role and the member.",
+        "recipient": "Whose language its mail speaks: the member's.", **_DATES,
+        "status": "PENDING (usable), USED or VOID.",
+        "used_at": "When it was used to sign in, or null.",
+        "voided_at": "When it became void (a newer code, too many wrong ones, the member's "
+                     "status), or null.",
+    }, (("created_at", 1), ("_id", 1))),
+    Part("sessions", lambda m: {"member_id": m}, {
+        "person_id": "The focal point's person id.",
+        "role": "The role it signs in with: MEMBER.",
+        "member_id": "The member it acts for.", **_DATES,
+        "revoked_at": "When it was ended (signed out, or the member withdrawn or rejected), or "
+                      "null.",
+        "client": "The network address it was opened from.",
+    }, (("created_at", 1), ("_id", 1))),
+    Part("audit", lambda m: {"person_id": domain.focal_point_id(m)}, {
+        "id": "The entry's id.",
+        "at": "When it happened.",
+        "action": "What happened: a code sent or refused over the limit, a code that failed, "
+                  "a sign-in, a sign-out or a revocation.",
+        "person_id": "The focal point's person id.",
+    }, (("at", 1), ("_id", 1))),
+]
 
 SECRETARIAT_GUARD: Final = "secretariat"
 MAX_TIMES: Final = 100  # moments kept per counter (more than any limit)
@@ -138,3 +180,11 @@ def audit_listing(db: Any, limit: int) -> list[Doc]:
     """The newest `limit` entries of the audit, newest first."""
     return list(db.audit.find({}).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit))
 
+
+def erase_member(tx: Tx, member_id: str, now: datetime) -> tuple[int, int]:
+    """(codes, sessions) of the member's focal point deleted in `tx`, its
+    live sessions revoked first (each audited REVOKED, as any revocation)."""
+    revoke_sessions(tx, {"member_id": member_id}, now, None)
+    codes = tx.db.codes.delete_many({"person.member_id": member_id}, session=tx.session)
+    sessions = tx.db.sessions.delete_many({"member_id": member_id}, session=tx.session)
+    return int(codes.deleted_count), int(sessions.deleted_count)

@@ -199,3 +199,14 @@ def audit_entry(entry_id: str, action: AuditAction, person_id: str | None,
     (the client's address). Never an e-mail address, never a code."""
     return {"_id": entry_id, "at": now, "action": str(action), "person_id": person_id,
             "client": client}
+
+
+def counted(number: int, noun: str) -> str:
+    """"1 sign-in code", "2 sign-in codes"."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def erasure_words(codes: int, sessions: int) -> list[str]:
+    """What a member's erasure removed here, in plain English ([] for nothing)."""
+    return [counted(number, noun) for number, noun in ((codes, "sign-in code"),
+                                                       (sessions, "sign-in session")) if number]

@@ -63,6 +63,11 @@ class RemoveInput(StrictSchema):
     client = client()
 
 
+class MemberIdInput(StrictSchema):
+    """A member's id (of member_data and erase_member_data)."""
+    member_id = Text(required=True, min_length=1, max_length=MAX_SID)
+
+
 class AuditQuery(StrictSchema):
     limit = fields.Integer(load_default=100, strict=True, validate=validate.Range(
         min=1, max=MAX_AUDIT, error=f"From 1 to {MAX_AUDIT} entries at a time."))

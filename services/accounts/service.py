@@ -19,7 +19,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from services.common import paging
+from services.common import member_data, paging
 from services.common.errors import BadUserInput, Conflict, NotFound, Unavailable
 from services.common.events import MEMBER_EVENTS
 from services.common.handlers import OperatorRpc, consume_all, rpc
@@ -29,9 +29,9 @@ from services.common.validation import load
 from services.common.vocabulary import AuditAction, Role
 from services.accounts import dependencies as deps
 from services.accounts import domain
-from services.accounts.schemas import (MAX_CLIENT, AuditQuery, AuditView, CodeInput, PersonInput, PersonView,
-                                       RemoveInput, SessionView, SidInput, SignedInView,
-                                       SignInRequest)
+from services.accounts.schemas import (MAX_CLIENT, AuditQuery, AuditView, CodeInput,
+                                       MemberIdInput, PersonInput, PersonView, RemoveInput,
+                                       SessionView, SidInput, SignedInView, SignInRequest)
 
 log = logging.getLogger(__name__)
 A = AuditAction
@@ -358,6 +358,28 @@ class AccountsService(OperatorRpc):
         {at (ISO text), action, person_id, client}."""
         q = load(AuditQuery(), {"limit": limit})
         return [dict(audit_view(d)) for d in deps.audit_listing(self.store.db, q["limit"])]
+
+    # ---- a member's personal data (DOMAIN.md section 11) --------------------------------
+
+    @rpc
+    def member_data(self, member_id: object) -> dict[str, Any]:
+        """{collection: [documents]}: all this service holds about the member's
+        focal point (deps.MEMBER_DATA); read-only; all empty for a bad id."""
+        clean = paging.clean_id(member_id)
+        if clean is None:
+            return {part.collection: [] for part in deps.MEMBER_DATA}
+        return member_data.export(self.store.db, deps.MEMBER_DATA, clean)
+
+    @rpc
+    def erase_member_data(self, member_id: object) -> list[str]:
+        """Delete the codes and sessions of the member's focal point (its audit
+        stays) in one transaction; what was removed, in words ([] if none)."""
+        clean = load(MemberIdInput(), {"member_id": member_id})["member_id"]
+        codes, sessions = self.store.transaction(
+            lambda tx: list(deps.erase_member(tx, clean, utcnow())))
+        log.info("member %s: %d codes and %d sessions of its focal point erased", clean, codes,
+                 sessions)
+        return domain.erasure_words(codes, sessions)
 
     # ---- members that stop acting ------------------------------------------------------
 

@@ -13,7 +13,15 @@ Collections (database `<prefix>_notifications`):
   reminder, closed, ...} (domain.opened_round), `responses`
   {_id: "<cid>:<round>:<member>"}: who responded, never the stance;
 - `notifications` (in-app) and `mails` (the queue: sender.py), one of each
-  per key (domain.notification_key).
+  per key (domain.notification_key); a SIGN_IN mail names the member whose
+  focal point it goes to in `member_id`.
+
+MEMBER_DATA declares what the service holds about one member, for its
+export (DOMAIN.md section 11; services/common/member_data.py): every
+collection above names a member by id. Never exported: a mail's text, html
+and link (a sign-in mail's hold its code; the in-app notification keeps the
+text of the others), the other members of a round's snapshot. What the
+member's erasure removes: erasure.py.
 
 A fan-out writes its notifications and mails in the caller's transaction,
 CHUNK recipients at a time with one insert_many per collection, so the
@@ -28,6 +36,7 @@ from typing import Any, Final
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from services.common import paging
+from services.common.member_data import Part
 from services.common.store import MongoStore
 from services.common.vocabulary import (DEFAULT_LANGUAGE, SECRETARIAT, Language, MailStatus,
                                         MemberStatus)
@@ -58,6 +67,74 @@ INDEXES: Final = {
     "rounds": [IndexModel([("reminder", ASCENDING), ("reminder_at", ASCENDING)])],
     "reports": list(reports.INDEXES),
 }
+
+
+_NOTICE = {
+    "kind": "What it is about: CONSULTATION_OPENED, REMINDER, ROUND_CLOSED, MEMBERSHIP, "
+            "ALLOCATION, REPORT, PROXY or SIGN_IN (a mail only).",
+    "subject": "Its subject line (empty or null once the member's data was erased).",
+    "erased_at": "When its words were erased with the member's personal data, or null.",
+}
+_ROUND = {"consultation_id": "The consultation.", "round": "The number of its round."}
+
+MEMBER_DATA: Final = [
+    Part("members", lambda m: {"_id": m}, {
+        "id": "The member's id.",
+        "name": "The organisation's name, as the service last heard it.",
+        "status": "The member's status, as the service last heard it.",
+        "language": "The language of the member's e-mails (EN or RU).",
+    }),
+    Part("preferences", lambda m: {"_id": m}, {
+        "consultation_opened": "Whether the member gets a mail when a round opens.",
+        "reminders": "Whether the member gets a reminder before a round's deadline.",
+        "outcomes": "Whether the member gets a mail when a round closes.",
+        "updated_at": "When the member last changed these switches.",
+    }),
+    Part("notifications", lambda m: {"recipient": m}, {
+        "id": "The in-app notification's id.", **_NOTICE,
+        "at": "When it was written.",
+        "body": "Its text, the same as its mail's (empty once the member's data was erased).",
+        "link": "The page it links to.",
+        "read": "Whether the member marked it read.",
+        "read_at": "When the member marked it read, or null.",
+    }, (("at", 1), ("_id", 1))),
+    Part("mails", lambda m: {"$or": [{"recipient": m}, {"member_id": m}]}, {
+        "id": "The mail's key: the event (or reminder) it tells of, its recipient and its kind.",
+        **_NOTICE,
+        "language": "The language it was written in.",
+        "status": "Its delivery: QUEUED, SENDING, SENT or FAILED.",
+        "address": "The focal point's address, held by a sign-in mail only, until it is sent "
+                   "or its code expires (the others read it from the member when sent).",
+        "attempts": "How many times it was handed to the mail server.",
+        "created_at": "When it was queued.",
+        "sent_at": "When the mail server accepted it, or null.",
+        "failed_at": "When it failed for good, or null.",
+    }, (("created_at", 1), ("_id", 1))),
+    Part("reports", lambda m: {"member_id": m}, {
+        "id": "The report's id.",
+        "member_id": "The member that reports.",
+        "allocation_id": "The allocation it reports on.",
+        "grant_id": "The grant of that allocation.",
+        "grant_title": "The grant's title.",
+        "status": "Where the report stands, as the service last heard it.",
+        "due_on": "The day the report is due.",
+        "soon": "Its reminder a few days before the due date: PENDING, DONE or NONE.",
+        "overdue": "Its reminder once overdue: PENDING, DONE or NONE.",
+    }),
+    Part("rounds", lambda m: {"$or": [{"eligible": m}, {"subject_id": m}]}, {
+        "id": "The round's id (consultation and round number).", **_ROUND,
+        "kind": "The consultation's kind.",
+        "subject_id": "The member the consultation is about, if any.",
+        "title": "The consultation's title.",
+        "closes_at": "The round's deadline.",
+        "closed": "Whether the round has closed.",
+    }),
+    Part("responses", lambda m: {"_id": {"$regex": domain.response_pattern(m)}}, {
+        "id": "The response's id (consultation, round and member): that the member "
+              "responded, never how.", **_ROUND,
+        "at": "When the service learnt that the member responded.",
+    }),
+]
 
 
 def notifications_store() -> MongoStore:
@@ -250,8 +327,9 @@ def mails_listing(db: Any, status: str | None, limit: int) -> list[Doc]:
 def retry_failed(tx: Any, ids: list[str] | None, now: datetime, limit: int) -> list[str]:
     """FAILED mails (those of `ids`, or else the `limit` that failed longest
     ago, so that repeated calls walk through them all) put back in the
-    queue; their ids."""
-    query: Doc = {"status": MailStatus.FAILED}
+    queue; their ids. A mail erased with its member's data (erasure.py) is
+    never put back."""
+    query: Doc = {"status": MailStatus.FAILED, "erased_at": None}  # never one without words
     if ids is not None:
         query["_id"] = {"$in": ids}
     found = tx.db.mails.find(query, {"_id": 1}, session=tx.session)

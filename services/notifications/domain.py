@@ -20,6 +20,7 @@ Invariants:
   (accounts' codes live that long) and is kept, with its address, no longer.
 """
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -85,6 +86,12 @@ def round_id(consultation_id: str, round_number: int) -> str:
 def response_id(consultation_id: str, round_number: int, member_id: str) -> str:
     """Of a member's response to a round: that it responded, never how."""
     return f"{consultation_id}:{round_number}:{member_id}"
+
+
+def response_pattern(member_id: str) -> str:
+    """A regular expression that matches the response_id of each of the
+    member's responses, and no other member's (member ids hold no colon)."""
+    return f"^.+:[0-9]+:{re.escape(member_id)}$"
 
 
 # ---- who is told ---------------------------------------------------------------------
@@ -347,13 +354,23 @@ def new_mail(key: str, recipient: str, kind: str, language: str, rendered: Rende
 
 
 def sign_in_mail(key: str, address: str, language: str, rendered: Rendered, link_to: str,
-                 now: datetime, message_id: str, minutes: float) -> Doc:
+                 now: datetime, message_id: str, minutes: float,
+                 member_id: str | None = None) -> Doc:
     """A SIGN_IN mail: the one mail that holds its address, and only until it
     is sent (then deleted) or its code's `minutes` (SIGN_IN_CODE_MINUTES) have
-    passed (the store's TTL; the sender drops it unsent after that)."""
+    passed (the store's TTL; the sender drops it unsent after that).
+    `member_id`: the member whose focal point it goes to (None for a
+    secretariat person's), so that the member's erasure finds it."""
     mail = new_mail(key, SIGN_IN_RECIPIENT, K.SIGN_IN, language, rendered, link_to, now,
                     message_id)
-    return {**mail, "address": address, "expires_at": now + timedelta(minutes=minutes)}
+    return {**mail, "address": address, "member_id": member_id,
+            "expires_at": now + timedelta(minutes=minutes)}
+
+
+def sign_in_member(recipient: str | None) -> str | None:
+    """The member a sign-in mail goes to the focal point of, from
+    send_sign_in's `recipient` (a member id, "secretariat" or None)."""
+    return recipient if recipient not in (None, SECRETARIAT, SIGN_IN_RECIPIENT) else None
 
 
 def sign_in_language(explicit: str | None, recipients_language: Language) -> Language:

@@ -7,7 +7,8 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.validation import StrictSchema, Text, one_of
-from services.common.vocabulary import OPT_OUTS, Language, MailStatus
+from services.common.vocabulary import OPT_OUTS, SECRETARIAT, Language, MailStatus
+from services.notifications.domain import SIGN_IN_RECIPIENT
 
 MAX_ID = 100
 MAX_MAIL_ID = 300  # "<source>:<recipient>:<kind>"
@@ -64,6 +65,16 @@ class SignInInput(StrictSchema):
     language = fields.String(load_default=None, allow_none=True, validate=one_of(Language))
     recipient = Text(load_default=None, allow_none=True, min_length=1, max_length=MAX_ID)
     invited = Text(load_default=None, allow_none=True, min_length=1, max_length=200)
+
+
+# recipients that are no member: never a member's data to export or erase
+NOT_MEMBERS = (SECRETARIAT, SIGN_IN_RECIPIENT)
+
+
+class MemberIdInput(StrictSchema):
+    """A member's id (of member_data and erase_member_data)."""
+    member_id = Text(required=True, min_length=1, max_length=MAX_ID, data_key="memberId",
+                     validate=validate.NoneOf(NOT_MEMBERS, error="Not a member's id."))
 
 
 class MailsQuery(StrictSchema):

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, Final
 
-from services.common import paging
+from services.common import member_data, paging
+from services.common.errors import BadUserInput
 from services.common.events import (ALLOCATION_DECISIONS, MEMBER_EVENTS, PROXY_NOTICES,
                                     REPORT_EVENTS)
 from services.common.handlers import OperatorRpc, consume, consume_all, every, rpc
@@ -27,11 +28,11 @@ from services.common.store import Tx, utcnow
 from services.common.timers import every_until_stopped
 from services.common.validation import load
 from services.common.vocabulary import Language, MailStatus, NotificationKind
-from services.notifications import delivery, dependencies, domain, proxies, reports
+from services.notifications import delivery, dependencies, domain, erasure, proxies, reports
 from services.notifications.content import render
 from services.notifications.dependencies import notifications_store
 from services.notifications.schemas import (
-    MAX_MAILS, RETRY_LIMIT, MailDetailView, MailsQuery, MailView, MarkReadInput,
+    MAX_MAILS, RETRY_LIMIT, MailDetailView, MailsQuery, MailView, MarkReadInput, MemberIdInput,
     NotificationsQuery, NotificationView, PreferencesInput, PreferencesView, RecipientInput,
     RetryInput, SignInInput)
 from services.notifications.sender import Sender
@@ -331,7 +332,7 @@ class NotificationsService(OperatorRpc):
             mail = domain.sign_in_mail(key, q["address"], language_of_mail, rendered,
                                        context["link"], utcnow(),
                                        delivery.message_id(key, self.store.config["MAIL_FROM"]),
-                                       minutes)
+                                       minutes, domain.sign_in_member(q["recipient"]))
             tx.db.mails.insert_one(mail, session=tx.session)
             return True
         queued = self.store.transaction(work)
@@ -370,3 +371,25 @@ class NotificationsService(OperatorRpc):
             lambda tx: dependencies.retry_failed(tx, q["ids"], utcnow(), RETRY_LIMIT))
         log.info("%d failed mails queued again", len(moved))
         return moved
+
+    # ---- a member's personal data (DOMAIN.md section 11) ----------------------
+
+    @rpc
+    def member_data(self, member_id: object) -> dict[str, Any]:
+        """{collection: [documents]}: all this service holds about the member
+        (dependencies.MEMBER_DATA); read-only; all empty for a bad id."""
+        try:
+            clean = load(MemberIdInput(), {"memberId": member_id})["member_id"]
+        except BadUserInput:
+            return {part.collection: [] for part in dependencies.MEMBER_DATA}
+        return member_data.export(self.store.db, dependencies.MEMBER_DATA, clean)
+
+    @rpc
+    def erase_member_data(self, member_id: object) -> list[str]:
+        """Erase the member's mails and notifications' words and its sign-in
+        mails (erasure.py), statement by statement; what was removed, in
+        words ([] when nothing was left: a second erasure)."""
+        clean = load(MemberIdInput(), {"memberId": member_id})["member_id"]
+        erased = erasure.erase(self.store.db, clean, utcnow())
+        log.info("member %s: personal data erased from the notifications (%s)", clean, erased)
+        return erasure.words(erased)
