@@ -187,7 +187,8 @@ class Gateway:
         if context.cookie:
             headers["Set-Cookie"] = context.cookie
         LATENCY.observe(time.perf_counter() - started)
-        self.finish(admitted.record, status, out, context.answer_may_be_kept)
+        self.finish(admitted.record, status, out, context.answer_may_be_kept,
+                    context.shown_focal_points)
         return json_response(out, status, headers=headers)
 
     def admit(self, request: Request, query: str, variables: dict | None,
@@ -286,19 +287,23 @@ class Gateway:
             headers["Retry-After"] = str(self.limits.retry_after())
         return out, status, headers
 
-    def finish(self, record: str | None, status: int, out: dict, may_keep: bool = True) -> None:
+    def finish(self, record: str | None, status: int, out: dict, may_keep: bool = True,
+               shown_focal_points: Iterable[str] = ()) -> None:
         """Keep the answer under the request's Idempotency-Key. Its outcome
         is unknown if a service did not answer or the gateway failed: a
         repeat then runs again (under the same names, see idempotency.py).
         An answer that holds a session's token is never kept (`may_keep`
         False): its key is marked unknown, so a repeat runs again under the
-        same names and accounts answers the session it made, once."""
+        same names and accounts answers the session it made, once. The
+        members whose focal point the answer carries are kept with it
+        (`shown_focal_points`, scrubbed if they are erased)."""
         if record:
             unknown = {Unavailable.code, INTERNAL_SERVER_ERROR} & error_codes(out)
             if not may_keep:
                 self.keys.finish(record, status, {}, outcome_known=False)
                 return
-            self.keys.finish(record, status, out, outcome_known=not unknown)
+            self.keys.finish(record, status, out, outcome_known=not unknown,
+                             shown_focal_points=shown_focal_points)
 
     # ---- the rest ----------------------------------------------------------------
 

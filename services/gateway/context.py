@@ -33,6 +33,7 @@ class Context:
         self.settings = gateway.settings
         self.members = gateway.members  # member statuses (auth.MemberStatuses)
         self.limits = gateway.limits    # per-client counters (store.RateLimits)
+        self.keys = gateway.keys        # kept answers of Idempotency-Keys (idempotency.Keys)
         self.client = client            # the client's address (limits.ClientAddress)
         self.request_id = request_id
         self.work_id = work_id or uuid.uuid4().hex
@@ -44,6 +45,9 @@ class Context:
         # False once the answer holds a session's token: it is then never
         # kept under an Idempotency-Key (the gateway's store holds no token)
         self.answer_may_be_kept = True
+        # the members whose focal point the answer carries (disclosure.py): kept
+        # with the answer under its Idempotency-Key, scrubbed if they are erased
+        self.shown_focal_points: set[str] = set()
 
     @property
     def rpc_calls(self) -> int:

@@ -23,11 +23,18 @@ A kept answer is replayed only after the request was authenticated again.
   or gets back what was done, never does it twice.
 - The gateway's store unreachable: 503, SERVICE_UNAVAILABLE (a key is never
   silently ignored).
+
+A kept answer that carried a member's focal point names that member in
+`shown_focal_points` (Context.shown_focal_points). When the member's
+personal data is erased (eraseMemberData), each such answer is replaced by
+a CONFLICT error answer (`scrub`), so no replay shows the focal point again
+(but an answer still being computed during the erasure, kept after it:
+docs/safety.md).
 """
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -41,6 +48,14 @@ RUNNING, DONE, UNKNOWN = "running", "done", "unknown"
 # longer than a request can run in practice (its calls each time out after
 # RPC_TIMEOUT_SECONDS); a repeat within it is told to wait, not run twice at once
 RUNNING_LIMIT_SECONDS = 30
+# what a kept answer that showed an erased member's focal point becomes (`scrub`)
+ERASED_ANSWER = "This answer named a member whose personal data was erased."
+
+
+def erased_answer() -> dict:
+    """The GraphQL answer that replaces a scrubbed one (CONFLICT)."""
+    return {"data": None, "errors": [{"message": ERASED_ANSWER,
+                                      "extensions": {"code": Conflict.code}}]}
 
 
 class Refusal(Exception):
@@ -132,12 +147,33 @@ class Keys:
         except (PyMongoError, Unavailable):
             raise keys_unavailable()
 
-    def finish(self, doc_id: str, status: int, body: dict, outcome_known: bool) -> None:
+    def finish(self, doc_id: str, status: int, body: dict, outcome_known: bool,
+               shown_focal_points: Iterable[str] = ()) -> None:
         """Keep the answer (replayed to a repeat) or, if its outcome is
-        unknown, mark the key so that a repeat runs again."""
+        unknown, mark the key so that a repeat runs again. The ids of the
+        members whose focal point the answer carries are kept with it
+        (only when there are some), for `scrub`."""
+        kept: dict[str, Any] = {"state": DONE if outcome_known else UNKNOWN, "status": status,
+                                "body": json.dumps(body)}
+        if shown_focal_points:
+            kept["shown_focal_points"] = sorted(set(shown_focal_points))
         try:
-            self.collection.update_one({"_id": doc_id}, {"$set": {
-                "state": DONE if outcome_known else UNKNOWN, "status": status,
-                "body": json.dumps(body)}})
+            self.collection.update_one({"_id": doc_id}, {"$set": kept})
         except (PyMongoError, Unavailable):
             pass  # stays running: a repeat waits RUNNING_LIMIT_SECONDS, then runs under the same names
+
+    def scrub(self, member_id: str) -> int:
+        """Replace every kept answer that carried `member_id`'s focal point
+        with the CONFLICT answer `erased_answer` and forget whose it showed;
+        how many were replaced. SERVICE_UNAVAILABLE if the store does not
+        answer (the erasure is then repeated as a whole: every step of it is
+        idempotent)."""
+        try:
+            result = self.collection.update_many(
+                {"shown_focal_points": member_id},
+                {"$set": {"body": json.dumps(erased_answer()), "status": 200},
+                 "$unset": {"shown_focal_points": ""}})
+        except (PyMongoError, Unavailable):
+            raise Unavailable("The gateway's store did not answer; erase the member's data "
+                              "again shortly.")
+        return int(result.modified_count)

@@ -63,5 +63,5 @@ def run_as(gateway: Any, viewer: Viewer, client: str, query: str, variables: dic
     context = Context(viewer, gateway, request_id, client, work_id=work_id)
     result = asyncio.run(run(document, variables, None, context))
     out, status, _ = gateway.answer(result, request_id)
-    gateway.finish(record, status, out, context.answer_may_be_kept)
+    gateway.finish(record, status, out, context.answer_may_be_kept, context.shown_focal_points)
     return out, context

@@ -11,13 +11,14 @@ from typing import Any
 
 from graphene import ID, Boolean, Float, InputObjectType, List, NonNull, String
 
+from services.common import vocabulary
 from services.common.vocabulary import (DEFAULT_LANGUAGE, DEFAULT_QUORUM, DEFAULT_RULE,
-                                        DEFAULT_SECTOR_CODE, ResultsVisibility as Visibility)
+                                        DEFAULT_SECTOR_CODE, DEFAULT_VISIBILITY)
 from services.gateway.scalars import DateTime, Decimal
 from services.gateway.types import (BudgetLineFields, Constituency, DecisionRule,
                                     DisbursementRecord, FocalPointFields, GrantTerms,
                                     IndicatorFields, Language, OrgType, ResultsVisibility,
-                                    req_list)
+                                    Visibility, req_list)
 
 
 def plain(value: Any) -> Any:
@@ -61,6 +62,8 @@ class MemberInput(InputObjectType):
     constituencies = req_list(Constituency)
     focal_point = FocalPointInput(required=True)
     language = Language(default_value=DEFAULT_LANGUAGE)
+    # MEMBERS_ONLY: invisible to ANONYMOUS (DOMAIN.md section 11)
+    visibility = Visibility(default_value=DEFAULT_VISIBILITY)
 
 
 class ConsultationInput(InputObjectType):
@@ -71,7 +74,7 @@ class ConsultationInput(InputObjectType):
     quorum = Float(default_value=DEFAULT_QUORUM)
     threshold = Float()
     # chosen at opening, never changed afterwards (DOMAIN.md section 9)
-    results_visibility = ResultsVisibility(default_value=Visibility.OPEN)
+    results_visibility = ResultsVisibility(default_value=vocabulary.ResultsVisibility.OPEN)
 
 
 class AllocationInput(InputObjectType):

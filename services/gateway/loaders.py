@@ -1,13 +1,25 @@
 """Per-request DataLoaders: every list level of a query costs one bulk RPC,
 whatever the number of items (members -> allocations -> grants is 3 calls
-for 5 or for 50 members)."""
+for 5 or for 50 members).
+
+What a viewer may learn of a member is decided by disclosure.py: the member
+loader drops the members hidden from the viewer (`keeps_member`), the
+consultation loaders redact the consultations about them
+(`shown_consultations`), and a focal point is read for ADMIN through
+`focal_point`, which members records as a read."""
 from graphene.utils.dataloader import DataLoader
 
+from services.gateway import disclosure
 
-def _by_id(ctx, service, method):
+
+def _by_id(ctx, service, method, keep=None, shown=None):
+    """A loader of views by id; `keep(view)` leaves out a view the viewer
+    may not see (as if unknown), `shown(ctx, views)` rewrites the views."""
     async def batch(keys):
         items = ctx.call(service, method, list(keys))
-        found = {item["id"]: item for item in items}
+        if shown is not None:
+            items = await shown(ctx, items)
+        found = {item["id"]: item for item in items if keep is None or keep(item)}
         return [found.get(k) for k in keys]
     return DataLoader(batch)
 
@@ -20,18 +32,49 @@ def _each(ctx, service, method):
     return DataLoader(batch)
 
 
-def _mapped(ctx, service, method, default, *extra):
+# members takes at most this many ids in one read_focal_points or focal_point_reads_many
+MEMBER_IDS_AT_ONCE = 1000
+
+
+def _mapped(ctx, service, method, default, *extra, max_batch_size=None):
     async def batch(keys):
         result = ctx.call(service, method, list(keys), *extra)
         return [result.get(k, default) for k in keys]
+    return DataLoader(batch, max_batch_size=max_batch_size)
+
+
+def _consultation_by_subject(ctx):
+    """The consultation of each subject (an allocation), redacted as the
+    viewer must see it (disclosure.shown_consultations)."""
+    async def batch(keys):
+        found = ctx.call("consultations", "get_by_subjects", list(keys))
+        return await disclosure.shown_consultations(ctx, [found.get(k) for k in keys])
     return DataLoader(batch)
+
+
+def _focal_points(ctx):
+    """ADMIN only (None otherwise: no call): the focal points of members,
+    read through members `read_focal_points`, which records who read them
+    (one call and one record per list level)."""
+    if not ctx.viewer.is_admin():
+        return None
+    by = disclosure.reader(ctx.viewer)
+
+    async def batch(keys):
+        found = {one["id"]: one.get("focal_point")
+                 for one in ctx.call("members", "read_focal_points", list(keys), by)}
+        return [found.get(k) for k in keys]
+    return DataLoader(batch, max_batch_size=MEMBER_IDS_AT_ONCE)
 
 
 class Loaders:
     def __init__(self, ctx):
-        self.member = _by_id(ctx, "members", "get_many")
+        # a member the viewer may not learn of is as if unknown (disclosure.py)
+        self.member = _by_id(ctx, "members", "get_many",
+                             keep=lambda view: disclosure.keeps_member(ctx.viewer, view))
         self.grant = _by_id(ctx, "grants", "get_many")
-        self.consultation = _by_id(ctx, "consultations", "get_many")
+        self.consultation = _by_id(ctx, "consultations", "get_many",
+                                   shown=disclosure.shown_consultations)
         self.allocations_by_member = _mapped(ctx, "grants", "allocations_by_members", [])
         self.allocations_by_grant = _mapped(ctx, "grants", "allocations_by_grants", [])
         self.disbursements = _mapped(ctx, "grants", "disbursements_by_allocations", [])
@@ -42,7 +85,11 @@ class Loaders:
         # may not see (services/gateway/reports.py), and ask nothing for ANONYMOUS
         self.reports = _mapped(ctx, "grants", "reports_by_allocations", [])
         self.report = _by_id(ctx, "grants", "get_reports")
-        self.consultation_by_subject = _mapped(ctx, "consultations", "get_by_subjects", None)
+        self.consultation_by_subject = _consultation_by_subject(ctx)
+        # who read each member's focal point (members keeps the records)
+        self.focal_point_reads = _mapped(ctx, "members", "focal_point_reads_many", [],
+                                         max_batch_size=MEMBER_IDS_AT_ONCE)
+        self.focal_point = _focal_points(ctx)
         # of a hidden round's current stances, consultations gives only the viewer's own
         self.stances = _mapped(ctx, "consultations", "stances_many", [], ctx.viewer.member_id)
         # who responded in the current round, never what (Consultation.awaiting)

@@ -8,7 +8,8 @@ returns a member refreshes it), the limit on anonymous applications, and
 waiting until a closed consultation's outcome reached its subject
 (`applied`, outcomes.py), and the session's token and cookie of a sign-in
 (signin.py). The proxy mutations' resolvers are in proxies.py, the reports'
-and closeGrant's in reports.py (with who sees a report).
+and closeGrant's in reports.py (with who sees a report), a member's safety's
+(visibility, export, erasure) in member_safety.py.
 """
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -16,12 +17,15 @@ from typing import Any, Callable, Iterator
 from graphene import ID, Argument, Boolean, Field, Int, ObjectType, String
 from graphql import GraphQLResolveInfo
 
-from services.common.errors import BadUserInput, Conflict, Forbidden, TooManyRequests
+from services.common.errors import (TELLS_WHO_IS_KNOWN, BadUserInput, Conflict, Forbidden,
+                                    TooManyRequests)
 from services.common.vocabulary import Role
 from services.gateway.inputs import (AllocationInput, ConsultationInput, DisbursementInput,
                                      GrantInput, MemberInput, PreferencesInput, ReportInput, wire)
 from services.gateway import signin
 from services.gateway.auth import cleared_cookie, session_cookie
+from services.gateway.member_safety import (Erasure, erase_member_data, export_member_data,
+                                            set_member_visibility)
 from services.gateway.outcomes import applied
 from services.gateway.proxies import (accept_proxy, cast_stance, decline_proxy, grant_proxy,
                                       revoke_proxy)
@@ -29,7 +33,7 @@ from services.gateway.reports import (close_grant, reporter, review_report, sche
                                       submit_report)
 from services.gateway.scalars import Date, DateTime
 from services.gateway.types import (Allocation, Consultation, Disbursement, Grant, Member, Proxy,
-                                    Report, Stance, StanceValue, req, req_list)
+                                    Report, Stance, StanceValue, Visibility, req, req_list)
 from services.gateway.viewer_types import Preferences, Session
 
 
@@ -107,6 +111,9 @@ MAY_CALL: dict[str, Callable[[Any, dict], None]] = {
     "sign_out": a_session,
     "invite_secretariat": admin,
     "remove_secretariat": admin,
+    "set_member_visibility": admin_or_the_member,
+    "export_member_data": admin_or_the_member,
+    "erase_member_data": admin,
 }
 
 
@@ -136,7 +143,11 @@ APPLICATIONS = "applyForMembership"  # the rate limit's name (services/gateway/s
 def counted_application(ctx: Any) -> Iterator[None]:
     """Anonymous applications are limited per client address (DOMAIN.md
     section 6). An application refused for its content (BAD_USER_INPUT,
-    CONFLICT) is given back: the limit counts applications made."""
+    CONFLICT) is given back: the limit counts applications made. But not
+    one refused because its name or address is a member's already
+    (TELLS_WHO_IS_KNOWN): those tell whether the coalition knows an
+    organisation or an address, MEMBERS_ONLY ones included, so each such
+    try costs an application (docs/safety.md)."""
     if ctx.viewer.role != Role.ANONYMOUS:
         yield
         return
@@ -147,8 +158,9 @@ def counted_application(ctx: Any) -> Iterator[None]:
             "secretariat to register your organisation.")
     try:
         yield
-    except (BadUserInput, Conflict):
-        ctx.limits.give_back(APPLICATIONS, ctx.client)
+    except (BadUserInput, Conflict) as refused:
+        if refused.message not in TELLS_WHO_IS_KNOWN:
+            ctx.limits.give_back(APPLICATIONS, ctx.client)
         raise
 
 
@@ -356,6 +368,10 @@ class Mutation(ObjectType):
     invite_secretariat = mutation(Boolean, invite_secretariat, email=String(required=True),
                                   name=String(required=True))
     remove_secretariat = mutation(Boolean, remove_secretariat, email=String(required=True))
+    set_member_visibility = mutation(Member, set_member_visibility, member_id=ID(required=True),
+                                     visibility=Visibility(required=True))
+    export_member_data = mutation(String, export_member_data, member_id=ID(required=True))
+    erase_member_data = mutation(Erasure, erase_member_data, member_id=ID(required=True))
     grant_proxy = mutation(Proxy, grant_proxy, consultation_id=ID(required=True),
                            holder_id=ID(required=True))
     accept_proxy = mutation(Proxy, accept_proxy, id=ID(required=True))

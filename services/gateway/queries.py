@@ -4,13 +4,19 @@ page of a list through one `list` RPC.
 A page's nodes are primed into the loader of their type, so the same object
 asked again in the query costs no RPC. The service counts a list only when
 the query selects `totalCount` (`asks_total`): a count costs more than a page.
+What a viewer may learn of a member decides what a list asks and shows
+(disclosure.py): `members` asks for PUBLIC members only for ANONYMOUS, and
+`consultations` redacts the consultations about members hidden from it
+before they are primed.
 """
-from typing import Any, Callable
+import inspect
+from typing import Any, Awaitable, Callable
 
 from graphene import ID, Boolean, Field, Int, ObjectType, String
 from graphql import (FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode,
                      SelectionSetNode)
 
+from services.gateway import disclosure
 from services.gateway.auth import secretariat_person
 from services.gateway.inputs import plain
 from services.gateway.operations import operations_field
@@ -56,20 +62,44 @@ def _prime(loader: Any, page: dict) -> dict:
     return page
 
 
-def page_of(service: str, loader: str) -> Callable:
-    """Resolver of a list: one `list` RPC; its nodes primed into the loader.
-    The service counts only if the query selects totalCount."""
+async def _primed_later(loader: Any, page: Awaitable[dict]) -> dict:
+    return _prime(loader, await page)
+
+
+Filtered = Callable[[Any, dict], dict]  # (context, filters) -> the filters asked
+Shown = Callable[[Any, dict], "dict | Awaitable[dict]"]  # (context, page) -> the page shown
+
+
+def page_of(service: str, loader: str, filtered: Filtered | None = None,
+            shown: Shown | None = None) -> Callable:
+    """Resolver of a list: one `list` RPC with the filters `filtered` makes
+    of the query's; the page as `shown` shows it (maybe awaited), its nodes
+    then primed into the loader. The service counts only if the query
+    selects totalCount."""
     def resolve(root: Any, info: GraphQLResolveInfo, first: int = DEFAULT_PAGE_SIZE,
-                after: str | None = None, **filters: Any) -> dict:
-        page = info.context.call(service, "list", plain(filters), first, after, asks_total(info))
-        return _prime(getattr(info.context.loaders, loader), page)
+                after: str | None = None, **filters: Any) -> dict | Awaitable[dict]:
+        ctx = info.context
+        wanted = plain(filters)
+        if filtered is not None:
+            wanted = filtered(ctx, wanted)
+        page = ctx.call(service, "list", wanted, first, after, asks_total(info))
+        out = page if shown is None else shown(ctx, page)
+        if inspect.isawaitable(out):
+            return _primed_later(getattr(ctx.loaders, loader), out)
+        return _prime(getattr(ctx.loaders, loader), out)
     return resolve
 
 
-def paged(connection: Any, service: str, loader: str, **filters: Any) -> Field:
+def paged(connection: Any, service: str, loader: str, filtered: Filtered | None = None,
+          shown: Shown | None = None, **filters: Any) -> Field:
     """A list field: its filters, then `first` and `after` (services/common/paging.py)."""
     return Field(req(connection), **filters, first=Int(default_value=DEFAULT_PAGE_SIZE),
-                 after=String(), resolver=page_of(service, loader))
+                 after=String(), resolver=page_of(service, loader, filtered, shown))
+
+
+def members_filters(ctx: Any, filters: dict) -> dict:
+    """PUBLIC members only for a viewer MEMBERS_ONLY ones are hidden from."""
+    return disclosure.listed_filters(disclosure.viewer_of(ctx), filters)
 
 
 def notifications(root: Any, info: GraphQLResolveInfo, unread_only: bool | None = False,
@@ -97,11 +127,13 @@ def secretariat(root: Any, info: GraphQLResolveInfo) -> list[dict]:
 class Query(ObjectType):
     viewer = Field(req(Viewer))
     member = Field(Member, id=ID(required=True), resolver=one("member"))
-    members = paged(MemberConnection, "members", "member", status=MemberStatus(),
+    members = paged(MemberConnection, "members", "member", members_filters,
+                    disclosure.listed_page, status=MemberStatus(),
                     constituency=Constituency(), country=String(), search=String())
     consultation = Field(Consultation, id=ID(required=True), resolver=one("consultation"))
     consultations = paged(ConsultationConnection, "consultations", "consultation",
-                          status=ConsultationStatus(), kind=ConsultationKind())
+                          shown=disclosure.shown_page, status=ConsultationStatus(),
+                          kind=ConsultationKind())
     grant = Field(Grant, id=ID(required=True), resolver=one("grant"))
     grants = paged(GrantConnection, "grants", "grant", status=GrantStatus())
     notifications = Field(req(NotificationConnection), unread_only=Boolean(default_value=False),

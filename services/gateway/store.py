@@ -19,7 +19,9 @@ from services.gateway.idempotency import KEEP_HOURS
 
 # collection -> its indexes; documents carry their own expiry (TTL indexes)
 INDEXES = {
-    "idempotency": [IndexModel([("created_at", ASCENDING)], expireAfterSeconds=KEEP_HOURS * 3600)],
+    "idempotency": [IndexModel([("created_at", ASCENDING)], expireAfterSeconds=KEEP_HOURS * 3600),
+                    # the kept answers that showed a member's focal point (Keys.scrub)
+                    IndexModel([("shown_focal_points", ASCENDING)], sparse=True)],
     "rate_limits": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
 }
 

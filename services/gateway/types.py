@@ -11,7 +11,8 @@ keys); nested lists go through the per-request DataLoaders
 (services/gateway/loaders.py), so a list level costs one RPC whatever its
 length. The types about who asks (Viewer, Person, Session, Preferences,
 Notification) are in viewer_types.py. Which reports a viewer sees
-(`Allocation.reports`) is reports.py's rule.
+(`Allocation.reports`) is reports.py's rule; what a viewer may learn of a
+member (MEMBERS_ONLY members, focal points) is disclosure.py's.
 """
 from enum import StrEnum
 from typing import Any, Awaitable, Callable, cast
@@ -21,6 +22,7 @@ from graphene import ID, Boolean, Field, Float, Int, List, NonNull, ObjectType, 
 from graphql import GraphQLResolveInfo
 
 from services.common import vocabulary
+from services.gateway import disclosure
 from services.gateway.reports import visible_reports
 from services.gateway.scalars import Date, DateTime, Decimal
 
@@ -45,6 +47,7 @@ AllocationStatus = ENUMS["AllocationStatus"]
 ResultsVisibility = ENUMS["ResultsVisibility"]
 ProxyStatus = ENUMS["ProxyStatus"]
 ReportStatus = ENUMS["ReportStatus"]
+Visibility = ENUMS["Visibility"]
 
 
 def api_enum_without(values: type[StrEnum], *left_out: StrEnum) -> type[graphene.Enum]:
@@ -161,6 +164,11 @@ class FocalPoint(FocalPointFields, ObjectType):
     pass
 
 
+class FocalPointRead(ObjectType):
+    at = DateTime(required=True)
+    by = String(required=True)
+
+
 class Member(ObjectType):
     id = ID(required=True)
     name = String(required=True)
@@ -174,17 +182,18 @@ class Member(ObjectType):
     can_vote = Boolean(required=True)
     joined_at = DateTime()
     language = Field(req(Language))
-    focal_point = Field(FocalPoint)
+    visibility = Field(req(Visibility))
+    # ADMIN and the member itself only (disclosure.py)
+    focal_point_reads = req_list(FocalPointRead, resolver=disclosure.focal_point_reads)
+    focal_point = Field(FocalPoint, resolver=disclosure.focal_point)
     allocations = req_list(lambda: Allocation, resolver=loaded("allocations_by_member"))
     history = req_list(MemberChange)
+    erased_at = DateTime(description=(
+        "When the member's personal data was erased (null unless it was)."))
 
     @staticmethod
-    def resolve_focal_point(member: dict, info: GraphQLResolveInfo) -> dict | None:
-        """Shown only to the secretariat and to the member itself."""
-        viewer = info.context.viewer
-        if viewer.is_admin() or viewer.is_member(member["id"]):
-            return member.get("focal_point")
-        return None
+    def resolve_visibility(member: dict, info: GraphQLResolveInfo) -> str:
+        return disclosure.visibility(member)
 
 
 class Tally(ObjectType):
@@ -349,7 +358,8 @@ class Allocation(ObjectType):
 
 class Grant(GrantTerms, Identified, ObjectType):
     status = Field(req(GrantStatus))
-    allocations = req_list(Allocation, resolver=loaded("allocations_by_grant"))
+    # for ANONYMOUS, without those of MEMBERS_ONLY members (disclosure.py)
+    allocations = req_list(Allocation, resolver=disclosure.shown_allocations)
     allocated = Decimal(required=True)
     disbursed = Decimal(required=True)
     available = Decimal(required=True)
@@ -357,6 +367,13 @@ class Grant(GrantTerms, Identified, ObjectType):
     budget_lines = req_list(BudgetLine)
     iati_xml = String(required=True, resolver=loaded("iati"))
     closed_at = DateTime(description="When the grant was closed (null unless CLOSED).")
+    undisclosed_allocations = Int(required=True, resolver=disclosure.undisclosed_allocations,
+                                  description=(
+                                      "How many of its allocations `allocations` leaves out for "
+                                      "this viewer (those of members hidden from it); 0 for "
+                                      "members and ADMIN."))
+    undisclosed_amount = Decimal(required=True, resolver=disclosure.undisclosed_amount,
+                                 description="The sum of the allocations left out (0.00 if none).")
 
 
 MemberConnection = connection(Member)

@@ -7,6 +7,7 @@ from graphene import ID, Boolean, Field, Int, List, NonNull, ObjectType, String
 from graphql import GraphQLResolveInfo
 
 from services.common import vocabulary
+from services.gateway import disclosure
 from services.gateway.auth import focal_point_person, secretariat_person
 from services.gateway.scalars import DateTime
 from services.gateway.types import (
@@ -82,7 +83,10 @@ class Viewer(ObjectType):
                     return None
                 name, email = found.get("name"), found.get("email")
             return secretariat_person(name, email) if email else None
-        return focal_point_person(await info.context.loaders.member.load(viewer.member_id))
+        person = focal_point_person(await info.context.loaders.member.load(viewer.member_id))
+        if person is not None:  # its own focal point, carried by the answer
+            disclosure.shown_focal_point(info.context, viewer.member_id)
+        return person
 
 
 class Session(ObjectType):
