@@ -53,7 +53,7 @@ PAGE_POLICY: Final = ("default-src 'none'; script-src 'self'; style-src 'self'; 
 TYPES: Final = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
 COMPRESSIBLE: Final = ("text/html", "text/css", "text/javascript", "image/svg+xml", "text/csv",
-                       "application/xml")
+                       "application/xml", "application/json")
 
 
 

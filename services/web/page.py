@@ -64,6 +64,7 @@ DONE: Final[dict[str, str]] = {
     "report-changes": N_("Changes are requested. The member is told, with your note."),
     "report-scheduled": N_("The report is scheduled. The member is reminded before it is due."),
     "grant-closed": N_("The grant is closed. Its reports can still be received and reviewed."),
+    "visibility": N_("Who may see the membership is saved."),
 }
 
 FORM_KEY: Final = "form_key"  # the hidden field of every POST form (macros.html csrf())

@@ -2,9 +2,9 @@
 MemberInput), then /apply/sent says what happens next.
 
 Invariants:
-- the form posts every field of MemberInput the API has (visibility only
-  once the API takes it); what the API refuses is shown beside the field it
-  names, and every field keeps what was typed;
+- the form posts every field of MemberInput, the visibility too (PUBLIC
+  unless MEMBERS_ONLY is chosen, DOMAIN.md section 11); what the API refuses
+  is shown beside the field it names, and every field keeps what was typed;
 - countries are typed as names (English or Russian) or two-letter codes,
   separated by commas: a word that names no country is sent as typed (so
   the API refuses the whole input and reports every other field too) and
@@ -21,7 +21,7 @@ from services.common.vocabulary import Constituency, Language, OrgType
 from services.web.page import Page
 from services.web.views import documents as D
 from services.web.views import route
-from services.web.views.labels import parse_countries
+from services.web.views.labels import parse_countries, visibility_options
 from services.web.views.shared import api_messages, form_errors, labels_of
 
 # API field -> form field
@@ -29,7 +29,7 @@ FIELDS = {"name": "name", "acronym": "acronym", "orgType": "org_type", "countrie
           "region": "region", "constituencies": "constituencies", "focalPoint": "focal_name",
           "focalPoint.name": "focal_name", "focalPoint.email": "focal_email",
           "focalPoint.phone": "focal_phone", "language": "language", "visibility": "visibility"}
-VISIBILITIES = ("PUBLIC", "MEMBERS_ONLY")
+VISIBILITIES = ("PUBLIC", "MEMBERS_ONLY")  # the API's Visibility
 EMPTY = "Must not be empty."  # the API's message for a required text left empty
 
 
@@ -74,7 +74,7 @@ def member_input(page: Page, typed: dict[str, Any]) -> tuple[dict[str, Any], dic
         errors["constituencies"] = [page._("Choose constituencies from the list.")]
     if typed["language"] not in {str(lang) for lang in Language}:
         errors["language"] = [page._("Choose English or Russian.")]
-    if D.HAS_VISIBILITY and typed["visibility"] not in VISIBILITIES:
+    if typed["visibility"] not in VISIBILITIES:
         errors["visibility"] = [page._("Choose who may see your membership.")]
     data = {"name": typed["name"].strip(), "acronym": optional(typed["acronym"]),
             "orgType": typed["org_type"], "countries": codes + unknown, "region": optional(typed["region"]),
@@ -82,9 +82,7 @@ def member_input(page: Page, typed: dict[str, Any]) -> tuple[dict[str, Any], dic
             "focalPoint": {"name": typed["focal_name"].strip(),
                            "email": typed["focal_email"].strip(),
                            "phone": optional(typed["focal_phone"])},
-            "language": typed["language"]}
-    if D.HAS_VISIBILITY:
-        data["visibility"] = typed["visibility"]
+            "language": typed["language"], "visibility": typed["visibility"]}
     return data, errors
 
 
@@ -92,14 +90,11 @@ def apply_page(page: Page, typed: dict[str, Any], errors: dict[str, list[str]]) 
     L = labels_of(page)
     return page.render(
         "public/apply.html", status=400 if errors else 200, title=page._("Apply for membership"),
-        L=L, typed=typed, errors=errors, has_visibility=D.HAS_VISIBILITY,
+        L=L, typed=typed, errors=errors,
         org_options=[("", page._("Choose a type"))] + L.options("org_type"),
         constituency_options=L.options("constituency"),
         language_options=[("EN", "English", ""), ("RU", "Русский", "")],
-        visibility_options=[
-            ("PUBLIC", page._("Public"), page._("Anyone can see that your organisation is a member.")),
-            ("MEMBERS_ONLY", page._("Members only"),
-             page._("Only the secretariat and other members can see your organisation."))])
+        visibility_options=visibility_options(page._, own=True))
 
 
 @route("/apply", methods=("GET", "POST"))

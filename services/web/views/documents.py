@@ -22,8 +22,10 @@ def has_field(type_name: str, field: str) -> bool:
     return found is not None and field in getattr(found, "fields", {})
 
 
-# DOMAIN.md section 11, when the API has it
+# DOMAIN.md section 11 (member visibility): the pages always offer it now;
+# kept for the tests that ask whether the API has it
 HAS_VISIBILITY: Final = has_field("MemberInput", "visibility")
+FOCAL_POINT_READS: Final = "visibility focalPointReads { at by }"  # DOMAIN.md section 11
 
 PAGE_SIZE: Final = 50          # members per page of /members
 AWAITING_SHOWN: Final = 200    # members named as not yet responded; the rest are counted
@@ -167,6 +169,7 @@ GRANT_FIELDS: Final = grant_fields(reports="id dueOn status overdue")
 GRANT: Final = """
 query Grant($id: ID!) {
   grant(id: $id) {%s
+    undisclosedAllocations undisclosedAmount
   }
 }
 """ % GRANT_FIELDS
@@ -176,11 +179,12 @@ query Organisation {
   viewer {
     role
     member {%s
+      %s
     }
   }
 }
-""" % member_fields(consultation="id openedAt", disbursement="id amount paidOn reference",
-                   reports="id dueOn status overdue submittedAt")
+""" % (member_fields(consultation="id openedAt", disbursement="id amount paidOn reference",
+                    reports="id dueOn status overdue submittedAt"), FOCAL_POINT_READS)
 
 WITHDRAWAL: Final = """
 query Withdrawal { viewer { role member { id name status } } }
@@ -190,7 +194,7 @@ PREFERENCES: Final = """
 query Preferences {
   viewer {
     role
-    member { id name }
+    member { id name visibility }
     person { name email role preferences { language consultationOpened reminders outcomes } }
   }
   notifications(first: %d) {
@@ -258,6 +262,18 @@ MARK_READ: Final = """
 mutation MarkRead($ids: [ID!]!) { markNotificationsRead(ids: $ids) }
 """
 
+# DOMAIN.md section 11: the member itself or ADMIN (the API decides)
+SET_VISIBILITY: Final = """
+mutation SetVisibility($id: ID!, $visibility: Visibility!) {
+  setMemberVisibility(memberId: $id, visibility: $visibility) { id visibility }
+}
+"""
+
+# run as a query (no form key): the JSON is never kept among the API's answers
+EXPORT: Final = """
+mutation ExportMemberData($id: ID!) { exportMemberData(memberId: $id) }
+"""
+
 QUERIES: Final = {"HOME": HOME, "MEMBERS": MEMBERS, "MEMBER": MEMBER,
                   "CONSULTATIONS": CONSULTATIONS, "CONSULTATION": CONSULTATION,
                   "GRANTS": GRANTS, "GRANT": GRANT, "ORGANISATION": ORGANISATION,
@@ -265,4 +281,5 @@ QUERIES: Final = {"HOME": HOME, "MEMBERS": MEMBERS, "MEMBER": MEMBER,
 MUTATIONS: Final = {"APPLY": APPLY, "CAST": CAST, "SIGN_MOU": SIGN_MOU, "WITHDRAW": WITHDRAW,
                     "SET_PREFERENCES": SET_PREFERENCES, "MARK_READ": MARK_READ,
                     "GRANT_PROXY": GRANT_PROXY, "ACCEPT_PROXY": ACCEPT_PROXY,
-                    "DECLINE_PROXY": DECLINE_PROXY, "REVOKE_PROXY": REVOKE_PROXY}
+                    "DECLINE_PROXY": DECLINE_PROXY, "REVOKE_PROXY": REVOKE_PROXY,
+                    "SET_VISIBILITY": SET_VISIBILITY, "EXPORT": EXPORT}

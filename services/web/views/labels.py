@@ -80,6 +80,11 @@ def report_tables(_: Gettext) -> dict[str, dict[str, str]]:
                               "CHANGES_REQUESTED": _("Changes requested")}}
 
 
+def safety_tables(_: Gettext) -> dict[str, dict[str, str]]:
+    """The labels of DOMAIN.md section 11: a member's visibility."""
+    return {"visibility": {"PUBLIC": _("Public"), "MEMBERS_ONLY": _("Members only")}}
+
+
 def tables(_: Gettext) -> dict[str, dict[str, str]]:
     return {
         "member_status": {"CANDIDATE": _("Candidate"), "ACTIVE": _("Active"),
@@ -116,10 +121,23 @@ def tables(_: Gettext) -> dict[str, dict[str, str]]:
                               "REMINDER": _("Reminder"), "ROUND_CLOSED": _("Round closed"),
                               "MEMBERSHIP": _("Membership"), "ALLOCATION": _("Allocation"),
                               "REPORT": _("Report"), "PROXY": _("Proxy")},
-        **proxy_tables(_),
-        **report_tables(_),
+        **proxy_tables(_), **report_tables(_), **safety_tables(_),
         "language": {"EN": "English", "RU": "Русский"},
     }
+
+
+def visibility_options(_: Gettext, own: bool) -> list[tuple[str, str, str]]:
+    """(value, label, what it means) of each member visibility (DOMAIN.md
+    section 11), said to the member itself (`own`) or to the secretariat."""
+    if own:
+        return [("PUBLIC", _("Public"),
+                 _("Anyone can see that your organisation is a member.")),
+                ("MEMBERS_ONLY", _("Members only"),
+                 _("Only members and the secretariat will see that your organisation is a "
+                   "member."))]
+    return [("PUBLIC", _("Public"), _("Anyone can see that the organisation is a member.")),
+            ("MEMBERS_ONLY", _("Members only"),
+             _("Only members and the secretariat will see that the organisation is a member."))]
 
 
 _CACHE: dict[Language, Labels] = {}

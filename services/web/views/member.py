@@ -1,9 +1,11 @@
 """A signed-in person's own pages: /organisation (a member's own record, its
 focal point, status and MoU, its reports to write and written (overdue ones
 marked), its allocations with their disbursements;
-signing the MoU; withdrawing, with a confirmation step) and /preferences
-(language, the notifications one may turn off, the recent notifications and
-"Mark all as read").
+signing the MoU; withdrawing, with a confirmation step; who has seen its
+focal point's contact details, newest first, and the download of all its
+data, views/safety.py) and /preferences (language, the notifications one may
+turn off, a member's visibility, the recent notifications and "Mark all as
+read").
 
 Invariants:
 - every page here needs a signed-in viewer (anonymous: to /signin and back);
@@ -23,8 +25,9 @@ from services.web import charts
 from services.web.page import Abort, Page
 from services.web.views import documents as D
 from services.web.views import route
+from services.web.views.labels import visibility_options
 from services.web.views.shared import (allocation_points, api_messages, fmt, form_errors,
-                                       labels_of, local_link, nodes)
+                                       labels_of, local_link, newest_first, nodes)
 
 OPT_OUTS = ("consultationOpened", "reminders", "outcomes")
 SUBMITTABLE = ("DUE", "CHANGES_REQUESTED")  # reports the member still has to send
@@ -52,6 +55,7 @@ def organisation_page(page: Page, errors: dict[str, list[str]] | None = None,
     return page.render(
         "member/organisation.html", status=400 if errors else 200, title=member["name"],
         L=labels_of(page), org=member, allocations=member["allocations"],
+        reads=newest_first(member["focalPointReads"]),
         reports=own_reports(member["allocations"]),
         errors=errors or {}, reason=reason,
         can_sign=member["status"] == "ACTIVE" and not member["mouSignedAt"],
@@ -104,17 +108,21 @@ def withdraw(page: Page) -> Response:
 # ---- preferences ------------------------------------------------------------------------
 
 def preferences_page(page: Page, errors: dict[str, list[str]] | None = None,
-                     typed: dict | None = None) -> Response:
+                     typed: dict | None = None, visibility: str | None = None) -> Response:
+    """The page, with `errors` and what was `typed` in the preferences form,
+    or the `visibility` chosen in the member's form when it was refused."""
     page.require_signed_in()
     data = page.query(D.PREFERENCES)
-    person = data["viewer"]["person"]
+    person, member = data["viewer"]["person"], data["viewer"]["member"]
     chosen = typed or (person["preferences"] if person else {
         "language": str(page.language), "consultationOpened": True, "reminders": True,
         "outcomes": True})
     notifications = [{**n, "path": local_link(n["link"])} for n in nodes(data["notifications"])]
     return page.render(
         "member/preferences.html", status=400 if errors else 200, title=page._("Preferences"),
-        L=labels_of(page), person=person, member=data["viewer"]["member"], chosen=chosen,
+        L=labels_of(page), person=person, member=member, chosen=chosen,
+        visibility=visibility or (member or {}).get("visibility", "PUBLIC"),
+        visibility_options=visibility_options(page._, own=True),
         errors=errors or {}, notifications=notifications,
         notify_values=[k for k in OPT_OUTS if chosen.get(k)],
         unread=data["notifications"]["unreadCount"], total=data["notifications"]["totalCount"],

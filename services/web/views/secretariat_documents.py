@@ -12,7 +12,8 @@ Invariants:
 """
 from typing import Final
 
-from services.web.views.documents import AWAITING_SHOWN, PROXY, TALLY, grant_fields
+from services.web.views.documents import (AWAITING_SHOWN, FOCAL_POINT_READS, PROXY, TALLY,
+                                          grant_fields)
 
 LIST_SIZE: Final = 50        # rows of a dashboard list and of /secretariat/members
 CHOICES: Final = 200         # options a select is filled with per call (MAX_PAGE_SIZE)
@@ -74,12 +75,12 @@ MEMBER: Final = """
 query SecretariatMember($id: ID!) {
   member(id: $id) {
     id name acronym orgType countries region constituencies status mouSignedAt canVote
-    joinedAt language
+    joinedAt language %s
     history { at status note }
     allocations { id amount purpose status disbursed grant { id title currency } }
   }
 }
-"""
+""" % FOCAL_POINT_READS
 
 ABOUT: Final = """
 query ConsultationsOfKind($kind: ConsultationKind!, $after: String) {
@@ -225,6 +226,11 @@ REMOVE: Final = """
 mutation Remove($email: String!) { removeSecretariat(email: $email) }
 """
 
+# DOMAIN.md section 11: never asks for the focal point (that would be a read)
+ERASE: Final = """
+mutation Erase($id: ID!) { eraseMemberData(memberId: $id) { member { id status } removed } }
+"""
+
 QUERIES: Final = {"DASHBOARD": DASHBOARD, "CLOSED": CLOSED, "MEMBERS": MEMBERS,
                   "MEMBERS_CSV": MEMBERS_CSV, "MEMBER": MEMBER, "ABOUT": ABOUT,
                   "CONSULTATION": CONSULTATION,
@@ -235,4 +241,4 @@ MUTATIONS: Final = {"REGISTER": REGISTER, "SIGN_MOU": SIGN_MOU, "WITHDRAW": WITH
                     "REINSTATE": REINSTATE, "SUSPEND": SUSPEND, "OPEN": OPEN, "CLOSE": CLOSE,
                     "NEXT_ROUND": NEXT_ROUND, "CANCEL": CANCEL, "CREATE_GRANT": CREATE_GRANT,
                     "ACTIVATE_GRANT": ACTIVATE_GRANT, "PROPOSE": PROPOSE, "DISBURSE": DISBURSE,
-                    "INVITE": INVITE, "REMOVE": REMOVE}
+                    "INVITE": INVITE, "REMOVE": REMOVE, "ERASE": ERASE}

@@ -6,8 +6,12 @@
     POST /secretariat/members/new
     GET  /secretariat/members/<id>            the admin's view of a member: its admission
                                               (a candidate's) or suspension (an ACTIVE or
-                                              SUSPENDED member's) consultation, and the
-                                              actions its status allows
+                                              SUSPENDED member's) consultation, the
+                                              actions its status allows, who has seen its
+                                              focal point, its visibility, the download of
+                                              its data and (WITHDRAWN, REJECTED) the
+                                              erasure of its personal data (the forms of
+                                              DOMAIN.md section 11 post to views/safety.py)
     POST /secretariat/members/<id>/sign-mou   signMou for the member
     POST /secretariat/members/<id>/reinstate  reinstateMember
     POST /secretariat/members/<id>/suspend    proposeSuspension(reason, closesAt)
@@ -27,16 +31,20 @@ from werkzeug.wrappers import Response
 from services.web.page import Page
 from services.web.views import route
 from services.web.views import secretariat_documents as docs
-from services.web.views.labels import labels, parse_countries
+from services.web.views.labels import labels, parse_countries, visibility_options
 from services.web.views.secretariat_forms import (Errors, after, all_nodes, csv_response,
                                                   csv_text, moment, optional, refusal, typed)
+from services.web.views.shared import newest_first
 
 STATUSES = ("CANDIDATE", "ACTIVE", "SUSPENDED", "WITHDRAWN", "REJECTED")
 CSV_COLUMNS = ["id", "name", "acronym", "orgType", "countries", "region", "constituencies",
                "status", "mouSignedAt", "canVote", "joinedAt", "language"]
 MEMBER_FIELDS = ("name", "acronym", "orgType", "countries", "region", "constituencies",
-                 "focalPoint.name", "focalPoint.email", "focalPoint.phone", "language")
+                 "focalPoint.name", "focalPoint.email", "focalPoint.phone", "language",
+                 "visibility")
 SUSPEND_FIELDS = ("reason", "closesAt", "closesAtTime")
+VISIBILITIES = ("PUBLIC", "MEMBERS_ONLY")  # the API's Visibility (DOMAIN.md section 11)
+ERASABLE = ("WITHDRAWN", "REJECTED")  # whose personal data may be erased (the API decides)
 
 
 @route("/secretariat/members")
@@ -72,7 +80,8 @@ def member_input(values: dict[str, Any], countries: list[str]) -> dict[str, Any]
             "focalPoint": {"name": values.get("focalPoint.name", ""),
                            "email": values.get("focalPoint.email", ""),
                            "phone": optional(values.get("focalPoint.phone"))},
-            "language": values.get("language") or "EN"}
+            "language": values.get("language") or "EN",
+            "visibility": values.get("visibility") or "PUBLIC"}
 
 
 def new_member_page(page: Page, errors: Errors | None = None,
@@ -80,7 +89,9 @@ def new_member_page(page: Page, errors: Errors | None = None,
     return page.render("secretariat/member_new.html", status=status,
                        title=page._("Register a founding member"),
                        labels=labels(page._, page.language), errors=errors or {},
-                       values=values or {"language": "EN", "constituencies": []})
+                       values=values or {"language": "EN", "constituencies": [],
+                                         "visibility": "PUBLIC"},
+                       visibility_options=visibility_options(page._, own=False))
 
 
 @route("/secretariat/members/new", methods=("GET", "POST"))
@@ -90,9 +101,13 @@ def new_member(page: Page) -> Response:
         return new_member_page(page)
     values = typed(page, "constituencies")
     countries, unknown = parse_countries(values.get("countries", ""))
+    errors: Errors = {}
     if unknown:
-        errors = {"countries": [page._("Not a country we know: %(names)s",
-                                       names=", ".join(unknown))]}
+        errors["countries"] = [page._("Not a country we know: %(names)s",
+                                      names=", ".join(unknown))]
+    if values.get("visibility", "PUBLIC") not in VISIBILITIES:
+        errors["visibility"] = [page._("Choose who may see that it is a member.")]
+    if errors:
         return new_member_page(page, errors, values, 400)
     result = page.mutate(docs.REGISTER, input=member_input(values, countries))
     if not result.ok:
@@ -113,7 +128,10 @@ def consultation_about(page: Page, kind: str, member_id: str) -> dict | None:
 
 
 def member_page(page: Page, member_id: str, errors: Errors | None = None,
-                values: dict[str, Any] | None = None, status: int = 200) -> Response:
+                values: dict[str, Any] | None = None, status: int = 200,
+                erased: list[str] | None = None) -> Response:
+    """The member's page, with a refused form's `errors` and typed `values`,
+    or what an erasure just `removed` (views/safety.py)."""
     member = page.query(docs.MEMBER, id=member_id)["member"]
     if member is None:
         page.not_found()
@@ -124,7 +142,10 @@ def member_page(page: Page, member_id: str, errors: Errors | None = None,
     return page.render("secretariat/member.html", status=status, title=member["name"],
                        labels=labels(page._, page.language), member=member,
                        admission=admission, suspension=suspension,
-                       errors=errors or {}, values=values or {})
+                       errors=errors or {}, values=values or {}, erased=erased,
+                       reads=newest_first(member["focalPointReads"]),
+                       visibility_options=visibility_options(page._, own=False),
+                       can_erase=member["status"] in ERASABLE)
 
 
 @route("/secretariat/members/<id>")

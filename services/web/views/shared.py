@@ -13,6 +13,7 @@ Invariants:
   never as an address of another host.
 """
 import re
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlencode, urlsplit
 
@@ -143,3 +144,9 @@ def allocation_points(allocations: Iterable[Mapping[str, Any]]) -> list[tuple[An
         if when:
             points.append((when, a["amount"], a["grant"]["currency"], a["status"]))
     return points
+
+
+def newest_first(reads: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """A member's focal-point read records (DOMAIN.md section 11: when, by
+    whom), the newest first whatever order the API gave them in."""
+    return sorted(reads, key=lambda r: datetime.fromisoformat(r["at"]), reverse=True)
