@@ -2,7 +2,10 @@
 and one applicant), its grants with their budget lines, allocations,
 disbursements and reports (one accepted, one overdue, one due later), a
 consultation with the stances of two rounds, and a secretariat person to
-sign in as.
+sign in as. One member (Labrys, an LGBT and transgender organisation in
+Kyrgyzstan) is MEMBERS_ONLY, to show what such a member's choice does
+(the choice is the demo's, not the organisation's): the public pages leave
+it out.
 `coalition demo load` loads it through the gateway (services/demo_loader.py)
 and adds the person as `coalition admin add` does.
 
@@ -19,7 +22,8 @@ budget lines, the dates of payments and the reports' words and figures.
 from collections.abc import Mapping
 from typing import Any
 
-from services.common.vocabulary import DEFAULT_SECTOR_CODE, Constituency, OrgType, StanceValue
+from services.common.vocabulary import (DEFAULT_SECTOR_CODE, Constituency, OrgType, StanceValue,
+                                        Visibility)
 
 Record = dict[str, Any]
 
@@ -106,8 +110,12 @@ WESTERN_BALKANS = [
 KYRGYZ_COALITION = [
     _org("Asteria", None, "asteria", COMMUNITY, ["KG"], KYRGYZSTAN, [SW, PWUD, WOMEN]),
     _org("Tais Plus", None, "taisplus", COMMUNITY, ["KG"], KYRGYZSTAN, [SW]),
-    _org("Labrys", None, "labrys", COMMUNITY, ["KG"], KYRGYZSTAN,
-         [Constituency.LGBT, Constituency.TRANSGENDER_PEOPLE]),
+    # MEMBERS_ONLY (DOMAIN.md section 11): a visitor sees neither it nor its
+    # name anywhere (its allocations are "undisclosed"); members and the
+    # secretariat see it as any other
+    {**_org("Labrys", None, "labrys", COMMUNITY, ["KG"], KYRGYZSTAN,
+            [Constituency.LGBT, Constituency.TRANSGENDER_PEOPLE]),
+     "visibility": Visibility.MEMBERS_ONLY},
     _org("Harm Reduction Network Association", None, "hrn-kg", NATIONAL, ["KG"], KYRGYZSTAN,
          [PWUD]),
     _org("Prosvet", None, "prosvet", COMMUNITY, ["KG"], KYRGYZSTAN, [PWUD]),

@@ -7,7 +7,7 @@ import uuid
 
 from tests.helpers.consultations import cast, close
 from tests.helpers.events import round_closed
-from tests.support import wait_for
+from tests.support import member_input, wait_for
 
 GRANT_FIELDS = "id title donor currency amount startDate endDate status allocated disbursed available"
 CREATE = f"mutation($i: GrantInput!) {{ createGrant(input: $i) {{ {GRANT_FIELDS} }} }}"
@@ -156,3 +156,13 @@ def hosted_allocation(grants, member_id, allocated="10000.00", approve=True, act
         (a,) = grants.get_allocations([a["id"]])
         assert a["status"] == "APPROVED", a
     return g, a
+
+
+def hosted_member(host, grants, **overrides):
+    """{id, name} of a founding member (ACTIVE, MoU signed, an NGO) registered
+    through the hosted members service, once the hosted grants has heard of it."""
+    data = member_input(orgType="NGO", **overrides)
+    member_id = host.service("members").register_founding_member(data)["id"]
+    wait_for(lambda: grants.db.members.find_one({"_id": member_id, "status": "ACTIVE"}), 30, 0.1,
+             "grants heard of the member")
+    return {"id": member_id, "name": data["name"]}

@@ -9,7 +9,7 @@ import re
 import pytest
 import requests
 
-from tests.support import StackHandle
+from tests.support import StackHandle, member_input
 
 COOKIE = "coalition_session"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -93,3 +93,18 @@ def beside(page, field):
 def summary(page):
     found = re.search(r'<div class="alert" role="alert".*?</div>', page, re.S)
     return html.unescape(found.group(0)) if found else ""
+
+
+REGISTER = "mutation($i: MemberInput!) { registerFoundingMember(input: $i) { id name } }"
+
+
+def text_of(page):
+    """The page's text, tags left out and entities read (for `in` checks)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
+
+
+def founder(stack, **overrides):
+    """(id, MemberInput) of a new founding member (ACTIVE, MoU signed), through the API."""
+    data = member_input(**overrides)
+    made = stack.gql(REGISTER, {"i": data}, stack.admin())["registerFoundingMember"]
+    return made["id"], data

@@ -124,6 +124,19 @@ def test_anonymous_applications_are_limited_per_address_across_instances(stack, 
     assert r.status_code == 200 and not r.json().get("errors")
 
 
+def test_an_application_refused_for_a_name_already_known_is_counted(stack, guarded):
+    """It tells whether the coalition knows the organisation, MEMBERS_ONLY
+    ones included (docs/safety.md): each such try costs an application."""
+    a, _ = guarded
+    address, tag = f"2001:db8::{uuid.uuid4().hex[:4]}", uuid.uuid4().hex[:8]
+    hidden = f"Known {tag}"
+    stack.gql(APPLY, {"i": member_input(hidden, visibility="MEMBERS_ONLY")})
+    for _ in range(5):
+        taken = apply_from(a, address, hidden)
+        assert taken.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", taken.text
+    assert apply_from(a, address, f"Known {tag} new").status_code == 429
+
+
 def test_forwarded_for_is_ignored_from_an_untrusted_peer(stack):
     """The stack's own gateway trusts no proxy: the address a client writes in
     X-Forwarded-For is not what it is counted as."""

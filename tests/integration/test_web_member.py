@@ -4,7 +4,6 @@ point signs in through the real mail, votes through the form and sees its
 stance and the tally at once, is refused a Block without a reason beside the
 Reason box, changes its stance; its organisation (sign the MoU, withdraw
 with a confirmation), its preferences and notifications."""
-import html
 import re
 import uuid
 
@@ -13,16 +12,13 @@ import pytest
 from tests.helpers.consultations import admission_of, cast, close, open_consultation
 from tests.helpers.notifications import inbox
 from tests.helpers.sign_in import focal_point, sign_in
-from tests.helpers.web import get, module_stack, post_form, web_session  # noqa: F401 (stack)
+from tests.helpers.web import (get, module_stack, post_form, text_of,  # noqa: F401 (stack)
+                               web_session)
 from tests.support import founders, isolate_voters, member_input, wait_for
 
 APPLY = "mutation($i: MemberInput!) { applyForMembership(input: $i) { id } }"
 STATUS = "query($id: ID!) { member(id: $id) { status mouSignedAt } }"
 PREFERENCES = "{ viewer { person { preferences { language consultationOpened reminders outcomes } } } }"
-
-
-def text_of(page):
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import pytest
 
 from tests.helpers.consultations import cast, close, later, open_consultation
 from services.web.views import documents as D
-from tests.helpers.web import get, module_stack, post_form, web_session  # noqa: F401 (stack)
+from tests.helpers.web import (get, module_stack, post_form, text_of,  # noqa: F401 (stack)
+                               web_session)
 from tests.support import founders
 
 STANCES = """query($id: ID!) { consultation(id: $id) {
@@ -26,10 +27,6 @@ GRANT = """mutation($c: ID!, $h: ID!) { grantProxy(consultationId: $c, holderId:
 REVOKE = "mutation($id: ID!) { revokeProxy(id: $id) { id status } }"
 PROXY_ID = re.compile(r'name="action" value="(?:accept|decline|revoke)">'
                       r'<input type="hidden" name="proxy" value="([^"]+)"')
-
-
-def text_of(page):
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
 
 
 def section(page, title):

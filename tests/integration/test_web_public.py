@@ -15,24 +15,12 @@ from services.gateway.schema import schema
 from services.web.views import documents as D
 from tests.helpers.consultations import close, later, open_consultation
 from tests.helpers.grants import approve, create_grant, disburse_body, propose
-from tests.helpers.web import get, module_stack, post_form, web_session  # noqa: F401 (stack)
+from tests.helpers.web import (founder, get, module_stack, post_form,  # noqa: F401 (stack)
+                               text_of, web_session)
 from tests.support import founders, member_input, wait_read_models
 
 NEXT_ROUND = """mutation($id: ID!, $p: String!, $c: DateTime!) {
   startNextRound(id: $id, proposal: $p, closesAt: $c) { id round } }"""
-REGISTER = "mutation($i: MemberInput!) { registerFoundingMember(input: $i) { id name } }"
-
-
-def text_of(page):
-    """The page's text, tags left out and entities read (for `in` checks)."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
-
-
-def founder(stack, **overrides):
-    """A new founding member (ACTIVE, MoU signed) through the API."""
-    data = member_input(**overrides)
-    made = stack.gql(REGISTER, {"i": data}, stack.admin())["registerFoundingMember"]
-    return made["id"], data
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from bson.int64 import Int64
 from services.common.errors import BadUserInput, Conflict, Forbidden, NotFound
 from services.common.store import Store, make_client, utcnow
 from services.grants.report_service import ReportEntrypoints, moved
-from tests.helpers.grants import grant_input, hosted_allocation
+from tests.helpers.grants import grant_input, hosted_allocation, hosted_member
 from tests.helpers.reports import budgets, participants, report_input, transactions, valid_iati
-from tests.support import announced, member_input, wait_for
+from tests.support import announced
 
 HOSTED = ("members", "grants")
 GOOD = {"narrative": "We trained 40 lawyers.", "spent": "86454.20",
@@ -34,13 +34,8 @@ def grants(host):
 
 @pytest.fixture(scope="module")
 def member(host, grants):
-    """{id, name} of a member registered through the members service (ACTIVE,
-    MoU signed, an NGO), once grants has heard of it."""
-    data = member_input(orgType="NGO")
-    member_id = host.service("members").register_founding_member(data)["id"]
-    wait_for(lambda: grants.db.members.find_one({"_id": member_id, "status": "ACTIVE"}), 30, 0.1,
-             "grants heard of the member")
-    return {"id": member_id, "name": data["name"]}
+    """{id, name} of a member registered through the members service."""
+    return hosted_member(host, grants)
 
 
 @pytest.fixture(scope="module")

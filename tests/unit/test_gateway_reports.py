@@ -18,6 +18,7 @@ from services.gateway.limits import check_cost
 from services.gateway.loaders import Loaders
 from services.gateway.reports import ONLY_THE_MEMBER, OVERDUE_LIMIT, sees
 from services.gateway.schema import schema
+from tests.helpers.recorded import RecordedServices
 from tests.unit.test_gateway_limits import cost
 
 ADMIN = Viewer(role="ADMIN", sub="secretariat")
@@ -58,18 +59,8 @@ REPORTS = [
 ]
 
 
-class FakeServices:
+class FakeServices(RecordedServices):
     """The answers of grants and members, and every call made (service, method, args)."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, service, method, *args):
-        self.calls.append((service, method, args))
-        return getattr(self, f"{service}_{method}")(*args)
-
-    def methods(self):
-        return [m for _, m, _ in self.calls]
 
     def grants_get_many(self, ids):
         return [GRANT] if "g1" in ids else []

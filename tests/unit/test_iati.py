@@ -213,11 +213,14 @@ def test_a_held_allocation_stays_committed_proposed_and_rejected_do_not(schema):
     assert [o.get("role") for o in activity.findall("participating-org")] == ["1", "4"]
 
 
-def test_a_member_the_members_service_does_not_know_is_still_named(schema):
+def test_a_member_the_members_service_does_not_know_is_named_as_undisclosed(schema):
+    # the safe side: it may be a MEMBERS_ONLY member members could not answer for
     activity = activity_of(valid(schema, export(grant(), [allocation("a1", "zz", 100)],
                                                 members={})[0]))
     receiver = activity.find("transaction/receiver-org")
-    assert receiver.get("type") is None and receiver.findtext("narrative") == "Member zz"
+    assert receiver.get("type") is None and receiver.get("ref") is None
+    assert receiver.findtext("narrative") == "Undisclosed member organisation"
+    assert "zz" not in etree.tostring(activity, encoding="unicode")
 
 
 def budgets(activity):
