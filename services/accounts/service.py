@@ -365,10 +365,7 @@ class AccountsService(OperatorRpc):
     def member_data(self, member_id: object) -> dict[str, Any]:
         """{collection: [documents]}: all this service holds about the member's
         focal point (deps.MEMBER_DATA); read-only; all empty for a bad id."""
-        clean = paging.clean_id(member_id)
-        if clean is None:
-            return {part.collection: [] for part in deps.MEMBER_DATA}
-        return member_data.export(self.store.db, deps.MEMBER_DATA, clean)
+        return member_data.export(self.store.db, deps.MEMBER_DATA, member_id)
 
     @rpc
     def erase_member_data(self, member_id: object) -> list[str]:

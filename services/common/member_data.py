@@ -22,6 +22,8 @@ from typing import Any, Final
 
 from bson import Decimal128, ObjectId
 
+from services.common.paging import clean_id
+
 Doc = dict[str, Any]
 
 # the kit's collections (services/common/store.py KIT_INDEXES) and the
@@ -60,11 +62,17 @@ def _projected(doc: Mapping[str, Any], fields: Mapping[str, str]) -> Doc:
     return {name: jsonable(doc.get("_id" if name == "id" else name)) for name in fields}
 
 
-def export(db: Any, parts: Sequence[Part], member_id: str) -> dict[str, list[Doc]]:
+def export(db: Any, parts: Sequence[Part], member_id: object) -> dict[str, list[Doc]]:
     """{collection: [the member's documents, their declared fields only]}:
-    one read per part."""
+    one read per part; every list empty for a `member_id` that is not an id
+    (paging.clean_id: never a query of None, which would match documents
+    without a member)."""
+    clean = clean_id(member_id)
     found: dict[str, list[Doc]] = {}
     for part in parts:
-        cursor = db[part.collection].find(part.query(member_id)).sort(list(part.sort))
+        if clean is None:
+            found[part.collection] = []
+            continue
+        cursor = db[part.collection].find(part.query(clean)).sort(list(part.sort))
         found[part.collection] = [_projected(doc, part.fields) for doc in cursor]
     return found

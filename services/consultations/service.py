@@ -153,9 +153,6 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         """{collection: [documents]} of everything this service holds about the
         member (member_data.MEMBER_DATA); read-only. The values of its stances
         in an open round whose results are hidden are left out (null)."""
-        member_id = paging.clean_id(member_id)  # not an id: nothing (never a query of None)
-        if member_id is None:
-            return {part.collection: [] for part in dependencies.MEMBER_DATA}
         exported = member_data.export(self.store.db, dependencies.MEMBER_DATA, member_id)
         return without_hidden_values(exported, hidden_rounds(self.store.db, exported))
 

@@ -164,9 +164,6 @@ class GrantsService(ReportEntrypoints, IatiEntrypoints, RecordQueries, OperatorR
     def member_data(self, member_id):
         """{collection: [documents]} of everything this service holds about the
         member (dependencies.MEMBER_DATA); read-only."""
-        member_id = paging.clean_id(member_id)  # not an id: nothing (never a query of None)
-        if member_id is None:
-            return {part.collection: [] for part in MEMBER_DATA}
         return member_data.export(self.store.db, MEMBER_DATA, member_id)
 
     def _grouped(self, collection, key, values, view):

@@ -126,10 +126,7 @@ class MemberSafety:
     def member_data(self, member_id: object) -> dict[str, list[dict[str, Any]]]:
         """Everything this service holds about the member (MEMBER_DATA):
         {collection: [documents]}, empty lists for an unknown member. Read-only."""
-        clean_id = paging.clean_id(member_id)
-        if clean_id is None:
-            return {part.collection: [] for part in MEMBER_DATA}
-        return member_data.export(self.store.db, MEMBER_DATA, clean_id)
+        return member_data.export(self.store.db, MEMBER_DATA, member_id)
 
 
 def _erase(tx: Any, member_id: object, by: str) -> dict[str, Any]:
