@@ -10,6 +10,7 @@
     coalition mail list|show|failed|retry                 the notifications' mail queue
     coalition admin add|list|audit                        the secretariat's people, sign-in audit
     coalition erasures list|replay FILE                   erasures of members' personal data
+    coalition queues migrate --to quorum|classic          the broker's queues to another type
 
 Settings come from the environment, as for the services (see
 docs/operator-guide.md); a bad one stops the command with one line naming it.
@@ -31,6 +32,7 @@ import click
 
 from services.cli_admin import admin, demo_sign_in
 from services.cli_erasures import erasures
+from services.cli_queues import queues
 from services.common import config as settings_module
 from services.common.dead_letters import PARKED, STATUSES
 from services.common.vocabulary import SERVICES, MailStatus, Role
@@ -359,6 +361,7 @@ def _retry_all(rpc):
 coalition.add_command(export)  # services/cli_export.py: `coalition export ...`
 coalition.add_command(admin)  # services/cli_admin.py: `coalition admin ...`
 coalition.add_command(erasures)  # services/cli_erasures.py: `coalition erasures ...`
+coalition.add_command(queues)  # services/cli_queues.py: `coalition queues migrate ...`
 
 
 def main(argv=None):

@@ -138,6 +138,21 @@ def local_broker_users(amqp_uri, processes=(*SERVICES, "gateway"), prefix=LOCAL_
     return {}
 
 
+def local_queue_types(amqp_uri, queue_type):
+    """On a developer's local broker (AMQP_URI's user is its administrator),
+    queues left by an earlier `make up` with another QUEUE_TYPE are moved to
+    this one, messages kept (services/common/queue_migration.py); nothing
+    runs yet. Where that fails, the services say what to do when they start."""
+    from services.common.queue_migration import MigrationError, migrate
+    try:
+        moved = [name for name, count in migrate(amqp_uri, queue_type) if count]
+    except (MigrationError, OSError, ConnectionError) as exc:
+        print(f"Note: the local queues were not checked for QUEUE_TYPE={queue_type}: {exc}")
+        return
+    if moved:
+        print(f"Queues moved to QUEUE_TYPE={queue_type}, messages kept: {', '.join(moved)}")
+
+
 def mail_line(stack, settings):
     """Where `make up`'s mail goes, in one line (never SMTP_URL's password)."""
     if stack.mail_listen:
@@ -176,6 +191,8 @@ def up():
         print(refusal)
         return 1
     stack.program_env = local_broker_users(settings["AMQP_URI"])
+    if stack.program_env:  # a local broker we administer: its queues of an older type follow
+        local_queue_types(settings["AMQP_URI"], settings["QUEUE_TYPE"])
     if not os.environ.get("COALITION_JWT_SECRET"):
         print(f"JWT secret: {secret_file()} (made on first start; the CLI reads it too)")
     print("Starting coalition: " + ", ".join(stack.programs()) + f" (logs in {stack.var}/logs)")

@@ -29,6 +29,7 @@ from urllib.parse import quote, unquote, urlparse, urlunparse
 
 from services.common.permissions import (OPERATOR_RPCS, PROCESSES, event_exchange, grant,
                                          replay_exchange, table)
+from services.common.queues import policies
 from services.common.vocabulary import SERVICES
 
 # This module's API; SERVICES, PROCESSES, OPERATOR_RPCS and event_exchange
@@ -59,8 +60,11 @@ def _user(name: str, password: str, tags: list[str]) -> dict[str, Any]:
 def definitions(users: Users, vhost: str = "/", admin: tuple[str, str] | None = None,
                 include_vhost: bool = False) -> dict[str, Any]:
     """RabbitMQ definitions (JSON-ready) for `users` ({process: (name, password)})
-    on `vhost`; `admin` (name, password) adds an administrator with every right."""
-    out: dict[str, Any] = {"users": [], "permissions": [], "topic_permissions": []}
+    on `vhost`, with the vhost's policies (delivery limits and dead-lettering:
+    services/common/queues.py); `admin` (name, password) adds an administrator
+    with every right."""
+    out: dict[str, Any] = {"users": [], "permissions": [], "topic_permissions": [],
+                           "policies": policies(vhost)}
     if include_vhost:
         out["vhosts"] = [{"name": vhost}]
     for process, (name, password) in sorted(users.items()):
@@ -102,9 +106,12 @@ class ProvisionError(Exception):
     """rabbitmqctl could not create the users; str() is one line."""
 
 
-def _rabbitmqctl(*args: str, timeout: float = 120, stdin: str | None = None) -> str:
+def _rabbitmqctl(*args: str, timeout: float = 120, stdin: str | None = None,
+                 node: str | None = None) -> str:
+    """rabbitmqctl on this machine's node, or on `node` (a test's own cluster)."""
+    command = ["rabbitmqctl", *(["-n", node] if node else []), *args]
     try:
-        result = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True,
+        result = subprocess.run(command, capture_output=True, text=True,
                                 timeout=timeout, input=stdin)
     except (OSError, subprocess.SubprocessError) as exc:
         raise ProvisionError(f"rabbitmqctl {args[0]}: {type(exc).__name__}: {exc}") from None
@@ -115,16 +122,17 @@ def _rabbitmqctl(*args: str, timeout: float = 120, stdin: str | None = None) -> 
 
 
 def provision(vhost: str, users: Users, amqp_uri: str | None = None,
-              timeout: float = 60) -> None:
+              timeout: float = 60, node: str | None = None) -> None:
     """Create (or update) `users` ({process: (name, password)}) with their
-    permissions on an existing `vhost`, through `rabbitmqctl import_definitions`
-    (one call, the definitions on its standard input, never in a file; the
-    broker must run on this machine, and rabbitmqctl be allowed).
+    permissions and the vhost's policies on an existing `vhost`, through
+    `rabbitmqctl import_definitions` (one call, the definitions on its
+    standard input, never in a file; the broker must run on this machine, and
+    rabbitmqctl be allowed; `node`: which of its nodes, by default its own).
 
     The broker imports asynchronously: with `amqp_uri` (the broker's address),
     return only once every user logs in to the vhost with its new password."""
     _rabbitmqctl("import_definitions", "--format", "json",
-                 stdin=json.dumps(definitions(users, vhost)))
+                 stdin=json.dumps(definitions(users, vhost)), node=node)
     if amqp_uri:
         _wait_for_logins(amqp_uri, users.values(), timeout)
 
@@ -145,11 +153,11 @@ def _wait_for_logins(amqp_uri: str, users: Iterable[tuple[str, str]], timeout: f
                 time.sleep(0.2)
 
 
-def delete_users(names: Iterable[str]) -> None:
+def delete_users(names: Iterable[str], node: str | None = None) -> None:
     """Delete these users where they exist (a missing one is no error)."""
     for name in names:
         try:
-            _rabbitmqctl("delete_user", name, timeout=60)
+            _rabbitmqctl("delete_user", name, timeout=60, node=node)
         except ProvisionError:
             pass
 

@@ -107,6 +107,9 @@ class SettingsSchema(Schema):
     HANDLER_MAX_ATTEMPTS = fields.Integer(load_default=5, validate=validate.Range(min=1, max=50))
     HANDLER_RETRY_BASE_SECONDS = fields.Float(load_default=0.2, validate=validate.Range(min=0, max=60))
     OUTBOX_RELAY = fields.Boolean(load_default=True)
+    # quorum: every durable queue is a replicated quorum queue (services/common/queues.py);
+    # classic: single-node queues. Changing it: docs/operator-guide.md, "Queue types"
+    QUEUE_TYPE = fields.String(load_default="quorum", validate=validate.OneOf(["classic", "quorum"]))
     OUTBOX_POLL_SECONDS = fields.Float(load_default=0.5, validate=validate.Range(min=0.05, max=60))
     RPC_TIMEOUT_SECONDS = fields.Float(load_default=10.0, validate=validate.Range(min=0.1, max=300))
     GATEWAY_RPC_POOL_SIZE = fields.Integer(load_default=8, validate=validate.Range(min=1, max=256))

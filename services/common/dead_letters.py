@@ -18,8 +18,11 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from pymongo.errors import DuplicateKeyError
+
 from services.common.broker import replay_to_own_queue
 from services.common.events import queue_name
+from services.common.queues import DELIVERY_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +36,17 @@ Doc = dict[str, Any]
 
 
 def park(store: Any, consumer: str, method: str, payload: Any, error: BaseException,
-         attempts: int) -> None:
+         attempts: int, queue: str | None = None, doc_id: str | None = None) -> None:
     """Keep `payload` (as received, whatever it is), the error and its
-    traceback, and the queue of `consumer` (the service's `method`) to replay it to."""
+    traceback, and the queue of `consumer` (the service's `method`) to replay
+    it to (`queue`, when the broker named it). With `doc_id`, parking the
+    same message twice keeps one letter."""
     fields = payload if isinstance(payload, dict) else {}
     source, event_type = fields.get("source"), fields.get("event_type")
     doc = {
-        "_id": str(uuid.uuid4()),
+        "_id": doc_id or str(uuid.uuid4()),
         "consumer": consumer,
-        "queue": queue_name(source, event_type, store.service_name, method),
+        "queue": queue or queue_name(source, event_type, store.service_name, method),
         "event_type": event_type,
         "source": source,
         "event_id": fields.get("event_id"),
@@ -52,9 +57,36 @@ def park(store: Any, consumer: str, method: str, payload: Any, error: BaseExcept
         "status": PARKED,
         "failed_at": datetime.now(timezone.utc),
     }
-    store.db.dead_letters.insert_one(doc)
+    try:
+        store.db.dead_letters.insert_one(doc)
+    except DuplicateKeyError:  # parked before (a redelivery): one letter is enough
+        return
     log.error("%s parked event %s (%s) in dead_letters after %d attempts: %s",
               consumer, doc["event_id"], event_type, attempts, doc["error"])
+
+
+class DeliveryLimitReached(Exception):
+    """The broker dead-lettered a message its consumer never answered."""
+
+
+def park_dead_lettered(store: Any, payload: Any, headers: Doc) -> None:
+    """Park a message the broker dead-lettered (services/common/queues.py):
+    delivered DELIVERY_LIMIT times to one of this service's consumers, which
+    never answered (it crashed or was cut off each time). Its `x-death`
+    header names the queue, hence the consumer to replay it to."""
+    death = next((d for d in headers.get("x-death") or [] if isinstance(d, dict)), {})
+    queue = str(death.get("queue") or "")
+    method = queue.rpartition(".")[2] if "--" in queue else "unknown"
+    fields = payload if isinstance(payload, dict) else {}
+    doc_id = None  # the same death delivered again (at least once) is one letter
+    if fields.get("event_id") and queue and death.get("time"):
+        doc_id = f"limit:{queue}:{fields['event_id']}:{death['time']}"
+    error = DeliveryLimitReached(
+        f"the broker dead-lettered it ({death.get('reason', 'unknown reason')}) after "
+        f"{DELIVERY_LIMIT} deliveries without an answer: its consumer crashed or was "
+        "cut off each time")
+    park(store, f"{store.service_name}.{method}", method, payload, error,
+         attempts=DELIVERY_LIMIT, queue=queue or None, doc_id=doc_id)
 
 
 def view(doc: Doc) -> Doc:

@@ -33,8 +33,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Final, ParamSpec, TypeVar
 
-from nameko.events import event_handler
-from nameko.rpc import rpc as nameko_rpc
 from nameko.timer import Timer
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
@@ -42,6 +40,8 @@ from services.common import dead_letters as dlq
 from services.common import outbox
 from services.common.errors import DomainError, Unavailable
 from services.common.events import Envelope, EventSchemaError, load_envelope
+from services.common.entrypoints import dead_letter_consumer, event_handler
+from services.common.entrypoints import rpc as nameko_rpc
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,6 @@ class _Delivery:
         self.consumer = f"{self.store.service_name}.{handler.__name__}"
         self.max_attempts: int = self.store.config.get("HANDLER_MAX_ATTEMPTS", 5)
         self.retry_base: float = self.store.config.get("HANDLER_RETRY_BASE_SECONDS", 0.2)
-        self.outages = 0
 
     def handle(self, payload: Any) -> None:
         try:
@@ -161,16 +160,23 @@ class _Delivery:
         a service we asked did not answer. That is not the message's fault, so
         it is no attempt and never parks the message; we wait (the message
         stays unacked, and a crash meanwhile means redelivery) and try again."""
-        while True:
-            try:
-                return step()
-            except outages as exc:
-                self.outages += 1
-                delay = min(INFRA_BACKOFF_MAX_SECONDS,
-                            self.retry_base * (2 ** min(self.outages, 10)))
-                what = "store unreachable" if isinstance(exc, ConnectionFailure) else str(exc)
-                log.warning("%s: %s, retrying in %.2fs", self.consumer, what, delay)
-                time.sleep(delay)
+        return through_outages(step, self.consumer, self.retry_base, outages)
+
+
+def through_outages(step: Callable[[], T], who: str, retry_base: float,
+                    outages: tuple[type[Exception], ...] = OUTAGES) -> T:
+    """step(), tried again with growing pauses (at most
+    INFRA_BACKOFF_MAX_SECONDS) for as long as it fails with one of `outages`."""
+    failures = 0
+    while True:
+        try:
+            return step()
+        except outages as exc:
+            failures += 1
+            delay = min(INFRA_BACKOFF_MAX_SECONDS, retry_base * (2 ** min(failures, 10)))
+            what = "store unreachable" if isinstance(exc, ConnectionFailure) else str(exc)
+            log.warning("%s: %s, retrying in %.2fs", who, what, delay)
+            time.sleep(delay)
 
 
 def reliable(handler: Handler, prepare: Prepare | None = None) -> Handler:
@@ -242,6 +248,16 @@ class OperatorRpc:
     def replay_dead_letters(self, ids: Iterable[str] | None = None) -> list[str]:
         """Re-send parked messages to their consumer's own queue (and only it)."""
         return dlq.replay(self.store, ids)
+
+    @dead_letter_consumer()
+    def on_dead_lettered(self, payload: Any, headers: dict[str, Any]) -> None:
+        """A message the broker dead-lettered (a consumer of ours never
+        answered it DELIVERY_LIMIT times: services/common/queues.py) is parked
+        like one a handler gave up on; acked only once kept."""
+        through_outages(lambda: dlq.park_dead_lettered(self.store, payload, headers),
+                        f"{self.store.service_name}.on_dead_lettered",
+                        self.store.config.get("HANDLER_RETRY_BASE_SECONDS", 0.2),
+                        outages=(Exception,))
 
     @rpc
     def outbox_status(self) -> dict[str, Any]:

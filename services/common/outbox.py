@@ -20,6 +20,7 @@ from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
 from services.common.events import Envelope, consumer_queues
+from services.common.queues import queue_arguments
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,15 @@ def declare_consumer_queues(amqp_uri: str, source_service: str,
                             config: dict[str, Any] | None = None) -> None:
     """Declare the durable queue of every subscriber to our events, so that an
     event published before its consumer ever ran waits for it."""
-    exchange = get_event_exchange(source_service, config or {})
+    config = config or {}
+    exchange = get_event_exchange(source_service, config)
+    arguments = queue_arguments(config)  # exactly as their consumers declare them
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
         exchange(channel).declare()
         for event_type, name in consumer_queues(source_service):
-            Queue(name, exchange=exchange, routing_key=event_type, durable=True)(channel).declare()
+            Queue(name, exchange=exchange, routing_key=event_type, durable=True,
+                  queue_arguments=arguments)(channel).declare()
 
 
 class Relay:

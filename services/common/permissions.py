@@ -20,6 +20,9 @@ The names are nameko 2.14's:
   consumer's durable queue `evt-<source>-<event>--<service>.<method>`. The
   outbox relay of the source also declares and binds its subscribers' queues
   (services/common/outbox.py), and a consumer declares the source's exchange.
+- Dead letters: the broker dead-letters a message over its delivery limit
+  into the consuming service's fanout exchange `<service>.dead`, bound to
+  its queue `dead-<service>` (services/common/queues.py).
 - Dead-letter replay: a service sends a parked message back to its own queue
   through its own direct exchange `<service>.replay`
   (`broker.replay_to_own_queue`), never through the default exchange, which
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from services.common import events
+from services.common.queues import dead_letter_exchange, dead_letter_queue
 from services.common.vocabulary import SERVICES
 
 PROCESSES: Final = SERVICES + ("gateway", "cli")
@@ -252,8 +256,13 @@ def _event_consumer(permits: _Permits, service: str) -> None:
 
 
 def _dead_letter_replay(permits: _Permits, service: str) -> None:
-    """Its own replay exchange, through which it reaches its own queues only."""
+    """Its own replay exchange, through which it reaches its own queues only;
+    and its own dead-letter exchange and queue (services/common/queues.py),
+    which it declares, binds and consumes (the broker itself dead-letters
+    into the exchange: no process writes to it)."""
     permits.allow([_lit(replay_exchange(service))], configure=True, write=True, read=True)
+    permits.allow([_lit(dead_letter_exchange(service))], configure=True, read=True)
+    permits.allow([_lit(dead_letter_queue(service))], configure=True, write=True, read=True)
 
 
 def _rpc_client(permits: _Permits, process: str, calls: Mapping[str, Methods]) -> None:

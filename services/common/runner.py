@@ -40,6 +40,20 @@ def service_class(name: str) -> type:
     return found
 
 
+def _queues_of_another_type(service: str, settings: settings_module.Settings) -> list[str]:
+    """The service's own queues the broker holds with another type than
+    QUEUE_TYPE (nameko would be refused them, with a less helpful error). A
+    broker not reachable yet is nameko's to wait for: no check then."""
+    from kombu.exceptions import OperationalError
+
+    from services.common.queue_migration import mismatched, own_queues
+    try:
+        return mismatched(settings["AMQP_URI"], own_queues(service), settings)
+    except (OSError, OperationalError) as exc:
+        logging.getLogger(__name__).warning("queue types not checked: %s", exc)
+        return []
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or (argv[0] not in SERVICES and ":" not in argv[0]):
@@ -52,8 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kombu").setLevel(logging.WARNING)
     from nameko.runners import ServiceRunner
 
+    service = service_class(argv[0])
+    wrong = _queues_of_another_type(service.name, settings)  # type: ignore[attr-defined]
+    if wrong:
+        sys.stderr.write(
+            f"{name}: the broker holds queue {wrong[0]} (and {len(wrong) - 1} more) as another "
+            f"type than QUEUE_TYPE={settings['QUEUE_TYPE']}: stop every process and run "
+            f"`coalition queues migrate --to {settings['QUEUE_TYPE']}` (docs/operator-guide.md, "
+            "\"Queue types\")\n")
+        return 2
     runner = ServiceRunner(settings_module.nameko_config(settings))
-    runner.add_service(service_class(argv[0]))
+    runner.add_service(service)
 
     def shutdown(signum: int, frame: FrameType | None) -> None:
         eventlet.spawn_n(runner.stop)
