@@ -3,8 +3,12 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov, in a venv of its own (its dependencies conflict with ours), for
+# the offline checks of deploy/k8s (tests/unit/test_k8s_manifests.py)
+TOOLS := $(VENV)/tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: up down test install bench demo screenshots clean-var
+.PHONY: up down test test-cluster install tools bench demo screenshots clean-var
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is needed"; exit 1; }
@@ -15,16 +19,29 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(TOOLS_STAMP): deploy/k8s/checkov-requirements.txt
+	@test -x $(TOOLS)/bin/python || python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r deploy/k8s/checkov-requirements.txt
+	@touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 up: $(STAMP)
 	$(PY) -m services.local up
 
 down:
 	@test -x $(PY) && $(PY) -m services.local down || echo "nothing to stop (no .venv)"
 
-test: $(STAMP)
+# everything but the three-node broker cluster (tests/cluster: make test-cluster)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(PY) -m mypy services
 	$(PY) -m services.local ensure-broker
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/cluster $(PYTEST_ARGS)
+
+# a RabbitMQ cluster of three nodes of its own, killed and brought back under load
+test-cluster: $(STAMP)
+	$(PY) -m pytest tests/cluster $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench.run

@@ -48,8 +48,11 @@ _METHOD = "[A-Za-z_][A-Za-z0-9_]*"
 
 
 def queue_arguments(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments of every durable queue we declare, from QUEUE_TYPE."""
-    return {"x-queue-type": QUORUM} if config.get("QUEUE_TYPE", QUORUM) == QUORUM else {}
+    """The arguments of every durable queue we declare, from QUEUE_TYPE. The
+    type is always named, classic too: a broker whose default_queue_type is
+    quorum (as on Kubernetes) would make an unnamed one quorum. RabbitMQ takes
+    `classic` and no type as the same, so queues declared before keep working."""
+    return {"x-queue-type": config.get("QUEUE_TYPE", QUORUM)}
 
 
 def dead_letter_exchange(service: str) -> str:

@@ -12,7 +12,7 @@ then uses that stack: this catches a module or package file the installed
 
 Not rehearsed: the runtime stage's base image and its USER 10001 (the
 interpreter here lives under /root, which that user cannot reach);
-tests/unit/test_deploy_files.py checks those statically.
+tests/unit/test_k8s_image.py checks those statically.
 """
 import os
 import re

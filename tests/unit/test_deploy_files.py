@@ -1,15 +1,15 @@
-"""Static checks of the deployment files: docker-compose.yml, deploy/Dockerfile,
-deploy/rabbitmq/coalition.conf, .env.example, .dockerignore.
+"""Static checks of the deployment files: docker-compose.yml,
+deploy/rabbitmq/coalition.conf, deploy/mongo (the store's key file and users),
+.env.example. (deploy/Dockerfile and .dockerignore, the image both compose and
+Kubernetes run: tests/unit/test_k8s_image.py; deploy/k8s: test_k8s_*.py.)
 
 Nothing here needs Docker. Commands are checked against the repository's files
 without importing the modules they name (the runner monkey-patches with
 eventlet on import; the gateway is checked by file only). If a `docker-compose`
 (v1) or `docker compose` (v2) client is installed, the compose file is also
-validated by it (`config -q`, which needs no engine).
+validated by it (`config`, which needs no engine).
 """
-import ast
 import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,78 +21,19 @@ from services.common import broker
 from services.common import config as settings
 from services.common.vocabulary import SERVICES
 from tests.helpers.deploy import (
-    COMPOSE, DOCKERFILE, INFRA, ONE_SHOT, OPTIONAL, app_services, command_argv,
-    dockerfile_instructions, load_compose, services)
-from tests.support import ROOT
-
-RABBITMQ_CONF = ROOT / "deploy" / "rabbitmq" / "coalition.conf"
-ENV_EXAMPLE = ROOT / ".env.example"
-DOCKERIGNORE = ROOT / ".dockerignore"
+    COMPOSE, DOCKERFILE, DOCKERIGNORE, ENV_EXAMPLE, INFRA, MONGO_DIR, ONE_SHOT, OPTIONAL,
+    RABBITMQ_CONF, ROOT, app_services, command_argv, compose_client, dockerfile_instructions,
+    env_example, environment, image_services, literal_of, load_compose, load_script,
+    module_file, mounts, password_ref, services, top_level_names)
 
 APPS = {*SERVICES, "gateway"}
 RUNNER_MODULE = "services.common.runner"
 # settings only one container gets (they may hold a secret): setting -> container
 OWN_SETTINGS = {"SMTP_URL": "notifications"}
-
-
-# --- helpers -----------------------------------------------------------------
-
-def image_services():
-    """Every container of our image: the applications, the CLI, the definitions."""
-    return {name: svc for name, svc in services().items() if name not in INFRA | OPTIONAL}
-
-
-def environment(svc):
-    env = svc.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
-    return env
-
-
-def module_file(dotted):
-    """The file a dotted module name resolves to in this repo, or None."""
-    base = ROOT.joinpath(*dotted.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def runner_services():
-    """services.common.runner.SERVICES, read with ast (importing the runner would
-    monkey-patch this test process with eventlet)."""
-    tree = ast.parse(module_file(RUNNER_MODULE).read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "SERVICES" for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise AssertionError("services/common/runner.py defines no SERVICES literal")
-
-
-def top_level_names(path):
-    names = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return names
-
-
-def env_example():
-    values = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, sep, value = line.partition("=")
-            assert sep, f".env.example: not KEY=VALUE: {line!r}"
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
+# settings compose fixes for every process, not passed on from .env as they are
+FIXED = {"COALITION_ENV": "production", "QUEUE_TYPE": "${QUEUE_TYPE:-quorum}",
+         "MONGO_DB_PREFIX": "${MONGO_DB_PREFIX:-coalition}"}
+MONGO_USERS = load_script(MONGO_DIR / "users.py")
 
 
 # --- docker-compose.yml ------------------------------------------------------
@@ -105,7 +46,7 @@ def test_compose_has_the_expected_services():
 
 
 def test_every_runner_service_is_deployed_and_every_runner_command_is_valid():
-    known = runner_services()
+    known = literal_of(module_file(RUNNER_MODULE), "SERVICES")
     assert module_file(RUNNER_MODULE) == ROOT / "services" / "common" / "runner.py"
     started = set()
     for name, svc in app_services().items():
@@ -167,10 +108,6 @@ def test_every_service_restarts_unless_stopped():
     assert services()["cli"].get("profiles") == ["tools"], "`up` must not start the CLI"
 
 
-def password_ref(variable):
-    return re.compile(rf"^\$\{{{variable}:\?[^}}]+\}}$")
-
-
 def test_app_services_environment():
     for name, svc in image_services().items():
         env_file = svc.get("env_file")
@@ -179,8 +116,8 @@ def test_app_services_environment():
             f"{name}: .env holds every process's password: it must be no container's env_file"
     for name in APPS | {"cli"}:
         env = environment(services()[name])
-        assert env.get("COALITION_ENV") == "production", name
-        assert env.get("MONGO_URI") == "mongodb://mongo:27017/?replicaSet=rs0", name
+        for setting, value in FIXED.items():
+            assert env.get(setting) == value, (name, setting, env.get(setting))
         assert password_ref("COALITION_JWT_SECRET").match(env.get("COALITION_JWT_SECRET", "")), \
             f"{name}: compose must demand the JWT secret"
         # its own broker user, with its own password, and no one else's
@@ -190,7 +127,8 @@ def test_app_services_environment():
         assert user == name and address == "rabbitmq:5672/", f"{name}: {env.get('AMQP_URI')}"
         assert password_ref(variable).match(password), f"{name}: password from ${{{variable}}}"
         others = {broker.password_variable(p) for p in broker.PROCESSES} - {variable}
-        others.add(broker.ADMIN_PASSWORD_VARIABLE)
+        others |= {broker.ADMIN_PASSWORD_VARIABLE, "MONGO_ROOT_PASSWORD"}
+        others |= {MONGO_USERS.password_variable(p) for p in APPS} - {MONGO_USERS.password_variable(name)}
         assert not any(o in str(v) for o in others for v in env.values()), name
     gateway = services()["gateway"]
     assert environment(gateway).get("GATEWAY_BIND") == "0.0.0.0:8000"
@@ -198,18 +136,50 @@ def test_app_services_environment():
     assert "/healthz" in " ".join(map(str, gateway["healthcheck"]["test"]))
 
 
+def test_every_app_container_opens_the_store_as_its_own_user():
+    """MONGO_URI names the container's own user, whose password only it and
+    mongo-init get; the CLI, which talks RPC only, has no MONGO_URI at all."""
+    for name in APPS:
+        uri = environment(services()[name])["MONGO_URI"]
+        user, _, rest = uri.removeprefix("mongodb://").partition(":")
+        password, _, address = rest.rpartition("@")
+        assert user == name, f"{name}: {uri}"
+        assert password_ref(MONGO_USERS.password_variable(name)).match(password), uri
+        assert address == "mongo:27017/?replicaSet=rs0&authSource=admin", uri
+    assert "MONGO_URI" not in environment(services()["cli"])
+    assert "MONGO_URI" not in load_compose()["x-settings"]
+    # the administrator's URI (queue migration) only from the operator's shell, only to the CLI
+    assert environment(services()["cli"])["AMQP_ADMIN_URI"] == "${AMQP_ADMIN_URI:-}"
+    assert [n for n, svc in services().items() if "AMQP_ADMIN_URI" in environment(svc)] == ["cli"]
+    assert "AMQP_ADMIN_URI" not in env_example()
+    for path in (ROOT / "services").glob("cli*.py"):  # the commands: none opens the store
+        assert not re.search(r"pymongo|make_client|MONGO_URI", path.read_text()), path.name
+    assert set(services()["cli"]["depends_on"]) == {"rabbitmq"}
+
+
 def test_every_setting_reaches_every_process():
     """.env is no env_file, so each setting is passed on by name: an unset one is
     empty, which the processes read as unset (their default)."""
-    fixed = {"COALITION_ENV", "MONGO_URI", "AMQP_URI", "COALITION_JWT_SECRET"}
+    fixed = {*FIXED, "MONGO_URI", "AMQP_URI", "COALITION_JWT_SECRET"}
     for name in APPS | {"cli"}:
         env = environment(services()[name])
         for setting in settings.SettingsSchema().fields:
             if OWN_SETTINGS.get(setting, name) != name:
                 continue  # test_a_setting_that_may_hold_a_secret_reaches_only_its_container
+            if name == "cli" and setting == "MONGO_URI":
+                continue  # test_every_app_container_opens_the_store_as_its_own_user
             assert setting in env, f"{name}: setting {setting} is not passed on"
             if setting not in fixed | set(OWN_SETTINGS):
                 assert env[setting] == f"${{{setting}:-}}", (name, setting, env[setting])
+
+
+def test_queues_are_quorum_queues_unless_env_says_classic():
+    """QUEUE_TYPE defaults to quorum; .env may say classic only until the
+    migration (the processes refuse a broker holding the other type)."""
+    assert load_compose()["x-settings"]["QUEUE_TYPE"] == "${QUEUE_TYPE:-quorum}"
+    assert settings.load({"COALITION_JWT_SECRET": "s" * 40})["QUEUE_TYPE"] == "quorum"
+    assert "QUEUE_TYPE" not in env_example(), ".env.example must leave the default: quorum"
+    assert "# QUEUE_TYPE=classic" in ENV_EXAMPLE.read_text()
 
 
 def test_a_setting_that_may_hold_a_secret_reaches_only_its_container():
@@ -280,19 +250,44 @@ def test_rabbitmq_users_come_from_the_definitions_of_broker_py():
     assert all(password_ref(k).match(v) for k, v in init_env.items())
 
 
-def test_mongo_runs_a_replica_set_that_the_healthcheck_initiates():
+def test_mongo_runs_a_keyfile_replica_set_with_a_root_user_from_env():
     mongo = services()["mongo"]
     assert mongo["image"].startswith("mongo:7.0")
-    command = mongo["command"]
-    argv = shlex.split(command) if isinstance(command, str) else list(command)
-    assert "--replSet" in argv, "MongoDB transactions need a replica set"
-    replset = argv[argv.index("--replSet") + 1]
-    assert "--bind_ip_all" in argv
+    argv = command_argv(mongo)
+    assert argv[0] == "mongod" and "--bind_ip_all" in argv
+    replset = argv[argv.index("--replSet") + 1]  # transactions need a replica set
+    assert replset == MONGO_USERS.REPLICA_SET
     for name, svc in app_services().items():
         assert f"replicaSet={replset}" in environment(svc)["MONGO_URI"], name
-    check = " ".join(map(str, mongo["healthcheck"]["test"]))
-    assert "rs.initiate" in check and f"'{replset}'" in check and "mongo:27017" in check
-    assert any(str(v).endswith(":/data/db") for v in mongo.get("volumes", []))
+    key = Path(argv[argv.index("--keyFile") + 1])
+    volumes = mounts(mongo)
+    assert volumes[str(key.parent)] in load_compose()["volumes"], "keep the key with the data"
+    assert volumes["/data/db"] in load_compose()["volumes"]
+    # the entrypoint that makes the key is ours, mounted read-only, and hands over to the image's
+    entry = mongo["entrypoint"]
+    assert entry[0] == "sh" and mounts(mongo)[entry[1]] == "./deploy/mongo/keyfile-entrypoint.sh"
+    assert f":{entry[1]}:ro" in " ".join(map(str, mongo["volumes"]))
+    assert f'"${{COALITION_KEY_FILE:-{key}}}"' in (MONGO_DIR / "keyfile-entrypoint.sh").read_text()
+    env = environment(mongo)
+    assert env["MONGO_INITDB_ROOT_USERNAME"] == MONGO_USERS.ROOT_USER
+    assert password_ref("MONGO_ROOT_PASSWORD").match(env["MONGO_INITDB_ROOT_PASSWORD"])
+    assert "ping" in " ".join(mongo["healthcheck"]["test"]), "healthy = mongod answers"
+
+
+def test_mongo_init_makes_one_user_per_process_that_opens_the_store():
+    init = services()["mongo-init"]
+    assert command_argv(init) == ["python", "/coalition/mongo_users.py"]
+    assert mounts(init)["/coalition/mongo_users.py"] == "./deploy/mongo/users.py"
+    assert init["depends_on"] == {"mongo": {"condition": "service_healthy"}}
+    for name, svc in app_services().items():
+        assert svc["depends_on"]["mongo-init"] == {"condition": "service_completed_successfully"}
+    assert set(MONGO_USERS.STORE_USERS) == APPS == {
+        name for name, svc in services().items() if "MONGO_URI" in environment(svc)}
+    env = environment(init)
+    passwords = {MONGO_USERS.password_variable(p) for p in APPS} | {"MONGO_ROOT_PASSWORD"}
+    assert set(env) == passwords | {"MONGO_DB_PREFIX"}, "the root password and the users', only"
+    assert all(password_ref(variable).match(env[variable]) for variable in passwords)
+    assert env["MONGO_DB_PREFIX"] == FIXED["MONGO_DB_PREFIX"]
 
 
 def test_compose_holds_no_literal_secret():
@@ -308,7 +303,8 @@ def test_env_example_holds_placeholders_only():
     values = env_example()
     passwords = {broker.password_variable(p) for p in broker.PROCESSES}
     passwords.add(broker.ADMIN_PASSWORD_VARIABLE)
-    assert {"COALITION_JWT_SECRET"} | passwords <= set(values)
+    store_passwords = {MONGO_USERS.password_variable(p) for p in APPS} | {"MONGO_ROOT_PASSWORD"}
+    assert {"COALITION_JWT_SECRET"} | passwords | store_passwords <= set(values)
     for key, value in values.items():
         if re.search(r"PASS|SECRET|TOKEN|KEY", key):
             assert value == "" or "CHANGE_ME" in value, f"{key}={value!r} looks like a real secret"
@@ -323,6 +319,10 @@ def test_env_example_holds_placeholders_only():
         good = {v: "a" * 48 for v in passwords}
         with pytest.raises(broker.ProvisionError, match=variable):
             broker.compose_definitions({**good, variable: values[variable]})
+    good = {v: "a" * 48 for v in store_passwords}
+    for variable in sorted(store_passwords - {"MONGO_ROOT_PASSWORD"}):
+        with pytest.raises(MONGO_USERS.SetupError, match=variable):
+            MONGO_USERS.plan({**good, variable: values[variable]})
     # every variable compose demands is in the example
     demanded = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text()))
     assert demanded <= set(values), demanded - set(values)
@@ -342,67 +342,7 @@ def test_no_env_file_is_committed_and_it_is_ignored():
     assert ".env" in DOCKERIGNORE.read_text().split(), ".dockerignore must exclude .env"
 
 
-# --- deploy/Dockerfile and .dockerignore ---------------------------------------
-
-def test_dockerfile_base_images_are_pinned():
-    stages = set()
-    froms = [args for word, args in dockerfile_instructions() if word == "FROM"]
-    assert froms
-    for args in froms:
-        parts = [p for p in args.split() if not p.startswith("--")]
-        image = parts[0]
-        if len(parts) >= 3 and parts[1].upper() == "AS":
-            stages.add(parts[2])
-        if image in stages:
-            continue
-        name, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-        assert tag and tag != "latest", f"unpinned base image {image}"
-        assert re.match(r"\d+\.\d+\.\d+", tag), f"{image}: tag must name a patch version"
-    assert froms[0].split()[0] == "python:3.11.7-slim-bookworm"
-
-
-def test_dockerfile_runs_as_a_non_root_user():
-    users = [args for word, args in dockerfile_instructions() if word == "USER"]
-    assert users, "the image must set USER"
-    user = users[-1].split(":")[0]
-    assert user not in {"root", "0"}
-
-
-def test_dockerfile_installs_the_project():
-    runs = " ".join(args for word, args in dockerfile_instructions() if word == "RUN")
-    assert re.search(r"pip install --no-cache-dir [^&]*\.(\s|$)", runs)
-
-
-def test_dockerfile_copies_only_existing_files_not_dockerignored():
-    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
-    for word, args in dockerfile_instructions():
-        if word not in {"COPY", "ADD"} or "--from=" in args:
-            continue
-        sources = [p for p in args.split() if not p.startswith("--")][:-1]
-        assert any(list(ROOT.glob(s)) for s in sources), f"{word} {args}: copies nothing"
-        for source in sources:
-            # a wildcard source (README.md*) may match nothing; a plain one must exist
-            if not any(c in source for c in "*?["):
-                assert (ROOT / source).exists(), f"{word} {source}: no such file in the repo"
-            assert source.rstrip("/") not in ignored, f"{source} is excluded by .dockerignore"
-
-
-def test_dockerignore_keeps_local_state_out():
-    entries = set(DOCKERIGNORE.read_text().split())
-    assert {".venv", "var", ".git", ".env", ".pytest_cache", ".hypothesis"} <= entries
-
-
 # --- optional: a real compose client validates the file -------------------------
-
-def compose_client():
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
-                                                 capture_output=True).returncode == 0:
-        return ["docker", "compose"]
-    return None
-
 
 def test_compose_client_accepts_the_file(tmp_path):
     client = compose_client()
@@ -413,6 +353,13 @@ def test_compose_client_accepts_the_file(tmp_path):
     shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
     (tmp_path / "deploy").mkdir()
     shutil.copy(DOCKERFILE, tmp_path / "deploy" / "Dockerfile")
-    result = subprocess.run(client + ["-f", "docker-compose.yml", "config", "-q"], cwd=tmp_path,
+    result = subprocess.run(client + ["-f", "docker-compose.yml", "config"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    # as the client resolves it: quorum queues, each process its own store user
+    resolved = yaml.safe_load(result.stdout)["services"]
+    for name in APPS:
+        env = environment(resolved[name])
+        assert env["QUEUE_TYPE"] == "quorum" and env["MONGO_DB_PREFIX"] == "coalition", name
+        assert env["MONGO_URI"].startswith(f"mongodb://{name}:CHANGE_ME@mongo:27017/"), name
+    assert "MONGO_URI" not in environment(resolved["cli"])

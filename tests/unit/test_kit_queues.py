@@ -13,11 +13,11 @@ from services.common.queues import (DELIVERY_LIMIT, dead_letter_exchange, dead_l
 from services.common.vocabulary import SERVICES
 
 
-def test_quorum_is_the_default_and_classic_has_no_arguments():
+def test_quorum_is_the_default_and_classic_is_named_too():
     loaded = settings.load({"COALITION_JWT_SECRET": "s" * 40})
     assert loaded["QUEUE_TYPE"] == "quorum"
     assert queue_arguments(loaded) == {"x-queue-type": "quorum"}
-    assert queue_arguments({"QUEUE_TYPE": "classic"}) == {}
+    assert queue_arguments({"QUEUE_TYPE": "classic"}) == {"x-queue-type": "classic"}
     with pytest.raises(settings.SettingsError, match="QUEUE_TYPE"):
         settings.load({"COALITION_JWT_SECRET": "s" * 40, "QUEUE_TYPE": "mirrored"})
 
