@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support import StackHandle
+from tests.support import StackHandle, rabbitmqctl
 
 T0 = time.monotonic()
 
@@ -40,10 +40,12 @@ class Budget:
 
 
 class Bench:
-    """One stack (tests.support.StackHandle) and the clients of the bench."""
+    """One stack (tests.support.StackHandle) and the clients of the bench;
+    `broker` and `extra_env` as StackHandle takes them (bench/cluster.py
+    runs the stack on brokers of its own)."""
 
-    def __init__(self, tmp, budget):
-        self.handle = StackHandle(tmp)
+    def __init__(self, tmp, budget, broker=None, extra_env=None):
+        self.handle = StackHandle(tmp, extra_env, broker=broker)
         self.budget = budget
         self._local = threading.local()
         self._proxies = []
@@ -135,8 +137,9 @@ class Bench:
         if not self.handle.vhost:
             return {}
         try:
-            out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", self.handle.vhost,
-                                  "name", "messages"], capture_output=True, text=True, timeout=30).stdout
+            out = subprocess.run(rabbitmqctl(self.handle.broker, "-q", "list_queues", "-p",
+                                             self.handle.vhost, "name", "messages"),
+                                 capture_output=True, text=True, timeout=30).stdout
         except (OSError, subprocess.SubprocessError):
             return {}
         depths = {}

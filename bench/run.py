@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import data, fanout, load, measure, signin, web
+from bench import cluster, data, fanout, load, measure, signin, web
 from bench.harness import (Bench, Budget, CpuMeter, OutOfTime, log, machine, proc_status,
                            stop_and_clean, write_result)
 from bench.stats import ratio, summary
@@ -29,13 +29,15 @@ SIZES = {
                  serial_casts=20, raw_count=3000, raw_serial=1000, stance_rpc_budget_s=90,
                  replay_samples=40, rpc_members=1000, fanout_small=1000, signin_requests=60,
                  signin_warmup=10, signin_rpc_samples=20, web_members=1000, web_requests=200,
-                 web_warmup=20, web_stances=300, budget_s=25 * 60),
+                 web_warmup=20, web_stances=300, budget_s=25 * 60, cluster_members=400,
+                 cluster_clients=16, cluster_window_s=30),
     "quick": dict(small=100, large=1000, page=50, query_samples=50, warmup=5, saga_samples=3,
                   open_reps=2, clients=32, cast_window_s=10, cast_max=1000, small_cast_window_s=20,
                   serial_casts=10, raw_count=1000, raw_serial=500, stance_rpc_budget_s=10,
                   replay_samples=20, rpc_members=200, fanout_small=100, signin_requests=40,
                   signin_warmup=5, signin_rpc_samples=10, web_members=100, web_requests=30,
-                  web_warmup=3, web_stances=30, budget_s=7 * 60),
+                  web_warmup=3, web_stances=30, budget_s=7 * 60, cluster_members=100,
+                  cluster_clients=16, cluster_window_s=10),
 }
 
 MEMBER_STATUS = "query($id: ID!) { member(id: $id) { id status } }"
@@ -301,6 +303,7 @@ def figures(st, cfg):
     out.update(fanout.figures(st.get("fanout")))
     out.update(signin.figures(st.get("signin")))
     out.update(web.figures(st.get("web")))
+    out.update(cluster.figures(st.get("cluster")))
     values = {"stack_efficiency": out["stack_efficiency"], "flatness_tally": flat.get("tally"),
               "flatness_members_nested": flat.get("members_nested"),
               "fanout_mails_per_s": out["fanout_mails_per_s"],
@@ -348,6 +351,12 @@ def main(argv=None):
                              "stance_rpc_budget_s, the rest straight into the store; fast: also "
                              "members beyond the first rpc_members straight into the stores; "
                              "all-rpc: every stance by RPC too (~10 more minutes at 10,000)")
+    parser.add_argument("--cluster", action="store_true",
+                        default=os.environ.get("BENCH_CLUSTER", "") not in ("", "0"),
+                        help="also the cluster phase after the others (bench/cluster.py: "
+                             "castStance on three RabbitMQ nodes of its own against one, and the "
+                             "recovery from a node killed; needs rabbitmq-server and haproxy); "
+                             "BENCH_CLUSTER=1 sets it")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     cfg = dict(SIZES[mode])
@@ -432,9 +441,12 @@ def main(argv=None):
         log(f"FAILED: {st['errors']['stack']}")
     finally:
         stop_and_clean(bench, tmp)
+    if args.cluster and "interrupted" not in st["errors"]:
+        cluster.after_run(cfg, st)
     result["figures"] = figures(st, cfg)
     result["details"] = {k: st.get(k) for k in ("load", "cast", "serial", "queries", "rpc_calls",
                                                 "saga", "open_large", "raw", "fanout", "signin", "web",
+                                                "cluster",
                                                 "processes",
                                                 "phase_s", "profile") if st.get(k)}
     result["errors"], result["skipped"] = st["errors"], st["skipped"]
@@ -448,6 +460,9 @@ def main(argv=None):
             log(line)
     if st.get("web"):
         for line in web.report(result["figures"]):
+            log(line)
+    if st.get("cluster"):
+        for line in cluster.report(result["figures"]):
             log(line)
     return 1 if st["errors"] else 0
 

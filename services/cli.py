@@ -76,7 +76,11 @@ def cluster(settings_, timeout=RPC_TIMEOUT):
         warnings.simplefilter("ignore")  # eventlet's deprecation notice on import
         import services.common.errors  # noqa: F401  (typed errors over RPC)
         from nameko.standalone.rpc import ClusterRpcProxy
-    proxy = ClusterRpcProxy(settings_module.nameko_config(settings_), timeout=timeout)
+
+        from services.common.remote import StandaloneReplyListener
+    # its replies on a transient reply queue, as the gateway's (services/common/remote.py)
+    proxy = ClusterRpcProxy(settings_module.nameko_config(settings_), timeout=timeout,
+                            reply_listener_cls=StandaloneReplyListener)
     try:
         rpc = proxy.start()
     except Exception as exc:  # refused, DNS, auth, vhost: kombu/amqp/OS errors

@@ -5,7 +5,7 @@ of the deployment to another type, keeping its messages
 Stop every service and the gateway first. It connects as the broker's
 administrator, whose URI it reads from AMQP_ADMIN_URI (an environment
 variable, never an argument: a command line is visible to every user of the
-machine); no process of ours may delete queues. Then start the processes
+machine): each process of ours may delete only its own queues. Then start the processes
 with QUEUE_TYPE set to the same type. Running it again is harmless, and
 finishes a migration that stopped halfway.
 """
@@ -28,6 +28,9 @@ def queues_migrate(queue_type):
     """Re-declare every RPC, event and dead-letter queue of the services as
     QUEUE_TYPE, moving their messages through a holding queue. Prints each
     queue and how many messages it moved."""
+    from amqp.exceptions import AMQPError
+    from kombu.exceptions import OperationalError
+
     from services.cli import CliError
     from services.common.queue_migration import MigrationError, migrate
     admin_uri = os.environ.get("AMQP_ADMIN_URI", "")
@@ -38,8 +41,9 @@ def queues_migrate(queue_type):
         results = migrate(admin_uri, queue_type)
     except MigrationError as exc:
         raise CliError(str(exc))
-    except (OSError, ConnectionError) as exc:
-        raise CliError(f"the broker did not answer: {type(exc).__name__}")
+    except (OSError, ConnectionError, OperationalError, AMQPError) as exc:
+        # never the URI: it holds the administrator's password
+        raise CliError(f"the broker refused or did not answer: {type(exc).__name__}: {exc}")
     for name, moved in results:
         click.echo(f"{name}\t{queue_type}\t{moved} moved")
     click.echo(f"{len(results)} queues are {queue_type}; start the processes with "

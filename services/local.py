@@ -143,11 +143,12 @@ def local_queue_types(amqp_uri, queue_type):
     queues left by an earlier `make up` with another QUEUE_TYPE are moved to
     this one, messages kept (services/common/queue_migration.py); nothing
     runs yet. Where that fails, the services say what to do when they start."""
-    from services.common.queue_migration import MigrationError, migrate
+    from services.common.queue_migration import migrate
     try:
         moved = [name for name, count in migrate(amqp_uri, queue_type) if count]
-    except (MigrationError, OSError, ConnectionError) as exc:
-        print(f"Note: the local queues were not checked for QUEUE_TYPE={queue_type}: {exc}")
+    except Exception as exc:  # never stop `make up`: the services say what to do
+        print(f"Note: the local queues were not checked for QUEUE_TYPE={queue_type}: "
+              f"{type(exc).__name__}: {exc}")
         return
     if moved:
         print(f"Queues moved to QUEUE_TYPE={queue_type}, messages kept: {', '.join(moved)}")

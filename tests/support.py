@@ -20,7 +20,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 import services.common.errors  # noqa: F401  (typed errors over RPC)
-from services.common import broker
+from services.common import broker as broker_kit
 from services.common import config as settings_module
 from services.common.vocabulary import SERVICES
 from services.gateway.auth import issue_token
@@ -42,49 +42,61 @@ def broker_uri():
     return os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
 
 
-def vhost_uri(vhost):
-    """The URI of `vhost` on that broker, as its administrator."""
-    return f"{broker_uri().rstrip('/')}/{quote(vhost, safe='')}"
+def vhost_uri(vhost, broker=None):
+    """The URI of `vhost` on `broker` (see StackHandle; or the local one), as its administrator."""
+    return f"{(broker.amqp_uri if broker else broker_uri()).rstrip('/')}/{quote(vhost, safe='')}"
 
 
-def make_vhost():
-    """A vhost of our own, so durable queues never leak between runs."""
-    if shutil.which("rabbitmqctl") is None:
+def rabbitmqctl(broker, *args):
+    """The command line of `rabbitmqctl args...` against `broker`'s node (or the local one)."""
+    return ["rabbitmqctl", *(["-n", broker.node] if broker else []), *args]
+
+
+def make_vhost(broker=None):
+    """A vhost of our own, so durable queues never leak between runs; None if the
+    local rabbitmqctl is missing or refuses (a given broker's failure is raised)."""
+    if broker is None and shutil.which("rabbitmqctl") is None:
         return None
     name = f"coalition-test-{uuid.uuid4().hex[:8]}"
     try:
-        subprocess.run(["rabbitmqctl", "add_vhost", name], check=True, capture_output=True,
-                       timeout=60)
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                       check=True, capture_output=True, timeout=60)
+        for args in (["add_vhost", name], ["set_permissions", "-p", name,
+                                           broker.admin if broker else "guest", ".*", ".*", ".*"]):
+            subprocess.run(rabbitmqctl(broker, *args), check=True, capture_output=True, timeout=60)
     except (subprocess.SubprocessError, OSError):
+        if broker is not None:
+            raise
         return None
     return name
 
 
-def drop_vhost(name):
+def drop_vhost(name, broker=None):
     if name:
-        subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
+        subprocess.run(rabbitmqctl(broker, "delete_vhost", name), capture_output=True, timeout=60)
 
 
-def make_users(vhost):
+def make_users(vhost, broker=None):
     """One RabbitMQ user per process (services/common/broker.py) on our vhost,
     with random passwords: {process: (user, password)}, or None without
-    rabbitmqctl. Users are global, so their names carry the vhost's."""
+    rabbitmqctl (a given broker's failure is raised). Users are global, so
+    their names carry the vhost's."""
     if not vhost:
         return None
-    users = {p: (f"{vhost}-{p}", secrets.token_urlsafe(32)) for p in broker.PROCESSES}
+    users = {p: (f"{vhost}-{p}", secrets.token_urlsafe(32)) for p in broker_kit.PROCESSES}
     try:
-        broker.provision(vhost, users, amqp_uri=vhost_uri(vhost))
-    except broker.ProvisionError:
-        drop_users(users)
+        broker_kit.provision(vhost, users, amqp_uri=vhost_uri(vhost, broker),
+                             node=broker.node if broker else None)
+    except broker_kit.ProvisionError:
+        drop_users(users, broker)
+        if broker is not None:
+            raise
         return None
     return users
 
 
-def drop_users(users):
+def drop_users(users, broker=None):
     if users:
-        broker.delete_users(name for name, _ in users.values())
+        broker_kit.delete_users((name for name, _ in users.values()),
+                                node=broker.node if broker else None)
 
 
 def drop_databases(client, prefix):
@@ -110,12 +122,19 @@ def start_store(path, port):
 class StackHandle:
     """A running stack and the ways tests talk to it."""
 
-    def __init__(self, tmp, extra_env=None):
-        self.vhost = make_vhost() if not os.environ.get("AMQP_URI") else None
-        self.amqp_uri = vhost_uri(self.vhost) if self.vhost else broker_uri()
+    def __init__(self, tmp, extra_env=None, broker=None):
+        """`broker`: the RabbitMQ to run on, where the stack gets a vhost and
+        users of its own: anything with `amqp_uri` (its administrator's URI),
+        `admin` (that user's name) and `node` (for rabbitmqctl -n), such as
+        tests/cluster/nodes.Cluster. By default the local one (with AMQP_URI
+        set, that URI as it is)."""
+        self.broker = broker
+        given = broker is not None or not os.environ.get("AMQP_URI")
+        self.vhost = make_vhost(broker) if given else None
+        self.amqp_uri = vhost_uri(self.vhost, broker) if self.vhost else broker_uri()
         # each process of the stack connects as its own user, as in production;
         # the tests' own clients (rpc(), config) stay the vhost's administrator
-        self.users = make_users(self.vhost)
+        self.users = make_users(self.vhost, broker)
         self.prefix = "t" + uuid.uuid4().hex[:10]
         self.tmp = tmp
         if os.environ.get("MONGO_URI"):
@@ -174,8 +193,8 @@ class StackHandle:
             pass
         self.stack.stop()
         self.mail.stop()
-        drop_vhost(self.vhost)
-        drop_users(self.users)
+        drop_vhost(self.vhost, self.broker)
+        drop_users(self.users, self.broker)
 
     # ---- per-process broker users ----
     def process_uri(self, process):
@@ -183,7 +202,7 @@ class StackHandle:
         the broker has no per-process users (no rabbitmqctl here)."""
         if not self.users:
             return self.amqp_uri
-        return broker.process_uri(self.amqp_uri, *self.users[process])
+        return broker_kit.process_uri(self.amqp_uri, *self.users[process])
 
     @property
     def cli_env(self):

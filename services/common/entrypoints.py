@@ -24,7 +24,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _with_arguments(queue: Any, config: Mapping[str, Any]) -> Any:
-    """`queue` (a kombu Queue) declared with the arguments QUEUE_TYPE says."""
+    """`queue` (a kombu Queue) declared with the arguments QUEUE_TYPE says;
+    an exclusive or auto-delete one is left as it is (classic: RabbitMQ
+    refuses those as quorum queues)."""
+    if queue.exclusive or queue.auto_delete:
+        return queue
     queue.queue_arguments = {**(queue.queue_arguments or {}), **queue_arguments(config)}
     return queue
 

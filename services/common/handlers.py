@@ -253,11 +253,19 @@ class OperatorRpc:
     def on_dead_lettered(self, payload: Any, headers: dict[str, Any]) -> None:
         """A message the broker dead-lettered (a consumer of ours never
         answered it DELIVERY_LIMIT times: services/common/queues.py) is parked
-        like one a handler gave up on; acked only once kept."""
-        through_outages(lambda: dlq.park_dead_lettered(self.store, payload, headers),
-                        f"{self.store.service_name}.on_dead_lettered",
-                        self.store.config.get("HANDLER_RETRY_BASE_SECONDS", 0.2),
-                        outages=(Exception,))
+        like one a handler gave up on; acked only once kept (an outage is
+        waited out). One the store refuses as it is (too big, not storable)
+        is kept as a truncated text, so an error never loops forever."""
+        def keep(what: Any) -> None:
+            through_outages(lambda: dlq.park_dead_lettered(self.store, what, headers),
+                            f"{self.store.service_name}.on_dead_lettered",
+                            self.store.config.get("HANDLER_RETRY_BASE_SECONDS", 0.2))
+        try:
+            keep(payload)
+        except Exception as exc:
+            log.error("a dead letter could not be kept as it came (%s): keeping it as text",
+                      type(exc).__name__)
+            keep({"unstorable": repr(payload)[:10000], "error": type(exc).__name__})
 
     @rpc
     def outbox_status(self) -> dict[str, Any]:

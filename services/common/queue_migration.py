@@ -19,7 +19,8 @@ keeps new events in the store meanwhile), for each queue of the catalogue
 Every step can be run again: a migration that stopped anywhere is finished by
 running it again. A queue with a consumer is refused (a process still runs).
 The operator runs it with the broker administrator's URI (AMQP_ADMIN_URI):
-no process of ours may delete queues. docs/operator-guide.md, "Queue types".
+each process of ours may configure (so delete) only its own queues, and the
+migration deletes every service's, and holding queues no process may touch. docs/operator-guide.md, "Queue types".
 
 `mismatched()` is the start-up check of a service (services/common/runner.py):
 its own queues, declared as QUEUE_TYPE says, or the names the broker refused.
@@ -28,9 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import amqp
 from amqp.exceptions import NotFound, PreconditionFailed
 from kombu import Connection, Exchange, Queue
-from nameko.constants import DEFAULT_RETRY_POLICY
 from nameko.standalone.events import get_event_exchange
 from nameko.rpc import get_rpc_exchange
 
@@ -119,22 +120,19 @@ def _refuse_consumed(conn: Any, name: str) -> None:
 
 
 def _move(conn: Any, source: str, target: str) -> int:
-    """Move every message of `source` into `target`, each confirmed before
-    it is acked (a crash between the two leaves a copy: consumers are idempotent)."""
+    """Move every message of `source` into `target`: a copy of the message as
+    it came (body and every property: headers, reply_to, correlation_id, its
+    expiration, ...), published mandatory and confirmed by the broker before
+    the original is acked. A crash between the two leaves a copy: consumers
+    are idempotent. A target that does not exist raises: nothing is acked."""
     channel = conn.channel()
-    producer = conn.Producer(channel)
+    channel.confirm_select()
     moved = 0
     try:
         while (message := channel.basic_get(source, no_ack=False)) is not None:
-            props = message.properties
-            producer.publish(
-                message.body, exchange="", routing_key=target, retry=True,
-                retry_policy=DEFAULT_RETRY_POLICY, delivery_mode=2,
-                content_type=props.get("content_type"),
-                content_encoding=props.get("content_encoding"),
-                headers=props.get("application_headers") or {},
-                **{k: props[k] for k in ("reply_to", "correlation_id", "message_id",
-                                         "expiration", "priority") if props.get(k) is not None})
+            properties = {k: v for k, v in message.properties.items() if k != "user_id"}
+            channel.basic_publish_confirm(amqp.Message(message.body, **properties),
+                                          exchange="", routing_key=target, mandatory=True)
             channel.basic_ack(message.delivery_tag)
             moved += 1
     finally:

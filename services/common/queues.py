@@ -6,8 +6,9 @@ message the broker confirmed survives the loss of a node (RabbitMQ removed
 classic mirrored queues in 4.0). Those queues are a service's RPC queue
 `rpc-<service>`, its event queues `evt-<source>-<event>--<service>.<method>`
 and its dead-letter queue `dead-<service>`. Reply queues (`rpc.reply-...`)
-are auto-delete and stay classic, as RabbitMQ requires; they live and die
-with their caller's connection. QUEUE_TYPE=classic keeps single-node queues.
+are transient and auto-delete (services/common/remote.py), so they stay
+classic, as RabbitMQ requires; they live and die with their caller's
+connection. QUEUE_TYPE=classic keeps single-node queues.
 
 How a queue is declared must be the same wherever it is declared (the
 service that consumes it, and the outbox relay of the source, which
@@ -30,6 +31,9 @@ read rights on the subscriber's queue from the publisher that declares it.
   message its handler gave up on.
 - An RPC request over the limit is dropped: its caller timed out long ago,
   and carrying it out later would surprise everyone.
+- The dead-letter queue itself has a limit too high to reach
+  (DEAD_LETTER_QUEUE_LIMIT): RabbitMQ 4 would otherwise drop a dead letter
+  after 20 returns.
 """
 from collections.abc import Mapping
 from typing import Any, Final
@@ -44,6 +48,10 @@ QUEUE_TYPES: Final = (CLASSIC, QUORUM)
 # A node failure returns every unacked message once, so a message must be
 # cut off this many times before it is taken for a poison one.
 DELIVERY_LIMIT: Final = 20
+# The dead-letter queue's own limit: RabbitMQ 4 gives every quorum queue a
+# limit of 20 by default, and a message over it there would have nowhere to
+# go. A policy cannot say "none" (-1), so it says "never in practice".
+DEAD_LETTER_QUEUE_LIMIT: Final = 1_000_000
 _METHOD = "[A-Za-z_][A-Za-z0-9_]*"
 
 
@@ -66,8 +74,9 @@ def dead_letter_queue(service: str) -> str:
 def policies(vhost: str, services: tuple[str, ...] = SERVICES) -> list[dict[str, Any]]:
     """The broker policies of `vhost` (RabbitMQ definitions format): per
     service, the delivery limit and dead-letter exchange of its event
-    queues, and the delivery limit of its RPC queue. Each pattern names
-    exactly that service's queues (anchored), so no two policies overlap."""
+    queues, the delivery limit of its RPC queue, and the (practically no)
+    limit of its dead-letter queue. Each pattern names exactly that
+    service's queues (anchored), so no two policies overlap."""
     out = []
     for service in services:
         out.append({"vhost": vhost, "name": f"coalition-events-{service}",
@@ -80,4 +89,7 @@ def policies(vhost: str, services: tuple[str, ...] = SERVICES) -> list[dict[str,
         out.append({"vhost": vhost, "name": f"coalition-rpc-{service}",
                     "pattern": f"^rpc-{service}$", "apply-to": "queues", "priority": 10,
                     "definition": {"delivery-limit": DELIVERY_LIMIT}})
+        out.append({"vhost": vhost, "name": f"coalition-dead-{service}",
+                    "pattern": f"^{dead_letter_queue(service)}$", "apply-to": "queues",
+                    "priority": 10, "definition": {"delivery-limit": DEAD_LETTER_QUEUE_LIMIT}})
     return out

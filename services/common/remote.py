@@ -28,16 +28,25 @@ Only idempotent reads should be called this way: after a timeout the request
 may still be answered (and the answer is dropped). The deadline also covers
 publishing the request: a timeout that strikes while the broker connection is
 mid-publish leaves that pooled connection to kombu's reconnect on next use.
+
+Replies come back on a reply queue of the caller's own (`reply_queue`),
+transient and auto-delete, unlike nameko 2.14's: see there why. Services get
+it through BoundedRpcProxy, the gateway's pooled clients through
+`StandaloneReplyListener`.
 """
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
+from kombu import Queue
 from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService
-from nameko.rpc import RpcProxy
+from nameko.rpc import (RPC_REPLY_QUEUE_TEMPLATE, RPC_REPLY_QUEUE_TTL, ReplyListener, RpcProxy,
+                        get_rpc_exchange)
+from nameko.standalone.rpc import SingleThreadedReplyListener
 
 from services.common.errors import Unavailable
 
@@ -47,9 +56,52 @@ TIMEOUT_FRACTION_OF_GATEWAY = 0.5
 _BROKER_TROUBLE = (UnknownService, OperationalError, AmqpConnectionError, ConnectionError)
 
 
+def reply_queue(caller: str, config: dict[str, Any]) -> tuple[str, Queue]:
+    """(routing key, queue) of a new reply queue of `caller`: nameko's name
+    (rpc.reply-<caller>-<uuid>), binding and expiry, but transient and
+    auto-delete.
+
+    nameko 2.14 declares its reply queues durable (kombu's default). In a
+    RabbitMQ cluster a durable classic queue lives on one node, and while
+    that node is down RabbitMQ refuses to declare it on any other (404
+    NOT_FOUND, "home node ... is down or inaccessible"). A caller cut off by
+    the node's death reconnects and declares its reply queue again first:
+    a service (nameko consumes all of a service's queues, its RPC and event
+    queues too, on one connection) then takes nothing, and a gateway client
+    fails every call, until the node returns. A transient queue goes with
+    its node and is declared again wherever its caller reconnects; auto-delete
+    removes it as soon as its consumer goes (a reply sent meanwhile is lost:
+    its call times out, as when the caller is cut off)."""
+    key = str(uuid.uuid4())
+    return key, Queue(RPC_REPLY_QUEUE_TEMPLATE.format(caller, key),
+                      exchange=get_rpc_exchange(config), routing_key=key,
+                      queue_arguments={"x-expires": RPC_REPLY_QUEUE_TTL},
+                      durable=False, auto_delete=True)
+
+
+class TransientReplyListener(ReplyListener):  # type: ignore[misc]
+    """nameko's ReplyListener (one per service) on `reply_queue`."""
+
+    def setup(self) -> None:
+        self.routing_key, self.queue = reply_queue(self.container.service_name,
+                                                   self.container.config)
+        self.queue_consumer.register_provider(self)
+
+
+class StandaloneReplyListener(SingleThreadedReplyListener):  # type: ignore[misc]
+    """The ReplyListener of a ClusterRpcProxy (`reply_listener_cls=`) on `reply_queue`."""
+
+    def setup(self) -> None:
+        self.routing_key, self.queue = reply_queue(self.container.service_name,
+                                                   self.container.config)
+        self.queue_consumer.register_provider(self)
+
+
 class BoundedRpcProxy(RpcProxy):  # type: ignore[misc]  # nameko has no type information
     """nameko's RpcProxy whose calls end within `timeout` seconds (default:
     half of the RPC_TIMEOUT_SECONDS setting) or raise Unavailable."""
+
+    rpc_reply_listener = TransientReplyListener()
 
     def __init__(self, target_service: str, timeout: float | None = None,
                  **options: Any) -> None:

@@ -43,13 +43,15 @@ def service_class(name: str) -> type:
 def _queues_of_another_type(service: str, settings: settings_module.Settings) -> list[str]:
     """The service's own queues the broker holds with another type than
     QUEUE_TYPE (nameko would be refused them, with a less helpful error). A
-    broker not reachable yet is nameko's to wait for: no check then."""
+    broker not reachable yet, or refusing the user or its vhost, is nameko's
+    to wait for or report: no check then."""
+    from amqp.exceptions import AMQPError
     from kombu.exceptions import OperationalError
 
     from services.common.queue_migration import mismatched, own_queues
     try:
         return mismatched(settings["AMQP_URI"], own_queues(service), settings)
-    except (OSError, OperationalError) as exc:
+    except (OSError, OperationalError, AMQPError) as exc:  # nameko reports it, as before
         logging.getLogger(__name__).warning("queue types not checked: %s", exc)
         return []
 

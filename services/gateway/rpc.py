@@ -6,16 +6,27 @@ reply would otherwise sit in its reply queue) and replaced lazily.
 
 A call may carry a name (`request=`), sent in nameko's context data: the
 service does each change of a named call once (services/common/store.py).
+
+Each client's replies come on a transient reply queue (remote.reply_queue),
+so that a client cut off by the death of a broker node declares it again on
+another node. An idle client whose reply connection was closed meanwhile is
+thrown away before it is used (reply_connection_open), and so is one whose
+own channel the broker closed (an AMQP error): it is unusable, while the
+service it called may be fine.
 """
 import queue
+import select
+import socket
 import threading
 from typing import Any, NamedTuple
 
+from amqp.exceptions import AMQPError
 from kombu.exceptions import OperationalError
 from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.errors import Unavailable  # importing it registers the typed errors
+from services.common.remote import StandaloneReplyListener
 from services.common.store import REQUEST_CONTEXT_KEY
 
 
@@ -40,6 +51,30 @@ class PooledClient(NamedTuple):
     context: dict
 
 
+def reply_connection_open(proxy: ClusterRpcProxy) -> bool:
+    """Whether the connection `proxy` waits for replies on is still open.
+
+    A connection the broker closed while the client sat idle (its node died;
+    HAProxy cuts the sessions of a node it marks down) reads as end-of-file
+    at once. nameko finds out only when it next waits for a reply, after it
+    has sent the request: it connects again, but the reply is lost on the
+    way and the call waits out the whole RPC timeout. One look at the socket
+    (peeked, nothing read) spares that; a TLS socket cannot be peeked and is
+    taken as open."""
+    try:
+        amqp_connection = proxy._reply_listener.queue_consumer.connection._connection
+        sock = amqp_connection.transport.sock
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(0):
+            return True  # nothing to read: open
+        return bool(sock.recv(1, socket.MSG_PEEK))  # readable: a frame, or end-of-file
+    except ValueError:  # TLS: cannot peek
+        return True
+    except (AttributeError, OSError):  # never connected, or closed
+        return False
+
+
 class RpcPool:
     def __init__(self, config: dict, size: int = 8, timeout: float = 10.0) -> None:
         self.config = config
@@ -53,14 +88,24 @@ class RpcPool:
         """The proxy keeps the context dict it is given and sends a copy of
         it with every call."""
         context: dict = {}
-        proxy = ClusterRpcProxy(self.config, context_data=context, timeout=timeout)
+        proxy = ClusterRpcProxy(self.config, context_data=context, timeout=timeout,
+                                reply_listener_cls=StandaloneReplyListener)
         return PooledClient(proxy, proxy.start(), context)
 
     def _acquire(self) -> PooledClient:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
+        """An idle client whose reply connection is still open (the others are
+        thrown away: see reply_connection_open), else a new one while the pool
+        has room, else the next one given back."""
+        while True:
+            try:
+                client = self._idle.get_nowait()
+            except queue.Empty:
+                client = self._new_or_next()
+            if reply_connection_open(client.proxy):
+                return client
+            self._discard(client)
+
+    def _new_or_next(self) -> PooledClient:
         with self._lock:
             if self._created < self.size:
                 self._created += 1
@@ -85,7 +130,7 @@ class RpcPool:
             return self._acquire()
         except queue.Empty:
             raise ServiceUnavailable(service, "gateway busy")
-        except (OperationalError, OSError) as exc:
+        except (OperationalError, OSError, AMQPError) as exc:
             raise ServiceUnavailable(service, "broker unreachable") from exc
 
     def call(self, service: str, method: str, *args: Any, request: str | None = None,
@@ -105,7 +150,7 @@ class RpcPool:
         except UnknownService as exc:  # no instance has ever declared its queue
             self._idle.put(client)
             raise ServiceUnavailable(service, "not running") from exc
-        except (OperationalError, OSError, ConnectionError) as exc:
+        except (OperationalError, OSError, ConnectionError, AMQPError) as exc:
             self._discard(client)
             raise ServiceUnavailable(service, "connection to the broker lost") from exc
         except Exception:

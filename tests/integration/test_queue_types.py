@@ -11,8 +11,10 @@ services/common/entrypoints.py, services/common/queue_migration.py):
 """
 import uuid
 
+import amqp
 import pytest
 from click.testing import CliRunner
+from kombu import Connection
 
 from services.cli import coalition
 from services.common.queues import DELIVERY_LIMIT
@@ -50,7 +52,7 @@ def test_durable_queues_are_quorum_under_our_policies_and_replies_classic(stack)
     assert durable["rpc-grants"]["policy"] == "coalition-rpc-grants"
     assert durable["evt-members-member_admitted--grants.on_member_event"]["policy"] == \
         "coalition-events-grants"
-    assert durable["dead-grants"]["policy"] == ""  # no limit on the last stop
+    assert durable["dead-grants"]["policy"] == "coalition-dead-grants"  # a limit never reached
     replies = {n: q for n, q in found.items() if n.startswith("rpc.reply-")}
     assert replies and {q["type"] for q in replies.values()} == {"classic"}
 
@@ -109,6 +111,35 @@ def migrate(stack):
     return result.output
 
 
+def send_waiting_request(stack):
+    """An RPC request to the stopped accounts, as a service sends one (with
+    an expiration: remote.py), into its queue; returns its properties."""
+    properties = {"reply_to": str(uuid.uuid4()), "correlation_id": str(uuid.uuid4()),
+                  "expiration": "600000", "content_type": "application/json",
+                  "content_encoding": "utf-8", "delivery_mode": 2,
+                  "application_headers": {"nameko.call_id_stack": ["test.migrate.1"]}}
+    with Connection(stack.amqp_uri) as conn:
+        channel = conn.channel()
+        channel.basic_publish(amqp.Message(b'{"args": [], "kwargs": {}}', **properties),
+                              exchange="nameko-rpc", routing_key="accounts.ping")
+        channel.close()
+    return properties
+
+
+def held_as_sent(stack, properties):
+    """The waiting request, as it is in rpc-accounts now, has every property it
+    was sent with (it is given back to the queue)."""
+    with Connection(stack.amqp_uri) as conn:
+        channel = conn.channel()
+        message = channel.basic_get("rpc-accounts", no_ack=False)
+        kept = {k: message.properties.get(k) for k in properties}
+        kept["application_headers"].pop("x-delivery-count", None)  # the quorum queue's own
+        channel.basic_reject(message.delivery_tag, requeue=True)
+        channel.close()
+    assert kept == properties
+    return True
+
+
 def test_classic_queues_move_to_quorum_keeping_what_waited(classic, tmp_path):
     assert {q["type"] for q in ours(queues(classic.vhost)).values()} == {"classic"}
     for consumer in MEMBER_CONSUMERS:
@@ -118,6 +149,8 @@ def test_classic_queues_move_to_quorum_keeping_what_waited(classic, tmp_path):
     for consumer in MEMBER_CONSUMERS:
         held.update(wait_for(lambda: waiting(classic, consumer), message=f"{consumer}'s event"))
     classic.stack.stop()  # every process: nothing publishes, nothing consumes
+    request = send_waiting_request(classic)
+    held["rpc-accounts"] = 1
 
     log = tmp_path / "members.log"
     refused = start_service(classic, "members", log, QUEUE_TYPE="quorum")
@@ -134,7 +167,9 @@ def test_classic_queues_move_to_quorum_keeping_what_waited(classic, tmp_path):
     wait_for(lambda: {n: queues(classic.vhost)[n]["messages"] for n in held} == held,
              timeout=30, message="the moved messages counted in their queues")
     assert after[next(iter(held))]["policy"].startswith("coalition-events-")
-    assert " 1 moved" not in migrate(classic)  # again: nothing left to move
+    again = [line for line in migrate(classic).splitlines() if "\tquorum\t" in line]
+    assert again and all(line.endswith("\t0 moved") for line in again)  # nothing left to move
+    assert held_as_sent(classic, request)  # an RPC request, every property kept
 
     classic.stack.env["QUEUE_TYPE"] = "quorum"
     classic.stack.start()

@@ -8,8 +8,8 @@ from services.common import broker, permissions
 from services.common import config as settings
 from services.common.events import CATALOGUE, SUBSCRIPTIONS, consumer_queues, queue_name
 from services.common.queue_migration import catalogue, own_queues
-from services.common.queues import (DELIVERY_LIMIT, dead_letter_exchange, dead_letter_queue,
-                                    policies, queue_arguments)
+from services.common.queues import (DEAD_LETTER_QUEUE_LIMIT, DELIVERY_LIMIT, dead_letter_exchange,
+                                    dead_letter_queue, policies, queue_arguments)
 from services.common.vocabulary import SERVICES
 
 
@@ -42,9 +42,11 @@ def test_each_event_queue_dead_letters_to_its_own_service_and_rpc_queues_only_li
     for service in SERVICES:
         assert _policy_of(f"rpc-{service}", found)["definition"] == {
             "delivery-limit": DELIVERY_LIMIT}
-        # the last stop and the reply queues have none: nothing is dropped from them
-        assert _policy_of(dead_letter_queue(service), found) is None
+        # the last stop: a limit never reached (RabbitMQ 4's default is 20), no exchange
+        assert _policy_of(dead_letter_queue(service), found)["definition"] == {
+            "delivery-limit": DEAD_LETTER_QUEUE_LIMIT}
         assert _policy_of(f"rpc.reply-{service}-1-2-3-4-5", found) is None
+        assert _policy_of(f"{dead_letter_queue(service)}.migrating", found) is None
     # a name that only looks like one of a service's queues is not taken for it
     assert _policy_of("evt-members-x--grantsy.on_member_event", found) is None
     assert _policy_of("rpc-members-2", found) is None
