@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import load, measure
-from bench.harness import Bench, Budget, log, machine, stop_and_clean, write_result
+from bench.harness import Bench, Budget, finish, log, machine, stop_and_clean
 from bench.stats import ratio
 from tests.cluster.load import Probe
 from tests.cluster.nodes import Cluster, require_tools
@@ -171,13 +171,8 @@ def main(argv=None):
     except Exception as exc:
         errors["run"] = f"{type(exc).__name__}: {exc}"[:500]
         log(f"FAILED: {errors['run']}")
-    result["figures"] = figures(st.get("cluster"))
-    result["details"], result["errors"] = st.get("cluster"), errors
-    result["wall_time_s"] = round(time.monotonic() - started, 1)
-    write_result(result, RESULTS, "cluster-latest.json", "cluster")
-    for line in report(result["figures"]):
-        log(line)
-    return 1 if errors else 0
+    return finish(result, figures(st.get("cluster")), st.get("cluster"), errors, started,
+                  RESULTS, "cluster", report)
 
 
 if __name__ == "__main__":

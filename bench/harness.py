@@ -162,6 +162,18 @@ def write_result(result, results, latest, name):
     sys.stdout.flush()
 
 
+def finish(result, figures, details, errors, started, results, name, report):
+    """The end of every phase's main(): its figures, details, errors and wall
+    time into `result`, written (results/<name>-latest.json and a dated copy,
+    stdout), the report's lines logged; the exit status (1 if any error)."""
+    result["figures"], result["details"], result["errors"] = figures, details, errors
+    result["wall_time_s"] = round(time.monotonic() - started, 1)
+    write_result(result, results, f"{name}-latest.json", name)
+    for line in report(figures):
+        log(line)
+    return 1 if errors else 0
+
+
 def stop_and_clean(bench, tmp):
     """Stop the bench's stack (its databases and vhost dropped) and delete its
     temporary folder; a problem is logged, never raised (this runs in `finally`)."""

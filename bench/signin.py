@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import data
-from bench.harness import log, machine, run_on_own_stack, write_result
+from bench.harness import finish, log, machine, run_on_own_stack
 from bench.stats import ms, percentile, ratio
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -219,14 +219,7 @@ def main(argv=None):
         return measure(bench, [address], tag, args.requests, args.warmup, args.rpc_samples)
     started = time.monotonic()
     found = run_on_own_stack("signin", 20 * 60, errors, work, before_start=raise_limits)
-    result["figures"] = figures(found)
-    result["details"] = found
-    result["errors"] = errors
-    result["wall_time_s"] = round(time.monotonic() - started, 1)
-    write_result(result, RESULTS, "signin-latest.json", "signin")
-    for line in report(result["figures"]):
-        log(line)
-    return 1 if errors else 0
+    return finish(result, figures(found), found, errors, started, RESULTS, "signin", report)
 
 
 if __name__ == "__main__":

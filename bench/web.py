@@ -44,7 +44,7 @@ from pathlib import Path
 import requests
 
 from bench import fanout, load, measure as gql_measure
-from bench.harness import log, machine, run_on_own_stack, write_result
+from bench.harness import finish, log, machine, run_on_own_stack
 from bench.stats import summary
 from tests.helpers.sign_in import COOKIE, add_secretariat, sign_in
 
@@ -325,14 +325,8 @@ def main(argv=None):
         return {"load": loaded, **run(bench, cfg, tag)}
     started = time.monotonic()
     found = run_on_own_stack("web", 30 * 60, errors, work)
-    result["figures"] = figures(found)
-    result["details"] = found
-    result["errors"] = {**errors, **((found or {}).get("errors") or {})}
-    result["wall_time_s"] = round(time.monotonic() - started, 1)
-    write_result(result, RESULTS, "web-latest.json", "web")
-    for line in report(result["figures"]):
-        log(line)
-    return 1 if result["errors"] else 0
+    return finish(result, figures(found), found, {**errors, **((found or {}).get("errors") or {})},
+                  started, RESULTS, "web", report)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """gunicorn settings for the gateway (all from the environment)."""
 import os
+import shutil
 import tempfile
 
 from services.common import config as settings_module
@@ -21,8 +22,17 @@ access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
 errorlog = "-"
 loglevel = "info"
 
+# the metrics folder the workers share: one of our own (removed at exit),
+# unless the operator named one
+OWN_METRICS_DIR = None
 if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="coalition-metrics-")
+    OWN_METRICS_DIR = tempfile.mkdtemp(prefix="coalition-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = OWN_METRICS_DIR
+
+
+def on_exit(server):
+    if OWN_METRICS_DIR:
+        shutil.rmtree(OWN_METRICS_DIR, ignore_errors=True)
 
 
 def child_exit(server, worker):

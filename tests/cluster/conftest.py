@@ -3,7 +3,6 @@ behind a local HAProxy (tests/cluster/nodes.py), started once for the
 session and deleted after it. Without Debian's rabbitmq-server or haproxy
 the suite fails, saying how to install them: a suite that skips would pass
 in a CI that lacks them."""
-import json
 import signal
 import tempfile
 from pathlib import Path
@@ -11,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.nodes import INSTALL, Cluster, missing_tools
-
-REPORTS = []
+from tests.helpers.suite_report import suite_report
 
 
 def interrupt(signum, frame):
@@ -47,15 +45,4 @@ def whole_cluster(cluster):
     return cluster
 
 
-@pytest.fixture
-def report():
-    data = {}
-    REPORTS.append(data)
-    return data
-
-
-def pytest_terminal_summary(terminalreporter):
-    for data in REPORTS:
-        if data:
-            terminalreporter.section("cluster suite report")
-            terminalreporter.write_line(json.dumps(data, indent=2, sort_keys=True))
+report, pytest_terminal_summary = suite_report("cluster suite report")

@@ -1,10 +1,7 @@
-import json
-
 import pytest
 
+from tests.helpers.suite_report import suite_report
 from tests.support import StackHandle
-
-REPORTS = []
 
 
 @pytest.fixture(scope="module")
@@ -16,15 +13,4 @@ def fault_stack(tmp_path_factory):
     handle.stop()
 
 
-@pytest.fixture
-def report():
-    data = {}
-    REPORTS.append(data)
-    return data
-
-
-def pytest_terminal_summary(terminalreporter):
-    for data in REPORTS:
-        if data:
-            terminalreporter.section("fault suite report")
-            terminalreporter.write_line(json.dumps(data, indent=2, sort_keys=True))
+report, pytest_terminal_summary = suite_report("fault suite report")
