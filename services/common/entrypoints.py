@@ -23,6 +23,12 @@ from services.common.queues import dead_letter_exchange, dead_letter_queue, queu
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def dead_letters_exchange(service: str) -> Exchange:
+    """The broker dead-letters `service`'s event messages into this fanout
+    exchange (services/common/queues.py's policies); `dead-<service>` is bound to it."""
+    return Exchange(dead_letter_exchange(service), type="fanout", durable=True)
+
+
 def _with_arguments(queue: Any, config: Mapping[str, Any]) -> Any:
     """`queue` (a kombu Queue) declared with the arguments QUEUE_TYPE says;
     an exclusive or auto-delete one is left as it is (classic: RabbitMQ
@@ -71,9 +77,9 @@ class DeadLetterConsumer(Consumer):  # type: ignore[misc]
 
     def setup(self) -> None:
         service = self.container.service_name
-        exchange = Exchange(dead_letter_exchange(service), type="fanout", durable=True)
-        self.queue = _with_arguments(Queue(dead_letter_queue(service), exchange=exchange,
-                                           durable=True), self.container.config)
+        self.queue = _with_arguments(Queue(dead_letter_queue(service), durable=True,
+                                           exchange=dead_letters_exchange(service)),
+                                     self.container.config)
         super().setup()
 
     def handle_message(self, body: Any, message: Any) -> None:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from services.common import events
-from services.common.queues import dead_letter_exchange, dead_letter_queue
+from services.common.queues import dead_letter_exchange, dead_letter_queue, rpc_queue
 from services.common.vocabulary import SERVICES
 
 PROCESSES: Final = SERVICES + ("gateway", "cli")
@@ -135,10 +135,6 @@ def event_exchange(service: str) -> str:
 
 def replay_exchange(service: str) -> str:
     return f"{service}.replay"
-
-
-def rpc_queue(service: str) -> str:
-    return f"rpc-{service}"
 
 
 def reply_queue_pattern(caller: str) -> str:

@@ -20,7 +20,8 @@ Every step can be run again: a migration that stopped anywhere is finished by
 running it again. A queue with a consumer is refused (a process still runs).
 The operator runs it with the broker administrator's URI (AMQP_ADMIN_URI):
 each process of ours may configure (so delete) only its own queues, and the
-migration deletes every service's, and holding queues no process may touch. docs/operator-guide.md, "Queue types".
+migration deletes every service's, and holding queues no process may touch
+(docs/operator-guide.md, "Queue types").
 
 `mismatched()` is the start-up check of a service (services/common/runner.py):
 its own queues, declared as QUEUE_TYPE says, or the names the broker refused.
@@ -32,13 +33,13 @@ from typing import Any
 import amqp
 from amqp.exceptions import NotFound, PreconditionFailed
 from kombu import Connection, Exchange, Queue
-from nameko.standalone.events import get_event_exchange
 from nameko.rpc import get_rpc_exchange
+from nameko.standalone.events import get_event_exchange
 
+from services.common.entrypoints import dead_letters_exchange
 from services.common.events import consumer_queues
-from services.common.permissions import rpc_queue, subscriptions_of
-from services.common.queues import (QUORUM, dead_letter_exchange, dead_letter_queue,
-                                    queue_arguments)
+from services.common.permissions import subscriptions_of
+from services.common.queues import QUORUM, dead_letter_queue, queue_arguments, rpc_queue
 from services.common.vocabulary import SERVICES
 
 HOLDING_SUFFIX = ".migrating"
@@ -61,8 +62,7 @@ def catalogue(services: Iterable[str] = SERVICES) -> list[QueueSpec]:
     specs = []
     for service in services:
         specs.append(QueueSpec(rpc_queue(service), get_rpc_exchange({}), f"{service}.*"))
-        specs.append(QueueSpec(dead_letter_queue(service), Exchange(
-            dead_letter_exchange(service), type="fanout", durable=True), ""))
+        specs.append(QueueSpec(dead_letter_queue(service), dead_letters_exchange(service), ""))
         for event_type, name in consumer_queues(service):
             specs.append(QueueSpec(name, get_event_exchange(service, {}), event_type))
     return specs
@@ -97,23 +97,20 @@ def _close(channel: Any) -> None:
         pass
 
 
-def _exists(conn: Any, name: str) -> bool:
+def _inspect(conn: Any, name: str) -> tuple[int, int] | None:
+    """(messages ready, consumers) of the queue `name`; None if it does not exist."""
     channel = conn.channel()
     try:
-        channel.queue_declare(name, passive=True)
-        return True
+        _, messages, consumers = channel.queue_declare(name, passive=True)
+        return messages, consumers
     except NotFound:
-        return False
+        return None
     finally:
         _close(channel)
 
 
 def _refuse_consumed(conn: Any, name: str) -> None:
-    channel = conn.channel()
-    try:
-        _, _, consumers = channel.queue_declare(name, passive=True)
-    finally:
-        _close(channel)
+    consumers = (_inspect(conn, name) or (0, 0))[1]
     if consumers:
         raise MigrationError(f"queue {name} has {consumers} consumer(s): stop every service "
                              "and the gateway first")
@@ -144,11 +141,10 @@ def _delete_if_empty(conn: Any, name: str) -> bool:
     """Delete `name` if it holds no message (False: one came in meanwhile, to
     move too). Quorum queues refuse queue.delete's if-empty flag, so the
     count is read first: nothing publishes while every process is stopped."""
+    if (_inspect(conn, name) or (0, 0))[0]:
+        return False
     channel = conn.channel()
     try:
-        _, messages, _ = channel.queue_declare(name, passive=True)
-        if messages:
-            return False
         channel.queue_delete(name)
         return True
     finally:
@@ -171,7 +167,7 @@ def migrate_queue(conn: Any, spec: QueueSpec, arguments: Mapping[str, Any]) -> i
         if not _declare(conn, spec.name, arguments, spec):
             raise MigrationError(f"{spec.name} was declared again meanwhile: stop every "
                                  "process and run the migration again")
-    if _exists(conn, holding):
+    if _inspect(conn, holding) is not None:
         _move(conn, holding, spec.name)
         if not _delete_if_empty(conn, holding):
             raise MigrationError(f"{holding} got new messages: run the migration again")
@@ -182,7 +178,7 @@ def migrate(admin_uri: str, queue_type: str = QUORUM,
             services: Iterable[str] = SERVICES) -> list[tuple[str, int]]:
     """Every queue of `catalogue()` as `queue_type`: [(queue, messages moved)]."""
     arguments = queue_arguments({"QUEUE_TYPE": queue_type})
-    with Connection(admin_uri, transport_options={"confirm_publish": True}) as conn:
+    with Connection(admin_uri) as conn:  # _move publishes with confirms itself
         return [(spec.name, migrate_queue(conn, spec, arguments))
                 for spec in catalogue(services)]
 

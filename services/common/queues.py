@@ -35,6 +35,7 @@ read rights on the subscriber's queue from the publisher that declares it.
   (DEAD_LETTER_QUEUE_LIMIT): RabbitMQ 4 would otherwise drop a dead letter
   after 20 returns.
 """
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -63,6 +64,11 @@ def queue_arguments(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"x-queue-type": config.get("QUEUE_TYPE", QUORUM)}
 
 
+def rpc_queue(service: str) -> str:
+    """nameko's RPC queue of `service`."""
+    return f"rpc-{service}"
+
+
 def dead_letter_exchange(service: str) -> str:
     return f"{service}.dead"
 
@@ -87,9 +93,10 @@ def policies(vhost: str, services: tuple[str, ...] = SERVICES) -> list[dict[str,
                         "dead-letter-strategy": "at-least-once",
                         "overflow": "reject-publish"}})
         out.append({"vhost": vhost, "name": f"coalition-rpc-{service}",
-                    "pattern": f"^rpc-{service}$", "apply-to": "queues", "priority": 10,
+                    "pattern": f"^{re.escape(rpc_queue(service))}$", "apply-to": "queues",
+                    "priority": 10,
                     "definition": {"delivery-limit": DELIVERY_LIMIT}})
         out.append({"vhost": vhost, "name": f"coalition-dead-{service}",
-                    "pattern": f"^{dead_letter_queue(service)}$", "apply-to": "queues",
+                    "pattern": f"^{re.escape(dead_letter_queue(service))}$", "apply-to": "queues",
                     "priority": 10, "definition": {"delivery-limit": DEAD_LETTER_QUEUE_LIMIT}})
     return out

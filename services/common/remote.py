@@ -88,13 +88,10 @@ class TransientReplyListener(ReplyListener):  # type: ignore[misc]
         self.queue_consumer.register_provider(self)
 
 
-class StandaloneReplyListener(SingleThreadedReplyListener):  # type: ignore[misc]
-    """The ReplyListener of a ClusterRpcProxy (`reply_listener_cls=`) on `reply_queue`."""
-
-    def setup(self) -> None:
-        self.routing_key, self.queue = reply_queue(self.container.service_name,
-                                                   self.container.config)
-        self.queue_consumer.register_provider(self)
+class StandaloneReplyListener(TransientReplyListener,
+                              SingleThreadedReplyListener):  # type: ignore[misc]
+    """The ReplyListener of a ClusterRpcProxy (`reply_listener_cls=`): nameko's
+    standalone one, with TransientReplyListener's setup (`reply_queue`)."""
 
 
 class BoundedRpcProxy(RpcProxy):  # type: ignore[misc]  # nameko has no type information
