@@ -116,6 +116,9 @@ class SettingsSchema(Schema):
     MAX_QUERY_DEPTH = fields.Integer(load_default=10, validate=validate.Range(min=2, max=50))
     MAX_PAGE_SIZE = fields.Integer(load_default=200, validate=validate.Range(min=1, max=10000))
     MAX_WORKERS = fields.Integer(load_default=10, validate=validate.Range(min=1, max=1000))
+    # how many `seq` numbers a process reserves at once for a sequenced
+    # collection (members): services/common/paging.py, SeqBlocks
+    SEQ_BLOCK = fields.Integer(load_default=64, validate=validate.Range(min=1, max=100000))
     # ---- proxies and hidden results (DOMAIN.md section 9) ----
     MAX_PROXIES_PER_HOLDER = fields.Integer(load_default=2, validate=validate.Range(min=1, max=100))
     # kinds whose consultations open HIDDEN_UNTIL_CLOSED: a comma-separated

@@ -1,20 +1,40 @@
 """Keyset pagination with opaque cursors, shared by every list RPC.
 
-A page never repeats or skips a document while others insert, and costs
-what the page costs, not what the collection costs. Two orders:
+A page never repeats a document, and costs what the page costs, not what
+the collection costs. Two orders:
 
-- by `seq` (a *sequenced* collection): each document gets the next number of
-  its counter (`counters`, `{_id: <collection>, value: <last seq>}`) in the
-  transaction that creates it; documents are never deleted, so the numbers
-  are dense and a page is the bounded index range `after < seq <= after +
-  first + 1` (the only range the store answers in O(page)). A filtered page
-  reads wider windows until it is full (`windows`). Cursors "s1:<seq>".
+- by `seq` (a *sequenced* collection): each document gets a number of its
+  counter (`counters`, `{_id: <collection>, value: <highest reserved>}`),
+  unique and never changed; documents are never deleted. A process takes
+  numbers in blocks (`SeqBlocks`: one `$inc` of SEQ_BLOCK on the counter, its
+  own short write outside any transaction, then handed out from memory), so
+  creating a document does not write the shared counter and concurrent
+  creations do not conflict. The rule that follows:
+  * `seq` is unique but NOT dense: a block's unused numbers are lost when its
+    process stops, and a number taken by a creation that aborts is not given
+    back. Nothing may read `seq` or the counter as a count (total_count
+    counts documents: `page`).
+  * `seq` order is creation order within one process; across several
+    instances it is only roughly creation order (each hands out its own
+    block), so a document created while a client pages through may get a
+    number below that client's cursor and not be shown to that traversal.
+    A traversal still shows every document that existed when it started
+    exactly once, in `seq` order.
+  * the counter (`last_seq`) is the highest number reserved, so it bounds
+    every stored `seq`: a page is the bounded index ranges `after < seq <= hi`
+    (the only range the store answers in O(page)), read by `windows` from
+    `after` up to the counter, each twice as wide as the one before, until
+    the page is full. A gap of any size costs O(log(gap / page)) windows,
+    never a loop without end, and pages stay full across gaps.
+  Cursors "s1:<seq>". `backfill_seq` numbers older documents in one
+  transaction per batch (`next_seq` with n), contiguous within a batch.
 - by `_id` (ObjectId strings: creation order): `_id > after`, sorted and
   limited (or, newest first, `_id < after` sorted the other way). Cursors
   "k1:<_id>". Collections move to `seq` as they need to.
 """
 import base64
 import binascii
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
@@ -27,6 +47,7 @@ BY_ID: Final = "k1"
 BY_SEQ: Final = "s1"
 
 Doc = dict[str, Any]
+DEFAULT_SEQ_BLOCK: Final = 64  # SEQ_BLOCK's default (services/common/config.py)
 SEQ_INDEX = IndexModel([("seq", ASCENDING)], unique=True, sparse=True)  # sparse: backfill_seq's input
 
 
@@ -63,8 +84,9 @@ def decode_cursor(cursor: object, kind: str) -> str | int | None:
 # ---- sequence numbers --------------------------------------------------------------
 
 def next_seq(db: Any, name: str, session: Any = None, n: int = 1) -> int:
-    """Take the next n numbers of counter `name` (in the caller's transaction,
-    so an abort gives them back); return the last of them."""
+    """Reserve the next n numbers of counter `name` (in the caller's
+    transaction if `session`, so an abort gives them back; otherwise one
+    atomic write of its own); return the last of them."""
     counter = db.counters.find_one_and_update({"_id": name}, {"$inc": {"value": n}}, upsert=True,
                                               return_document=ReturnDocument.AFTER, session=session)
     last: int = counter["value"]
@@ -72,8 +94,35 @@ def next_seq(db: Any, name: str, session: Any = None, n: int = 1) -> int:
 
 
 def last_seq(db: Any, name: str) -> int:
+    """The highest number reserved of counter `name` (0: none): every stored
+    `seq` is at most this. Not a count (see the module's docstring)."""
     counter = db.counters.find_one({"_id": name})
     return int(counter["value"]) if counter else 0
+
+
+class SeqBlocks:
+    """The numbers of sequenced collections one process hands out: a block of
+    `block` numbers reserved at a time by `next_seq` outside any transaction,
+    then one number per `take` from memory, under a lock (a green lock under
+    eventlet). Each number is handed out once: blocks never overlap, since
+    each is one atomic `$inc` of the counter. Numbers left in the block when
+    the process stops are never used (gaps: the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: dict[tuple[str, str], tuple[int, int]] = {}  # (db, name) -> (next, last)
+
+    def take(self, db: Any, name: str, block: int = DEFAULT_SEQ_BLOCK) -> int:
+        """A number of counter `name` no one else has: call it before the
+        transaction that stores it (a retry of that transaction keeps it)."""
+        key = (db.name, name)
+        with self._lock:
+            start, end = self._free.get(key, (1, 0))
+            if start > end:
+                end = next_seq(db, name, n=max(1, block))
+                start = end - max(1, block) + 1
+            self._free[key] = (start + 1, end)
+        return start
 
 
 def backfill_seq(store: Any, name: str, batch: int = 500) -> None:
@@ -107,8 +156,9 @@ def check_first(first: object, maximum: int) -> None:
 def windows(after: int, size: int, last: int) -> Iterator[tuple[int, int]]:
     """The seq ranges (lo, hi] a page reads, from `after` up to `last`: the
     first `size` wide (a whole page when nothing is filtered out), each next
-    one twice as wide as the one before."""
-    lo = after
+    one twice as wide as the one before, so a gap in the numbers of any size
+    takes O(log(gap / size)) windows; ends at `last` whatever `size`."""
+    lo, size = after, max(1, size)
     while lo < last:
         hi = min(lo + size, last)
         yield lo, hi
@@ -138,7 +188,9 @@ def page(collection: Any, query: Mapping[str, Any], first: int, after: object,
     must keep that field); `newest_first` (by `_id` only) reverses it, and a
     cursor then names where the next, older, page starts. total_count is None
     unless `count`; for a sequenced collection and no filter it is the
-    counter, not a count."""
+    store's `count` command without a query (estimated_document_count:
+    SecantusDB counts the documents, at half the cost of count_documents),
+    never the counter, which numbers gaps too."""
     if sequenced and newest_first:
         raise ValueError("newest_first pages by _id only")
     check_first(first, maximum)
@@ -147,7 +199,9 @@ def page(collection: Any, query: Mapping[str, Any], first: int, after: object,
         last = last_seq(collection.database, collection.name)
         after_seq = int(decode_cursor(after, BY_SEQ) or 0)  # BY_SEQ: an int
         docs = _by_seq(collection, query, first + 1, after_seq, last, projection)
-        total = (collection.count_documents(query) if query else last) if count else None
+        # never `last`: the counter numbers gaps too
+        total = ((collection.count_documents(query) if query
+                  else collection.estimated_document_count()) if count else None)
     else:
         kind, key = BY_ID, "_id"
         after_id = decode_cursor(after, BY_ID)

@@ -1,7 +1,8 @@
 """Storage of the members service: its indexes and its queries.
 
-`members` is sequenced (services/common/paging.py): each member has a `seq`,
-1, 2, 3, ... in creation order, and pages are ranges of it.
+`members` is sequenced (services/common/paging.py): each member has a unique
+`seq`, taken from its instance's block of numbers (service.py, SEQ_BLOCK),
+so in creation order within an instance, with gaps; pages are ranges of it.
 
 `focal_unique` keeps one acting member (CANDIDATE, ACTIVE, SUSPENDED) per
 focal-point address: only those have a `focal_key` (services/members/domain.py).

@@ -26,6 +26,8 @@ from services.members.schemas import (LanguageInput, ListFilter, MemberInput, Vi
 
 log = logging.getLogger(__name__)
 
+# this process's blocks of member numbers (`seq`: services/common/paging.py)
+SEQS = paging.SeqBlocks()
 
 
 class MembersService(RecordQueries, MemberSafety, OperatorRpc):
@@ -95,9 +97,15 @@ class MembersService(RecordQueries, MemberSafety, OperatorRpc):
         return self.store.transaction(work)
 
     def _register(self, member_in, founding):
+        """Its `seq` is taken from this process's block before the transaction,
+        which then writes no shared counter: concurrent registrations do not
+        conflict (a refused one leaves a gap in the numbers, as paging allows)."""
+        seq = SEQS.take(self.store.db, "members",
+                        self.store.config.get("SEQ_BLOCK", paging.DEFAULT_SEQ_BLOCK))
+
         def work(tx):
             member = {"_id": paging.new_id(), **domain.new_member(member_in, utcnow(), founding),
-                      "seq": paging.next_seq(tx.db, "members", tx.session)}
+                      "seq": seq}
             tx.db.members.insert_one(member, session=tx.session)
             tx.emit(domain.registration_event(founding),
                     domain.event_data(member, member["history"][0]["note"]))

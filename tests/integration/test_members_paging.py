@@ -1,14 +1,17 @@
-"""Members pages through the real stack: dense `seq` numbers in creation
-order, bounded seq windows, the count only when asked, and the start-up
-backfill of members stored without a `seq`."""
+"""Members pages through the real stack: unique `seq` numbers taken in
+blocks (in creation order within one instance, with gaps: a refused
+registration, a restarted instance), bounded seq windows that cross the
+gaps, the count only when asked, and the start-up backfill of members
+stored without a `seq`."""
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from services.common import paging
 from services.common.store import Store, make_client, utcnow
 from services.members import domain
 from services.members.schemas import MemberInput
-from tests.support import member_input
+from tests.support import member_input, wait_for
 
 PAGE = """query($first: Int, $after: String, $status: MemberStatus) {
   members(first: $first, after: $after, status: $status) {
@@ -53,16 +56,77 @@ def counter(stack):
     return paging.last_seq(stack.db("members"), "members")
 
 
-def test_seqs_are_dense_in_creation_order_and_an_aborted_create_takes_none(stack):
-    name = f"Dense {uuid.uuid4().hex[:6]}"
+def all_seqs(stack):
+    return [d["seq"] for d in stack.db("members").members.find({}, {"seq": 1})]
+
+
+def test_seqs_are_unique_in_creation_order_and_a_refused_create_stores_none(stack):
+    name = f"Unique {uuid.uuid4().hex[:6]}"
     first = register(stack, name=name)
     refused = stack.post(REGISTER, {"i": member_input(name=name.upper())}, stack.admin()).json()
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     second = register(stack)
     members = stack.db("members").members
-    assert members.find_one({"_id": second})["seq"] == members.find_one({"_id": first})["seq"] + 1
-    seqs = sorted(d["seq"] for d in members.find({}, {"seq": 1}))
-    assert seqs == list(range(1, len(seqs) + 1)) and counter(stack) == len(seqs)
+    # one instance hands out its block in order; the refused one's number is a gap
+    assert members.find_one({"_id": second})["seq"] > members.find_one({"_id": first})["seq"]
+    seqs = all_seqs(stack)
+    assert len(seqs) == len(set(seqs)) and max(seqs) <= counter(stack)
+
+
+def test_concurrent_registrations_get_distinct_seqs_without_retrying_on_one_counter(stack):
+    with ThreadPoolExecutor(12) as pool:
+        made = list(pool.map(lambda _: register(stack), range(36)))
+    members = stack.db("members").members
+    seqs = [members.find_one({"_id": m})["seq"] for m in made]
+    assert len(set(seqs)) == 36 and max(seqs) <= counter(stack)
+    assert len(all_seqs(stack)) == len(set(all_seqs(stack)))
+    assert set(made) <= set(ids_of(read_all(stack, 10)))
+
+
+def restart_members(stack):
+    """Stop and start the stack's members process: a new process, a new block."""
+    stack.stack.ctl("stop", "members")
+    stack.stack.ctl("start", "members")
+
+    def answers():
+        try:
+            with stack.rpc(timeout=2) as rpc:
+                return rpc.members.ping()
+        except Exception:
+            return None
+    wait_for(answers, 30, 0.3, "members to answer after its restart")
+
+
+def test_a_restarted_instance_takes_a_new_block_and_keeps_numbers_unique(stack):
+    before = register(stack)
+    members = stack.db("members").members
+    reserved = counter(stack)
+    restart_members(stack)
+    after = [register(stack) for _ in range(3)]
+    seqs = [members.find_one({"_id": m})["seq"] for m in [before] + after]
+    # the old block's unused numbers are a gap; the new block starts past the counter
+    assert seqs[1:] == [reserved + 1, reserved + 2, reserved + 3] and seqs[0] < seqs[1]
+    every = all_seqs(stack)
+    assert len(every) == len(set(every))
+    assert ids_of(read_all(stack, 50))[-4:] == [before] + after
+
+
+def test_paging_across_gaps_gives_every_member_once_in_order_in_full_pages(stack):
+    made = [register(stack) for _ in range(4)]
+    # an instance that reserved a block of 500 and stopped before using any
+    paging.next_seq(stack.db("members"), "members", n=500)
+    restart_members(stack)
+    made += [register(stack) for _ in range(5)]
+    members = stack.db("members").members
+    gap = members.find_one({"_id": made[4]})["seq"] - members.find_one({"_id": made[3]})["seq"]
+    assert gap > 500
+    for first in (1, 3, 50):
+        pages = read_all(stack, first)  # checks every page but the last is full
+        seen = ids_of(pages)
+        assert seen == stored_order(stack) and len(seen) == len(set(seen))
+        assert seen[-9:] == made
+    candidates = read_all(stack, 2, status="CANDIDATE")
+    assert ids_of(candidates) == stored_order(stack, {"status": "CANDIDATE"})
 
 
 def test_paging_through_gives_every_member_once_in_creation_order(stack):
@@ -102,7 +166,8 @@ def test_total_count_when_asked_and_one_list_rpc_either_way(stack):
         assert total == members.count_documents({"status": status, **PUBLIC})
     with stack.rpc() as rpc:
         assert rpc.members.list({}, 1, None, False)["total_count"] is None
-        assert rpc.members.list({}, 1, None)["total_count"] == counter(stack)
+        # a count of members, never the counter (which numbers gaps too)
+        assert rpc.members.list({}, 1, None)["total_count"] == members.count_documents({})
 
 
 def test_an_id_cursor_is_not_a_members_cursor(stack):
@@ -134,6 +199,6 @@ def test_backfill_numbers_members_stored_without_seq_once_even_from_two_instance
     got = {d["_id"]: d["seq"] for d in members.find({"_id": {"$in": [d["_id"] for d in docs]}})}
     assert [got[d["_id"]] for d in docs] == list(range(before + 1, before + 8))
     assert counter(stack) == before + 7
-    seqs = sorted(d["seq"] for d in members.find({}, {"seq": 1}))
-    assert seqs == list(range(1, len(seqs) + 1))
+    seqs = all_seqs(stack)
+    assert len(seqs) == len(set(seqs)) and max(seqs) == before + 7
     assert ids_of(read_all(stack, 50))[-7:] == [d["_id"] for d in docs]

@@ -37,6 +37,16 @@ def test_a_founder_is_stored_active_and_announced(members):
              20, 0.1, "member_registered published")
 
 
+def test_registrations_take_their_seq_from_the_process_block_not_the_counter_each(members):
+    counter = members.db.counters
+    reserved = counter.find_one({"_id": "members"})["value"]
+    made = [members.register_founding_member(member_input())["id"] for _ in range(3)]
+    seqs = [members.db.members.find_one({"_id": m})["seq"] for m in made]
+    assert seqs == sorted(set(seqs)) and seqs[-1] <= counter.find_one({"_id": "members"})["value"]
+    # one write of the counter per block of SEQ_BLOCK (64) numbers, none per registration
+    assert counter.find_one({"_id": "members"})["value"] - reserved in (0, 64)
+
+
 def test_a_taken_name_is_refused_and_nothing_is_stored(members):
     name = f"Taken {uuid.uuid4().hex[:8]}"
     members.register_founding_member(member_input(name))

@@ -1,6 +1,8 @@
-"""Paging without a store: cursors, seq windows, and which list calls ask
-for a count (the gateway's side)."""
+"""Paging without a store: cursors, seq windows (across gaps in the
+numbers), blocks of numbers, and which list calls ask for a count (the
+gateway's side)."""
 import base64
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -48,14 +50,26 @@ def test_windows_start_one_page_wide_double_and_stop_at_the_last_seq():
     assert list(paging.windows(500, 51, 100)) == []  # a cursor past the end
 
 
-class FakeMembers:
-    """Just the find() a sequenced page sends: a seq range first, then equalities."""
+def test_windows_cross_a_gap_far_wider_than_a_page_in_few_steps():
+    spans = list(paging.windows(10, 5, 10 ** 9))
+    assert spans[0] == (10, 15) and spans[-1][1] == 10 ** 9
+    assert all(hi == next_lo for (_, hi), (next_lo, _) in zip(spans, spans[1:]))
+    assert len(spans) <= 30  # log2(10**9 / 5) windows, not one per page
+    assert list(paging.windows(0, 0, 3)) == [(0, 1), (1, 3)]  # never a window of no width
 
-    def __init__(self, statuses):
-        self.docs = [{"_id": f"m{seq}", "seq": seq, "status": s} for seq, s in enumerate(statuses, 1)]
+
+class FakeMembers:
+    """Just the find() a sequenced page sends: a seq range first, then equalities.
+    Numbered 1, 2, 3, ... unless given `seqs`; the counter is the last
+    number, or `counter` (numbers reserved but never used)."""
+
+    def __init__(self, statuses, seqs=None, counter=None):
+        seqs = list(seqs or range(1, len(statuses) + 1))
+        self.docs = [{"_id": f"m{seq}", "seq": seq, "status": s} for seq, s in zip(seqs, statuses)]
         self.name = "members"
+        last = counter if counter is not None else (seqs[-1] if self.docs else 0)
         self.database = SimpleNamespace(counters=SimpleNamespace(
-            find_one=lambda q: {"_id": "members", "value": len(self.docs)} if self.docs else None))
+            find_one=lambda q: {"_id": "members", "value": last} if last else None))
         self.windows, self.counts = [], 0
 
     def find(self, query, projection=None):
@@ -69,6 +83,10 @@ class FakeMembers:
     def count_documents(self, query):
         self.counts += 1
         return sum(all(d[k] == v for k, v in query.items()) for d in self.docs)
+
+    def estimated_document_count(self):
+        self.counts += 1
+        return len(self.docs)
 
 
 def read_all(coll, query, first, count=False):
@@ -115,11 +133,91 @@ def test_filtered_pages_grow_their_windows_until_full_or_past_the_counter():
     assert coll.windows[-1][1] == 100
 
 
-def test_the_total_is_the_counter_unless_filtered():
-    coll = FakeMembers(["ACTIVE", "SUSPENDED", "ACTIVE"])
+def test_the_total_counts_documents_never_the_counter():
+    coll = FakeMembers(["ACTIVE", "SUSPENDED", "ACTIVE"], seqs=[1, 70, 130], counter=192)
     assert paging.page(coll, {}, 1, None, dict, sequenced=True)["total_count"] == 3
-    assert coll.counts == 0
     assert paging.page(coll, {"status": "ACTIVE"}, 1, None, dict, sequenced=True)["total_count"] == 2
+    assert coll.counts == 2
+
+
+# numbers as blocks leave them: two instances' blocks of 64 interleaved, each
+# stopped with numbers unused, and a refused registration (seq 5 never stored)
+GAPPY = [1, 2, 3, 4, 6, 7, 65, 66, 67, 8, 9, 129, 130, 300, 301, 302, 303, 304, 10 ** 6]
+
+
+@pytest.mark.parametrize("first", [1, 2, 5, 7, 50])
+def test_paging_across_gaps_gives_every_document_once_in_seq_order_in_full_pages(first):
+    coll = FakeMembers(["ACTIVE"] * len(GAPPY), seqs=GAPPY, counter=10 ** 6 + 63)
+    pages = read_all(coll, {}, first)
+    assert [e["node"] for p in pages for e in p["edges"]] == [f"m{s}" for s in sorted(GAPPY)]
+    assert all(len(p["edges"]) == first for p in pages[:-1])
+    assert len(coll.windows) <= len(pages) * 25  # a few windows a page, however wide the gap
+
+
+def test_a_filtered_page_across_gaps_is_full_and_ends_at_the_counter():
+    statuses = ["SUSPENDED" if s in (3, 129, 304, 10 ** 6) else "ACTIVE" for s in GAPPY]
+    coll = FakeMembers(statuses, seqs=GAPPY, counter=10 ** 6 + 63)
+    pages = read_all(coll, {"status": "SUSPENDED"}, 3)
+    assert [[e["node"] for e in p["edges"]] for p in pages] == [["m3", "m129", "m304"], ["m1000000"]]
+    assert coll.windows[-1][1] == 10 ** 6 + 63
+
+
+# ---- numbers in blocks (paging.SeqBlocks) -------------------------------------------
+
+class FakeCounters:
+    """The counters collection: an atomic $inc per call, counted."""
+
+    def __init__(self, value=0):
+        self.value, self.writes, self.sessions = value, 0, []
+        self._lock = threading.Lock()
+
+    def find_one_and_update(self, query, update, upsert, return_document, session):
+        with self._lock:
+            self.value += update["$inc"]["value"]
+            self.writes += 1
+            self.sessions.append(session)
+            return {"_id": query["_id"], "value": self.value}
+
+
+def fake_db(counters, name="t_members"):
+    return SimpleNamespace(name=name, counters=counters)
+
+
+def test_concurrent_takes_get_distinct_numbers_one_counter_write_a_block():
+    counters, blocks = FakeCounters(), paging.SeqBlocks()
+    taken, lock = [], threading.Lock()
+
+    def take_many():
+        for _ in range(50):
+            seq = blocks.take(fake_db(counters), "members", 16)
+            with lock:
+                taken.append(seq)
+    runs = [threading.Thread(target=take_many) for _ in range(8)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert sorted(taken) == list(range(1, 401))  # one process: no number lost, none twice
+    assert counters.writes == 400 // 16 and counters.value == 400
+    assert set(counters.sessions) == {None}  # its own write, never in a caller's transaction
+
+
+def test_a_restarted_process_takes_a_new_block_above_every_number_handed_out():
+    counters = FakeCounters()
+    before = paging.SeqBlocks()
+    first = [before.take(fake_db(counters), "members", 64) for _ in range(10)]
+    after = paging.SeqBlocks()  # the process restarted: 54 numbers of its block unused
+    second = [after.take(fake_db(counters), "members", 64) for _ in range(3)]
+    other = paging.SeqBlocks()  # a second instance meanwhile
+    third = [other.take(fake_db(counters), "members", 64) for _ in range(2)]
+    assert first == list(range(1, 11)) and second == [65, 66, 67] and third == [129, 130]
+    assert paging.SeqBlocks().take(fake_db(counters, "other_db"), "members") == 193
+    assert counters.value == 256  # the counter bounds every number handed out
+
+
+def test_the_block_follows_the_counter_moved_by_a_backfill():
+    counters = FakeCounters(500)  # backfill_seq numbered 500 documents in its transactions
+    assert paging.SeqBlocks().take(fake_db(counters), "members", 8) == 501
 
 
 def test_an_empty_collection_is_one_empty_page():
