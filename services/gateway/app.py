@@ -18,7 +18,6 @@ session (a token with `sid`) is asked of accounts on every request, and a
 cookie that no longer signs in is cleared by the answer that refuses it.
 Every answer carries X-Content-Type-Options; HTML answers a strict CSP.
 """
-import asyncio
 import logging
 import os
 import time
@@ -71,10 +70,12 @@ SESSION_LOOKUPS = Counter("coalition_gateway_session_lookups_total",
 class Admitted:
     """A request that may run: who asks and from where, its validated
     document, and its Idempotency-Key's record (None without a key, and for
-    a query). `work_id` names its calls (see Context)."""
+    a query). `work_id` names its calls (see Context); `members` are the
+    member statuses as this request sees them (MemberStatuses.for_request)."""
     request_id: str
     client: str
     viewer: Viewer
+    members: MemberStatuses
     document: ast.DocumentNode
     kind: str
     record: str | None
@@ -123,12 +124,13 @@ class Gateway:
         SESSION_LOOKUPS.inc()
         return self.pool.call(service, method, *args)
 
-    def live_viewer(self, viewer: Viewer) -> Viewer:
+    def live_viewer(self, viewer: Viewer, members: MemberStatuses | None = None) -> Viewer:
         """The viewer of a valid token, if it still acts: its session live
-        (with its person's name and email) and its member acting; a
-        DomainError (UNAUTHENTICATED, SERVICE_UNAVAILABLE) otherwise."""
+        (with its person's name and email) and its member acting (checked
+        through `members`, the request's statuses, if given); a DomainError
+        (UNAUTHENTICATED, SERVICE_UNAVAILABLE) otherwise."""
         viewer = self.sessions.check(viewer)
-        self.members.check(viewer)
+        (members or self.members).check(viewer)
         return viewer
 
     # ---- GraphQL ---------------------------------------------------------------
@@ -180,8 +182,8 @@ class Gateway:
             return answered.response
         REQUESTS.labels(admitted.kind).inc()
         context = Context(admitted.viewer, self, admitted.request_id, admitted.client,
-                          work_id=admitted.work_id)
-        result = asyncio.run(in_process.run(admitted.document, variables, operation, context))
+                          work_id=admitted.work_id, members=admitted.members)
+        result = in_process.run(admitted.document, variables, operation, context)
         out, status, headers = self.answer(result, admitted.request_id)
         headers["X-RPC-Calls"] = str(context.rpc_calls)
         if context.cookie:
@@ -197,7 +199,8 @@ class Gateway:
         its Idempotency-Key; Answered if it is refused or replayed."""
         request_id = uuid.uuid4().hex[:12]
         client = self.client_address(request.environ)
-        viewer = self.authenticate(request)
+        members = self.members.for_request()
+        viewer = self.authenticate(request, members)
         document = self.validated(query, request_id)
         self.check_limits(document, variables, operation, viewer)
         kind = operation_kind(document, operation)
@@ -208,9 +211,9 @@ class Gateway:
             request_print = idempotency.fingerprint(query, variables, operation)
             record = self.idempotency_record(request, viewer, client, request_print)
             work_id = f"{record}.{request_print[:24]}"
-        return Admitted(request_id, client, viewer, document, kind, record, work_id)
+        return Admitted(request_id, client, viewer, members, document, kind, record, work_id)
 
-    def authenticate(self, request: Request) -> Viewer:
+    def authenticate(self, request: Request, members: MemberStatuses | None = None) -> Viewer:
         """The Viewer of the request: a valid token (the Authorization
         header's, else the session cookie's) whose session is live and whose
         member still acts. A cookie refused as UNAUTHENTICATED is cleared by
@@ -219,8 +222,8 @@ class Gateway:
         try:
             token, from_cookie = request_token(request.headers.get("Authorization"),
                                                request.cookies.get(COOKIE))
-            viewer = self.live_viewer(viewer_from_token(token,
-                                                        self.settings["COALITION_JWT_SECRET"]))
+            secret = self.settings["COALITION_JWT_SECRET"]
+            viewer = self.live_viewer(viewer_from_token(token, secret), members)
         except DomainError as exc:
             code = code_of(exc) or INTERNAL_SERVER_ERROR
             refusal = error_response(str(exc), refusal_status(exc), code)

@@ -13,6 +13,7 @@ from the very next request in every worker). A token without `sid` (minted
 by the CLI) works as before. A MEMBER token also needs its member to still
 act (`MemberStatuses`).
 """
+import copy
 import threading
 import time
 from collections import OrderedDict
@@ -251,6 +252,12 @@ class MemberStatuses:
     through this worker (its mutation returns the member) is remembered at
     once. Casting a stance reads the status fresh (`fresh=True`): canVote
     must hold at the moment of the cast.
+
+    Each request sees them through `for_request()`: the same cache, and
+    what the request itself read from the members service is fresh for
+    the rest of that request, so a request never asks twice about one
+    member (a cast whose token check just read its member does not read
+    it again). The gateway's shared instance keeps no such reads.
     """
 
     ACTING = frozenset({MemberStatus.CANDIDATE, MemberStatus.ACTIVE, MemberStatus.SUSPENDED})
@@ -262,6 +269,16 @@ class MemberStatuses:
         # member id -> (when it was read, its status or None if there is none, can_vote)
         self._cache: OrderedDict[str | None, tuple[float, str | None, bool]] = OrderedDict()
         self._lock = threading.Lock()
+        # member id -> the member (None: there is none), as read during one
+        # request; None on the shared instance (see for_request)
+        self._read_now: dict[str | None, dict | None] | None = None
+
+    def for_request(self) -> "MemberStatuses":
+        """These statuses as one request sees them: the shared cache, and
+        its own reads, fresh for the rest of the request."""
+        view = copy.copy(self)  # shares the cache and its lock
+        view._read_now = {}
+        return view
 
     def remember(self, member: dict | None) -> None:
         """Keep what a service just answered about a member (a view dict)."""
@@ -285,6 +302,8 @@ class MemberStatuses:
         """The member as the members service has it now (its status
         remembered), or None if there is none."""
         found = self.call("members", "get_many", [member_id])
+        if self._read_now is not None:
+            self._read_now[member_id] = found[0] if found else None
         if not found:
             with self._lock:
                 self._cache[member_id] = (time.monotonic(), None, False)
@@ -297,7 +316,10 @@ class MemberStatuses:
         known = None if fresh else self._known(member_id)
         if known:
             return known
-        member = self.read(member_id)
+        if self._read_now is not None and member_id in self._read_now:
+            member = self._read_now[member_id]  # read by this very request: fresh
+        else:
+            member = self.read(member_id)
         return (member["status"], bool(member.get("can_vote"))) if member else (None, False)
 
     def check(self, viewer: Viewer) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from services.gateway.auth import Viewer
+from services.gateway.auth import MemberStatuses, Viewer
 from services.gateway.loaders import Loaders
 
 RPC_CALLS = Counter("coalition_gateway_rpc_calls_total", "RPC calls made", ["service", "method"])
@@ -23,15 +23,18 @@ class Context:
     """What resolvers see as info.context."""
 
     def __init__(self, viewer: Viewer, gateway: Any, request_id: str, client: str,
-                 work_id: str | None = None) -> None:
+                 work_id: str | None = None, members: MemberStatuses | None = None) -> None:
         """`work_id` names the work of this request: its Idempotency-Key's
         record when it has one (so a repeat names its calls the same), else
         a new name. Every call is named `<work_id>:<service>.<method>:<n>`,
-        and each service does each change of a named call once."""
+        and each service does each change of a named call once. `members`:
+        the request's member statuses (MemberStatuses.for_request), if
+        the request already has them."""
         self.viewer = viewer
         self.pool = gateway.pool
         self.settings = gateway.settings
-        self.members = gateway.members  # member statuses (auth.MemberStatuses)
+        # member statuses (auth.MemberStatuses), as this request sees them
+        self.members = members or gateway.members.for_request()
         self.limits = gateway.limits    # per-client counters (store.RateLimits)
         self.keys = gateway.keys        # kept answers of Idempotency-Keys (idempotency.Keys)
         self.client = client            # the client's address (limits.ClientAddress)

@@ -68,38 +68,56 @@ def _focal_points(ctx):
 
 
 class Loaders:
+    """The request's DataLoaders by name (LOADERS), each made on its first
+    use: most requests use a few of them (a castStance none), and making
+    all of them for every request cost more than the rest of its own work."""
+
     def __init__(self, ctx):
-        # a member the viewer may not learn of is as if unknown (disclosure.py)
-        self.member = _by_id(ctx, "members", "get_many",
-                             keep=lambda view: disclosure.keeps_member(ctx.viewer, view))
-        self.grant = _by_id(ctx, "grants", "get_many")
-        self.consultation = _by_id(ctx, "consultations", "get_many",
-                                   shown=disclosure.shown_consultations)
-        self.allocations_by_member = _mapped(ctx, "grants", "allocations_by_members", [])
-        self.allocations_by_grant = _mapped(ctx, "grants", "allocations_by_grants", [])
-        self.disbursements = _mapped(ctx, "grants", "disbursements_by_allocations", [])
-        self.allocation = _by_id(ctx, "grants", "get_allocations")
-        # a grant as one IATI document (its XML text)
-        self.iati = _mapped(ctx, "grants", "iati_many", None)
-        # every report, unfiltered: the resolvers leave out what the viewer
-        # may not see (services/gateway/reports.py), and ask nothing for ANONYMOUS
-        self.reports = _mapped(ctx, "grants", "reports_by_allocations", [])
-        self.report = _by_id(ctx, "grants", "get_reports")
-        self.consultation_by_subject = _consultation_by_subject(ctx)
-        # who read each member's focal point (members keeps the records)
-        self.focal_point_reads = _mapped(ctx, "members", "focal_point_reads_many", [],
-                                         max_batch_size=MEMBER_IDS_AT_ONCE)
-        self.focal_point = _focal_points(ctx)
-        # of a hidden round's current stances, consultations gives only the viewer's own
-        self.stances = _mapped(ctx, "consultations", "stances_many", [], ctx.viewer.member_id)
-        # who responded in the current round, never what (Consultation.awaiting)
-        self.responded = _mapped(ctx, "consultations", "responded_many", [])
-        self.eligible = _mapped(ctx, "consultations", "eligible_many", [])
-        # a recipient's preferences: a member id, or "secretariat"
-        self.preferences = _each(ctx, "notifications", "preferences")
-        self.my_stance = (_mapped(ctx, "consultations", "my_stances", None, ctx.viewer.member_id)
-                          if ctx.viewer.member_id else None)
-        self.proxies = _proxies(ctx)
+        self._ctx = ctx
+
+    def __getattr__(self, name):
+        make = LOADERS.get(name)
+        if make is None:
+            raise AttributeError(name)
+        loader = make(self._ctx)
+        setattr(self, name, loader)  # made once per request
+        return loader
+
+
+LOADERS = {
+    # a member the viewer may not learn of is as if unknown (disclosure.py)
+    "member": lambda ctx: _by_id(ctx, "members", "get_many",
+                                 keep=lambda view: disclosure.keeps_member(ctx.viewer, view)),
+    "grant": lambda ctx: _by_id(ctx, "grants", "get_many"),
+    "consultation": lambda ctx: _by_id(ctx, "consultations", "get_many",
+                                       shown=disclosure.shown_consultations),
+    "allocations_by_member": lambda ctx: _mapped(ctx, "grants", "allocations_by_members", []),
+    "allocations_by_grant": lambda ctx: _mapped(ctx, "grants", "allocations_by_grants", []),
+    "disbursements": lambda ctx: _mapped(ctx, "grants", "disbursements_by_allocations", []),
+    "allocation": lambda ctx: _by_id(ctx, "grants", "get_allocations"),
+    # a grant as one IATI document (its XML text)
+    "iati": lambda ctx: _mapped(ctx, "grants", "iati_many", None),
+    # every report, unfiltered: the resolvers leave out what the viewer
+    # may not see (services/gateway/reports.py), and ask nothing for ANONYMOUS
+    "reports": lambda ctx: _mapped(ctx, "grants", "reports_by_allocations", []),
+    "report": lambda ctx: _by_id(ctx, "grants", "get_reports"),
+    "consultation_by_subject": lambda ctx: _consultation_by_subject(ctx),
+    # who read each member's focal point (members keeps the records)
+    "focal_point_reads": lambda ctx: _mapped(ctx, "members", "focal_point_reads_many", [],
+                                             max_batch_size=MEMBER_IDS_AT_ONCE),
+    "focal_point": lambda ctx: _focal_points(ctx),
+    # of a hidden round's current stances, consultations gives only the viewer's own
+    "stances": lambda ctx: _mapped(ctx, "consultations", "stances_many", [],
+                                   ctx.viewer.member_id),
+    # who responded in the current round, never what (Consultation.awaiting)
+    "responded": lambda ctx: _mapped(ctx, "consultations", "responded_many", []),
+    "eligible": lambda ctx: _mapped(ctx, "consultations", "eligible_many", []),
+    # a recipient's preferences: a member id, or "secretariat"
+    "preferences": lambda ctx: _each(ctx, "notifications", "preferences"),
+    "my_stance": lambda ctx: (_mapped(ctx, "consultations", "my_stances", None,
+                                      ctx.viewer.member_id) if ctx.viewer.member_id else None),
+    "proxies": lambda ctx: _proxies(ctx),
+}
 
 
 def _proxies(ctx):

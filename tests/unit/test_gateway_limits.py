@@ -8,8 +8,8 @@ import pytest
 from graphql import parse, validate
 
 from services.common import config
-from services.gateway.limits import (MAX_JSON_DEPTH, ClientAddress, RequestRefused, check_cost,
-                                     depth, json_body, mutation_fields)
+from services.gateway.limits import (MAX_JSON_DEPTH, ClientAddress, QueryCost, RequestRefused,
+                                     check_cost, depth, json_body, mutation_fields)
 from services.gateway.schema import schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,3 +145,44 @@ def test_client_address(trusted, peer, forwarded, expected):
 def test_trusted_proxies_setting_is_validated():
     with pytest.raises(config.SettingsError, match="TRUSTED_PROXIES"):
         config.load({"COALITION_JWT_SECRET": "s" * 40, "TRUSTED_PROXIES": "10.0.0.0/8, nope"})
+
+
+def cost_as_a_validation_rule(document, variables, operation, estimate, limit):
+    """What check_cost answered when it ran QueryCost through graphql-core's
+    validation (a visit of the whole document): its answer must not change."""
+    class Rule(QueryCost):
+        def __init__(self, context):
+            super().__init__(context, variables, operation, estimate, limit)
+    return [(e.message, e.extensions) for e in validate(schema.graphql_schema, document, [Rule])]
+
+
+COSTED = [
+    ("query($n: Int) { members(first: $n) { edges { node { id allocations { amount } } } } }",
+     {"n": 50}, None),
+    ("query A { grants { id } } query B { members(first: 3) { edges { node { ...M } } } } "
+     "fragment M on Member { id allocations { grant { title } } }", None, "B"),
+    ("query A { grants { id } } query B { members { edges { node { id } } } }", None, "A"),
+    ("{ ...Q } fragment Q on Query { members(first: 7) { edges { node { id } } } }", None, None),
+    ("query($n: Int) { members(first: $n) { edges { node { id } } } }", {"n": "x"}, None),
+]
+
+
+@pytest.mark.parametrize("query, variables, operation", COSTED + [(q, {}, None)
+                                                                 for q in guide_queries()])
+@pytest.mark.parametrize("limit", [-1, 5, LIMIT])
+def test_the_cost_is_what_the_validation_rule_answered(query, variables, operation, limit):
+    document = parse(query)
+    errors = check_cost(schema.graphql_schema, document, variables, operation, ESTIMATE, limit)
+    assert [(e.message, e.extensions) for e in errors] == cost_as_a_validation_rule(
+        document, variables, operation, ESTIMATE, limit)
+
+
+def test_the_cost_is_found_without_a_validation_pass(monkeypatch):
+    """A visit of every node by graphql-core's validation cost each request
+    more than the rest of the gateway's own work on a castStance."""
+    from services.gateway import limits
+
+    def no_validation(*args, **kwargs):
+        raise AssertionError("check_cost must not run graphql-core's validation")
+    monkeypatch.setattr(limits, "validate", no_validation)
+    assert cost("query { members(first: 4) { edges { node { id } } } }") == 9
