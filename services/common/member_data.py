@@ -14,7 +14,7 @@ outbox, kept answers of repeated calls), and expire.
 Invariant: `export` answers plain JSON values only (text, numbers, booleans,
 None, lists and objects): dates as ISO 8601 text, Decimal128 as decimal text.
 """
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,11 +36,22 @@ TECHNICAL: Final = frozenset({"outbox", "processed_events", "dead_letters", "req
 class Part:
     """The documents of `collection` that are about a member (`query` of its
     id), with `fields`: {field: what it is, in a sentence}. `_id` is exported
-    as `id` when listed as "id"."""
+    as `id` when listed as "id".
+
+    A part kept inside another collection's documents names that one as
+    `source`, and `rows(document, member id)` gives its rows from each
+    document found (then sorted by `sort`, ascending)."""
     collection: str
     query: Callable[[str], Doc]
     fields: Mapping[str, str]
     sort: Sequence[tuple[str, int]] = field(default=(("_id", 1),))
+    source: str | None = None
+    rows: Callable[[Doc, str], Iterable[Doc]] | None = None
+
+    @property
+    def stored_in(self) -> str:
+        """The collection its documents are read from."""
+        return self.source or self.collection
 
 
 def jsonable(value: Any) -> Any:
@@ -73,6 +84,11 @@ def export(db: Any, parts: Sequence[Part], member_id: object) -> dict[str, list[
         if clean is None:
             found[part.collection] = []
             continue
-        cursor = db[part.collection].find(part.query(clean)).sort(list(part.sort))
-        found[part.collection] = [_projected(doc, part.fields) for doc in cursor]
+        if part.rows is None:
+            docs = db[part.stored_in].find(part.query(clean)).sort(list(part.sort))
+        else:
+            docs = sorted((row for doc in db[part.stored_in].find(part.query(clean))
+                           for row in part.rows(doc, clean)),
+                          key=lambda row: [row[name] for name, _ in part.sort])
+        found[part.collection] = [_projected(doc, part.fields) for doc in docs]
     return found

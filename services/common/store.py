@@ -113,11 +113,18 @@ class Store:
         self.config = config
         self.relay = relay
 
-    def transaction(self, fn: Callable[[Tx], T], once: str | None = None) -> T:
+    def call_key(self) -> str | None:
+        """The name of the change the next transaction would be: None here,
+        in a call nobody named (RequestStore's is the call's)."""
+        return None
+
+    def transaction(self, fn: Callable[[Tx], T], once: str | None = None,
+                    keeps_own_record: bool = False) -> T:
         """Run fn(tx) in a transaction (retried on transient errors); return
         its result. With `once` (a change's name): if a change of that name
         committed before, return its kept result and run nothing; otherwise
-        keep fn's result under that name in the same transaction."""
+        keep fn's result under that name in the same transaction.
+        `keeps_own_record` is RequestStore's (see there); nothing here."""
         tx_holder: dict[str, Tx] = {}
 
         def callback(session: ClientSession) -> T:
@@ -217,7 +224,16 @@ class RequestStore:
     def __getitem__(self, collection: str) -> Collection[Doc]:
         return self._store[collection]
 
-    def transaction(self, fn: Callable[[Tx], T]) -> T:
-        result = self._store.transaction(fn, once=f"{self._request}#{self._committed + 1}")
+    def call_key(self) -> str:
+        """The name of the change the next transaction is: `<name>#<n>`."""
+        return f"{self._request}#{self._committed + 1}"
+
+    def transaction(self, fn: Callable[[Tx], T], keeps_own_record: bool = False) -> T:
+        """fn(tx) done once under `call_key()`. With `keeps_own_record` the
+        work records that name itself, in a document it writes anyway, and
+        returns the kept result when it finds it there (one store round trip
+        fewer than `requests`; the cast of a stance: consultations/casting.py)."""
+        once = None if keeps_own_record else self.call_key()
+        result = self._store.transaction(fn, once=once)
         self._committed += 1
         return result

@@ -5,27 +5,35 @@ reads and guarded writes the service makes.
 A round's data lives beside the consultation document, never in it, so the
 document stays small however many members vote:
 
-- `eligibility`: one document per eligible member and round,
-  `_id = "cid:round:member"`; the cast checks it with one `_id` lookup.
-- `tally_shards`: the round's counters split over TALLY_SHARDS documents
-  (`_id = "cid:round:k"`, a member always in the same k). Concurrent casts
-  then rarely write the same document, so they rarely conflict. Closing a
-  round marks every shard `closed` in the closing transaction: a cast racing
-  the close conflicts with it and is retried into "closed", so no stance is
-  counted after the close. The closed round's tally is kept in the
-  consultation document (`tally`, and in `rounds`).
+- `tally_shards`: the round's TALLY_SHARDS documents (`_id = "cid:round:k"`,
+  a member always in the same k = crc32 % TALLY_SHARDS). Each holds its part
+  of the round's snapshot (`eligible`: the members of the snapshot in that
+  shard), the round's deadline (`closes_at`), whether it is `closed`, its
+  part of the counters, and `proxy_granters` (its members that offered a
+  proxy in the round). Opening a round writes these TALLY_SHARDS documents,
+  however many members it has. Concurrent casts rarely write the same shard,
+  so they rarely conflict. Closing a round marks every shard `closed` in the
+  closing transaction: a cast racing the close conflicts with it and is
+  retried into "closed", so no stance is counted after the close. The closed
+  round's tally is kept in the consultation document (`tally`, and in
+  `rounds`).
+- `stances`: one document per member and round (`_id = "cid:round:member"`):
+  the current stance, and in `history` every cast of the round, oldest first
+  (the audit trail: `replaces` is the value of the entry before).
+
+A cast is then four store round trips (`record_stance`, `count_stance`, the
+outbox, the commit): the shard's filter checks eligibility, the round's
+status and its deadline in the write that counts the stance.
 
 What the service holds about one member, for its export, is declared in
-member_data.py (`MEMBER_DATA`, re-exported here); the `member_id` and
-`cast_by` indexes of stances, their audit and eligibility serve it.
+member_data.py (`MEMBER_DATA`, re-exported here); the `member_id`,
+`history.cast_by` and `eligible` indexes serve it.
 """
 import zlib
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from services.common import paging
-from services.common.store import MongoStore
 from services.common.vocabulary import LIVE_PROXY, ConsultationKind, ConsultationStatus
 from services.consultations.domain import Tally
 from services.consultations.member_data import MEMBER_DATA  # noqa: F401 (the service's parts)
@@ -33,10 +41,19 @@ from services.consultations.member_data import MEMBER_DATA  # noqa: F401 (the se
 TALLY_SHARDS = 32
 
 # a member's stances, and (partial: only stances cast by proxy have one) those
-# it cast as a proxy holder: member_data.py reads them by these
+# it cast as a proxy holder, now or in their history: member_data.py reads them by these
 BY_CASTER = (IndexModel([("member_id", ASCENDING)]),
              IndexModel([("cast_by", ASCENDING)],
-                        partialFilterExpression={"cast_by": {"$type": "string"}}))
+                        partialFilterExpression={"cast_by": {"$type": "string"}}),
+             IndexModel([("history.cast_by", ASCENDING)],
+                        partialFilterExpression={"history.cast_by": {"$type": "string"}}))
+# the named call that made a cast, once in the whole collection (casting.py)
+CALL_ONCE = IndexModel([("history.request", ASCENDING)], unique=True, name="call_once",
+                       partialFilterExpression={"history.request": {"$type": "string"}})
+# a stance without its history: what every reader but the audit wants
+CURRENT = {"history": 0}
+# a shard without its members: what the tallies read
+COUNTERS = {"eligible": 0, "proxy_granters": 0}
 
 INDEXES = {
     "consultations": [
@@ -45,15 +62,13 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("closes_at", ASCENDING)]),
         IndexModel([("subject_id", ASCENDING), ("_id", DESCENDING)]),
     ],
-    "eligibility": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)]),
-                    IndexModel([("member_id", ASCENDING)])],
-    "tally_shards": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)])],
-    # the current stance of each member in each round: _id "cid:round:member"
+    # a round's counters and snapshot; `eligible` (multikey) finds a member's rounds
+    "tally_shards": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)]),
+                     IndexModel([("eligible", ASCENDING)])],
+    # the current stance of each member in each round, with its history:
+    # _id "cid:round:member"
     "stances": [IndexModel([("consultation_id", ASCENDING), ("round", ASCENDING)]),
-                *BY_CASTER],
-    # every cast ever made, replaced ones included
-    "stance_audit": [IndexModel([("consultation_id", ASCENDING), ("at", ASCENDING)]),
-                     *BY_CASTER],
+                *BY_CASTER, CALL_ONCE],
     # a read model of members (name, status, can_vote), fed by members' events
     # (never by reading their database); a round's snapshot is not taken from
     # it but from the members service's answer at opening (read-your-writes)
@@ -67,34 +82,44 @@ INDEXES = {
 }
 
 
-def consultations_store():
-    return MongoStore(indexes=INDEXES, migrations=[migrate_embedded_rounds])
-
-
 def round_key(consultation_id, round_number, part):
     """The `_id` of a round's stance, eligibility or shard document."""
     return f"{consultation_id}:{round_number}:{part}"
 
 
+def shard_of(member_id):
+    """The number of the member's shard in every round."""
+    return zlib.crc32(member_id.encode()) % TALLY_SHARDS
+
+
 def shard_key(consultation_id, round_number, member_id):
-    return round_key(consultation_id, round_number,
-                     zlib.crc32(member_id.encode()) % TALLY_SHARDS)
+    return round_key(consultation_id, round_number, shard_of(member_id))
 
 
-def write_round(tx, consultation_id, round_number, eligible, closed=False, counters=None):
-    """A round's eligibility documents and its counter shards. A new round's
-    `eligible` is domain.snapshot of the members service's answer at opening
-    (not of the `voters` read model, which lags); a migrated one may be
-    `closed` and bring its `counters` (kept in the first shard)."""
-    key = {"consultation_id": consultation_id, "round": round_number}
-    if eligible:
-        tx.db.eligibility.insert_many(
-            [{"_id": round_key(consultation_id, round_number, m), **key, "member_id": m}
-             for m in eligible], ordered=False, session=tx.session)
-    shards = [{"_id": round_key(consultation_id, round_number, k), **key, "closed": closed}
+def round_shards(consultation_id, round_number, eligible, closes_at, closed=False,
+                 counters=None):
+    """The TALLY_SHARDS documents of a round whose snapshot is `eligible`,
+    each with its members of it (sorted), the deadline, and the counters
+    (`counters`, of a migrated round, kept in the first shard)."""
+    members = [[] for _ in range(TALLY_SHARDS)]
+    for member_id in sorted(eligible):
+        members[shard_of(member_id)].append(member_id)
+    shards = [{"_id": round_key(consultation_id, round_number, k),
+               "consultation_id": consultation_id, "round": round_number, "closed": closed,
+               "closes_at": closes_at, "eligible": members[k], "proxy_granters": []}
               for k in range(TALLY_SHARDS)]
     shards[0].update(counters or {})
-    tx.db.tally_shards.insert_many(shards, session=tx.session)
+    return shards
+
+
+def write_round(tx, consultation_id, round_number, eligible, closes_at, closed=False,
+                counters=None):
+    """A round's shards: one write of TALLY_SHARDS documents. A new round's
+    `eligible` is domain.snapshot of the members service's answer at opening
+    (not of the `voters` read model, which lags); a migrated one may be
+    `closed` and bring its `counters`."""
+    tx.db.tally_shards.insert_many(round_shards(consultation_id, round_number, eligible,
+                                                closes_at, closed, counters), session=tx.session)
 
 
 def consultations_by(db, field, values, projection=None):
@@ -111,14 +136,15 @@ def current_rounds(db, consultation_ids):
             for d in db.consultations.find({"_id": {"$in": ids}}, {"round": 1})}
 
 
-def of_rounds(collection, rounds, sort=None):
+def of_rounds(collection, rounds, sort=None, projection=None):
     """The documents of a round's `collection` (shards, stances) that belong
-    to `rounds` ({consultation id: round number}), in `sort` order if given.
-    `$in` on one indexed field, the rounds filtered here: the store answers
-    an `$or` of (consultation, round) pairs by scanning the collection."""
+    to `rounds` ({consultation id: round number}), in `sort` order if given,
+    with `projection`'s fields. `$in` on one indexed field, the rounds
+    filtered here: the store answers an `$or` of (consultation, round) pairs
+    by scanning the collection."""
     if not rounds:
         return []
-    cursor = collection.find({"consultation_id": {"$in": list(rounds)}})
+    cursor = collection.find({"consultation_id": {"$in": list(rounds)}}, projection)
     if sort is not None:
         cursor = cursor.sort(sort, ASCENDING)
     return [d for d in cursor if d["round"] == rounds[d["consultation_id"]]]
@@ -142,52 +168,89 @@ def suspension_open_about(tx, member_id):
 
 
 def is_eligible(tx, consultation_id, round_number, member_id):
-    return tx.db.eligibility.find_one({"_id": round_key(consultation_id, round_number, member_id)},
-                                      {"_id": 1}, session=tx.session) is not None
+    """Whether the member is in the round's snapshot (one `_id` lookup)."""
+    return tx.db.tally_shards.find_one(
+        {"_id": shard_key(consultation_id, round_number, member_id), "eligible": member_id},
+        {"_id": 1}, session=tx.session) is not None
 
 
 def touch_shard(tx, consultation_id, round_number, member_id):
-    """Write the member's counter shard (a counter no tally reads); False if
-    the round is closed. A proxy offered by the member then collides in the
-    store with the member's own cast (which writes the same shard) and with
-    the close (which writes every shard), instead of both passing checks
-    made on what each read."""
+    """Write the member's counter shard (a counter no tally reads) and name
+    it among the shard's `proxy_granters`; False if the round is closed. A
+    proxy offered by the member then collides in the store with the
+    member's own cast (which writes the same shard) and with the close
+    (which writes every shard), instead of both passing checks made on what
+    each read; and the member's next own cast knows to end its proxies."""
     changed = tx.db.tally_shards.update_one(
         {"_id": shard_key(consultation_id, round_number, member_id), "closed": False},
-        {"$inc": {"proxy_offers": 1}}, session=tx.session)
+        {"$inc": {"proxy_offers": 1}, "$addToSet": {"proxy_granters": member_id}},
+        session=tx.session)
     return changed.matched_count == 1
 
 
-def count_stance(tx, consultation_id, round_number, member_id, inc):
-    """Apply a stance's change to its shard; False if the round is closed."""
-    changed = tx.db.tally_shards.update_one(
-        {"_id": shard_key(consultation_id, round_number, member_id), "closed": False},
-        {"$inc": inc} if inc else {"$set": {"closed": False}}, session=tx.session)
-    return changed.matched_count == 1
+def count_stance(tx, stance, inc, now=None):
+    """Apply a stance's change to its member's shard if the member is in the
+    round's snapshot and the round is open (and, with `now`, its deadline
+    not passed): the shard's `proxy_granters`, or None if not (nothing
+    counted). The check and the count are one write."""
+    where = {"_id": shard_key(stance["consultation_id"], stance["round"], stance["member_id"]),
+             "closed": False, "eligible": stance["member_id"]}
+    if now is not None:
+        where["closes_at"] = {"$gt": now}
+    return tx.db.tally_shards.find_one_and_update(
+        where, {"$inc": inc} if inc else {"$set": {"closed": False}},
+        projection={"proxy_granters": 1}, session=tx.session)
 
 
 def current_stance(tx, stance_id):
-    return tx.db.stances.find_one({"_id": stance_id}, session=tx.session)
+    return tx.db.stances.find_one({"_id": stance_id}, CURRENT, session=tx.session)
 
 
-def keep_stance(tx, stance, previous):
-    """Save a member's current stance in place of `previous` (its stance
-    before, or None) and add the cast to the audit trail, which keeps every
-    cast, replaced ones included."""
-    if previous is None:
-        tx.db.stances.insert_one(stance, session=tx.session)
-    else:
-        tx.db.stances.replace_one({"_id": stance["_id"]}, stance, session=tx.session)
-    tx.db.stance_audit.insert_one({**stance, "_id": paging.new_id(), "at": stance["cast_at"],
-                                   "replaces": previous and previous["value"]},
-                                  session=tx.session)
+def history_entry(stance, request=None):
+    """A cast as its stance's `history` keeps it, with the name of the call
+    that made it (`request`) if it had one."""
+    entry = {"value": stance["value"], "reason": stance["reason"], "at": stance["cast_at"],
+             "cast_by": stance["cast_by"]}
+    return entry if request is None else {**entry, "request": request}
+
+
+def stance_document(stance):
+    """A stance as first stored: its one cast in its history."""
+    return {**stance, "history": [history_entry(stance)]}
+
+
+def record_stance(tx, stance, request=None):
+    """Make `stance` the member's current one and add the cast to its
+    history (which keeps every cast, replaced ones included): one write that
+    answers the stance before (None for the member's first in the round).
+    A cast named `request` that is in a history already (this stance's, or
+    any other's: CALL_ONCE) raises DuplicateKeyError."""
+    current = {k: v for k, v in stance.items() if k != "_id"}
+    where = {"_id": stance["_id"]}
+    if request is not None:  # found: the upsert inserts a second `_id`, a duplicate
+        where["history.request"] = {"$ne": request}
+    return tx.db.stances.find_one_and_update(
+        where, {"$set": current, "$push": {"history": history_entry(stance, request)}},
+        projection=CURRENT, upsert=True, return_document=ReturnDocument.BEFORE,
+        session=tx.session)
+
+
+def kept_cast(db, request):
+    """The stance as the cast named `request` recorded it, or None."""
+    doc = request and db.stances.find_one({"history.request": request})
+    if not doc:
+        return None
+    entry = next(e for e in doc["history"] if e.get("request") == request)
+    return {"_id": doc["_id"], "consultation_id": doc["consultation_id"], "round": doc["round"],
+            "member_id": doc["member_id"], "value": entry["value"], "reason": entry["reason"],
+            "cast_at": entry["at"], "cast_by": entry["cast_by"]}
 
 
 def close_counters(tx, doc):
     """The round's final tally, its shards marked closed (in the closing transaction)."""
     where = {"consultation_id": doc["_id"], "round": doc["round"]}
-    tally = Tally.from_counters(doc["tally"]["eligible"],
-                                list(tx.db.tally_shards.find(where, session=tx.session)))
+    tally = Tally.from_counters(doc["tally"]["eligible"], list(
+        tx.db.tally_shards.find(where, COUNTERS, session=tx.session)))
     tx.db.tally_shards.update_many(where, {"$set": {"closed": True}}, session=tx.session)
     return tally
 
@@ -198,7 +261,7 @@ def tallies(db, docs):
     result = {d["_id"]: Tally.from_doc(d["tally"]) for d in docs}
     open_rounds = {d["_id"]: d["round"] for d in docs if d["status"] == ConsultationStatus.OPEN}
     shards = {}
-    for s in of_rounds(db.tally_shards, open_rounds):
+    for s in of_rounds(db.tally_shards, open_rounds, projection=COUNTERS):
         shards.setdefault(s["consultation_id"], []).append(s)
     for consultation_id in open_rounds:
         result[consultation_id] = Tally.from_counters(result[consultation_id].eligible,
@@ -208,9 +271,10 @@ def tallies(db, docs):
 
 def eligible_of(db, consultation_id, round_number):
     """Ids of the members in that round's snapshot, sorted ([] for a round
-    that does not exist): one range of the eligibility index."""
-    return sorted(e["member_id"] for e in db.eligibility.find(
-        {"consultation_id": consultation_id, "round": round_number}, {"member_id": 1}))
+    that does not exist): its TALLY_SHARDS shards."""
+    return sorted(m for shard in db.tally_shards.find(
+        {"consultation_id": consultation_id, "round": round_number}, {"eligible": 1})
+        for m in shard.get("eligible", []))
 
 
 def eligible_many(db, docs):
@@ -237,9 +301,10 @@ def holder_slot(consultation_id, round_number, member_id):
 
 def eligible_among(tx, consultation_id, round_number, member_ids):
     """Which of `member_ids` are in the round's snapshot (one query)."""
-    keys = [round_key(consultation_id, round_number, m) for m in member_ids]
-    return {d["member_id"] for d in tx.db.eligibility.find(
-        {"_id": {"$in": keys}}, {"member_id": 1}, session=tx.session)}
+    keys = sorted({shard_key(consultation_id, round_number, m) for m in member_ids})
+    return {m for d in tx.db.tally_shards.find({"_id": {"$in": keys}}, {"eligible": 1},
+                                               session=tx.session)
+            for m in d.get("eligible", []) if m in member_ids}
 
 
 def live_proxy_of(tx, consultation_id, round_number, granter_id):
@@ -306,28 +371,3 @@ def live_proxies_of_member(db, member_id):
 def live_proxies_of_round(tx, doc):
     return list(tx.db.proxies.find({"consultation_id": doc["_id"], "round": doc["round"],
                                     "status": {"$in": list(LIVE_PROXY)}}, session=tx.session))
-
-
-def migrate_embedded_rounds(store):
-    """Consultations stored before a round moved out of its document (an
-    `eligible` array, the counters in `tally`) get their eligibility and
-    counter documents, one consultation per transaction. Idempotent; two
-    instances starting at once collide on the same documents and the loser
-    finds the work done."""
-    def migrate_one(tx):
-        doc = tx.db.consultations.find_one({"eligible": {"$exists": True}}, session=tx.session)
-        if doc is None:
-            return False
-        write_round(tx, doc["_id"], doc["round"], doc["eligible"],
-                    closed=doc["status"] != ConsultationStatus.OPEN,
-                    counters=Tally.from_doc(doc["tally"]).counters())
-        tx.db.consultations.update_one({"_id": doc["_id"]}, {"$unset": {"eligible": ""}},
-                                       session=tx.session)
-        return True
-
-    while True:
-        try:
-            if not store.transaction(migrate_one):
-                return
-        except DuplicateKeyError:
-            continue  # another instance migrated this one first

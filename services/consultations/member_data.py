@@ -6,15 +6,18 @@ Part here, the kit's own (TECHNICAL) excepted:
 
 - `consultations` whose `beneficiary_id` is the member (its admission, its
   suspension, the allocations proposed to it);
-- `stances` and `stance_audit` it cast, or that were cast for another member
-  by it as that member's proxy holder (`cast_by`);
-- `eligibility`: the rounds whose snapshot held it;
+- `stances` it cast, or that were cast for another member by it as that
+  member's proxy holder (`cast_by`); and `stance_audit`, every cast of those
+  (kept in the stances' `history`, exported as before as rows of its own);
+- `eligibility`: the rounds whose snapshot held it (kept in `tally_shards`'
+  `eligible`);
 - `voters`: the service's read model of it (`_id` is the member's id);
 - `proxies` and `proxy_audit` where it is the granter or the holder;
 - `proxy_slots` whose key names it (its live proxy, or how many it holds).
 
-`tally_shards` name no member (a round's counters, each summing many
-members' stances), so they are not exported.
+Of `tally_shards` only the rounds whose snapshot held the member are
+exported: their counters sum many members' stances, and their
+`proxy_granters` repeat what the member's `proxies` say.
 
 Invariant (DOMAIN.md section 9): no export reveals a stance value of a round
 whose results are hidden and that is still open, whoever asks (the member
@@ -23,6 +26,7 @@ replaced. It reads the consultations AFTER the stances were read, so a round
 that opened in between is judged as it stands now.
 """
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 from services.common.member_data import Part
@@ -55,15 +59,40 @@ _PROXY = {
 }
 
 
+def audit_rows(stance: Doc,
+               wanted: Callable[[Doc], bool] = lambda entry: True) -> list[Doc]:
+    """The casts of a stance's history (those `wanted`) as audit rows: the
+    stance's round and member, the cast's value, reason, moment, caster and
+    the value it replaced."""
+    rows: list[Doc] = []
+    before = None
+    for entry in stance.get("history", []):
+        if wanted(entry):
+            rows.append({"consultation_id": stance["consultation_id"], "round": stance["round"],
+                         "member_id": stance["member_id"], "value": entry["value"],
+                         "reason": entry["reason"], "cast_at": entry["at"], "at": entry["at"],
+                         "cast_by": entry["cast_by"], "replaces": before})
+        before = entry["value"]
+    return rows
+
+
 def _party(member_id: str) -> Doc:
     return {"$or": [{"granter_id": member_id}, {"holder_id": member_id}]}
 
 
-def _caster(member_id: str) -> Doc:
-    """Its own stances, and those it cast as a proxy holder (the `$type`
-    lets the store use the partial index of `cast_by`: dependencies.py)."""
+def _caster(member_id: str, field: str = "cast_by") -> Doc:
+    """Its own stances, and those it cast as a proxy holder (`field`: now,
+    or with "history.cast_by" at any time; the `$type` lets the store use
+    the partial index of the field: dependencies.py)."""
     return {"$or": [{"member_id": member_id},
-                    {"cast_by": {"$eq": member_id, "$type": "string"}}]}
+                    {field: {"$eq": member_id, "$type": "string"}}]}
+
+
+def _its_casts(stance: Doc, member_id: str) -> list[Doc]:
+    """The casts of a stance's history that the member made: all of its
+    own stance's, and those it made as the stance's member's proxy holder."""
+    return audit_rows(stance, lambda entry: member_id in (stance["member_id"],
+                                                          entry["cast_by"]))
 
 
 def _slot(member_id: str) -> Doc:
@@ -90,12 +119,14 @@ MEMBER_DATA: Final[list[Part]] = [
     }, sort=(("opened_at", 1), ("_id", 1))),
     Part("stances", _caster, {**_STANCE, "cast_at": "When the stance was cast."},
          sort=(("cast_at", 1), ("_id", 1))),
-    Part("stance_audit", _caster, {
+    Part("stance_audit", lambda m: _caster(m, "history.cast_by"), {
         **_STANCE, "at": "When this cast was made.",
         "replaces": "The stance it replaced, or null for the member's first in the round (null "
                     "while the round's results are hidden and it is open)."},
-         sort=(("at", 1), ("_id", 1))),
-    Part("eligibility", lambda m: {"member_id": m}, _ROUND),
+         sort=(("at", 1), ("round", 1)), source="stances", rows=_its_casts),
+    Part("eligibility", lambda m: {"eligible": m}, _ROUND, sort=(("consultation_id", 1),
+                                                                   ("round", 1)),
+         source="tally_shards", rows=lambda shard, m: [shard]),
     Part("voters", lambda m: {"_id": m}, {
         "name": "The member's name as the consultations service last heard it.",
         "status": "The member's status as last heard.",

@@ -19,13 +19,13 @@ from services.common.queries import RecordQueries, RecordSource
 from services.common import member_data, records
 from services.common.records import apply_newer, found
 from services.common.remote import BoundedRpcProxy
-from services.common.store import utcnow
+from services.common.store import MongoStore, utcnow
 from services.common.validation import load
 from services.common.vocabulary import ConsultationStatus
-from services.consultations import dependencies, domain, proxies, proxy_service
-from services.consultations.member_data import hidden_rounds, without_hidden_values
-from services.consultations.dependencies import consultations_store
-from services.consultations.proxy_service import ProxyEntrypoints, until_recorded
+from services.consultations import casting, dependencies, domain, proxies, proxy_service
+from services.consultations.member_data import audit_rows, hidden_rounds, without_hidden_values
+from services.consultations.migrations import MIGRATIONS
+from services.consultations.proxy_service import ProxyEntrypoints
 from services.consultations.schemas import (
     CancelInput, ConsultationInput, ListFilter, NextRoundInput, StanceInput, SuspensionInput,
     consultation_view, stance_view)
@@ -56,7 +56,7 @@ def change_and_announce(tx, doc, changes, event, event_data):
 
 class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
     name = "consultations"
-    store = consultations_store()
+    store = MongoStore(indexes=dependencies.INDEXES, migrations=MIGRATIONS)
     records = RecordSource("consultations", filters=ListFilter, views=views)
     # who may vote is asked of the members service when a round opens, so a
     # round opened after a change returned includes it (docs/consistency.md)
@@ -78,9 +78,9 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         now = utcnow()
         consultation_id = paging.new_id()
         eligible = domain.snapshot(voter_ids, case.beneficiary_id)
-        dependencies.write_round(tx, consultation_id, 1, eligible)
         doc = domain.new_consultation(consultation_id, case, closes_at or self._deadline(now),
                                       now, len(eligible), opened_by)
+        dependencies.write_round(tx, consultation_id, 1, eligible, doc["closes_at"])
         tx.db.consultations.insert_one(doc, session=tx.session)
         tx.emit("consultation_opened", domain.consultation_opened_data(doc))
         log.info("consultation %s (%s) opened with %d eligible", doc["_id"], case.kind,
@@ -166,35 +166,9 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         member_id = caster if on_behalf_of is None else paging.clean_id(on_behalf_of)
         if member_id is None:  # never taken for the caster's own stance
             raise proxies.no_accepted_proxy()
-        by_proxy = member_id != caster
         stance = load(StanceInput(), {"value": value, "reason": reason})
-
-        def cast(tx):
-            now = utcnow()
-            doc = records.load(tx, "consultations", "consultation", consultation_id)
-            domain.check_can_cast(doc, now)
-            if by_proxy:
-                proxy_service.use(tx, doc, caster, member_id)
-            elif not dependencies.is_eligible(tx, consultation_id, doc["round"], member_id):
-                raise domain.not_eligible()
-            stance_id = dependencies.round_key(consultation_id, doc["round"], member_id)
-            record = domain.new_stance(stance_id, doc, member_id, stance, now,
-                                       caster if by_proxy else None)
-            previous = dependencies.current_stance(tx, stance_id)
-            if by_proxy:
-                proxies.check_not_own_stance(previous)
-            # the counters first: a collision with a close is found before other work
-            counts = domain.apply_stance(previous and previous["value"], record["value"])
-            if not dependencies.count_stance(tx, consultation_id, doc["round"], member_id, counts):
-                raise Conflict("This round closed while your stance was being recorded.")
-            dependencies.keep_stance(tx, record, previous)
-            if not by_proxy:
-                proxy_service.end_by_own_cast(tx, doc, member_id)
-            tx.emit("stance_cast", domain.stance_cast_data(record, previous is not None,
-                                                           domain.results_hidden(doc)))
-            return record
-        return stance_view(until_recorded(self.store, cast, "Your stance could not be recorded; "
-                                                            "please try again."))
+        return stance_view(casting.cast(self.store, consultation_id, caster, member_id, stance,
+                                        utcnow))
 
     @rpc
     def stances_many(self, consultation_ids, member_id=None):
@@ -205,7 +179,8 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         rounds = {d["_id"]: d["round"] for d in docs}
         hidden = {d["_id"] for d in docs if domain.results_hidden(d)}
         result = {cid: [] for cid in rounds}
-        for s in dependencies.of_rounds(self.store.db.stances, rounds, sort="cast_at"):
+        for s in dependencies.of_rounds(self.store.db.stances, rounds, sort="cast_at",
+                                        projection=dependencies.CURRENT):
             if s["consultation_id"] not in hidden or s["member_id"] == member_id:
                 result[s["consultation_id"]].append(stance_view(s))
         return result
@@ -216,7 +191,9 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         round}: who, never what (Consultation.awaiting)."""
         rounds = dependencies.current_rounds(self.store.db, consultation_ids)
         result = {cid: [] for cid in rounds}
-        for s in dependencies.of_rounds(self.store.db.stances, rounds):
+        for s in dependencies.of_rounds(self.store.db.stances, rounds,
+                                        projection={"round": 1, "consultation_id": 1,
+                                                    "member_id": 1}):
             result[s["consultation_id"]].append(s["member_id"])
         return result
 
@@ -228,7 +205,8 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         wanted = ([dependencies.round_key(c, r, member_id) for c, r in rounds.items()]
                   if member_id else [])
         mine = {s["consultation_id"]: stance_view(s)
-                for s in self.store.db.stances.find({"_id": {"$in": wanted}})}
+                for s in self.store.db.stances.find({"_id": {"$in": wanted}},
+                                                    dependencies.CURRENT)}
         return {cid: mine.get(cid) for cid in rounds}
 
     @rpc
@@ -240,10 +218,11 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         if domain.results_hidden(doc):
             raise Conflict("This round's results are hidden until it closes; export it then.")
         # the rounds as checked: not a next (hidden) round opened since the check
-        return [{**stance_view(d), "at": d["at"].isoformat(), "replaces": d.get("replaces")}
-                for d in self.store.db.stance_audit.find(
-                    {"consultation_id": doc["_id"], "round": {"$lte": doc["round"]}}
-                ).sort("at", 1)]
+        rows = sorted((row for s in self.store.db.stances.find(
+            {"consultation_id": doc["_id"], "round": {"$lte": doc["round"]}})
+            for row in audit_rows(s)), key=lambda row: row["at"])
+        return [{**stance_view(d), "at": d["at"].isoformat(), "replaces": d["replaces"]}
+                for d in rows]
 
     # ---- closing, next round, cancel -----------------------------------------
 
@@ -303,9 +282,10 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
             doc = records.load(tx, "consultations", "consultation", consultation_id)
             domain.check_can_start_next_round(doc)
             eligible = domain.snapshot(voter_ids, doc.get("beneficiary_id"))
-            dependencies.write_round(tx, consultation_id, doc["round"] + 1, eligible)
             changes = domain.next_round(doc, data["proposal"], data["closes_at"], now,
                                         len(eligible))
+            dependencies.write_round(tx, doc["_id"], changes["round"], eligible,
+                                     changes["closes_at"])
             return change_and_announce(tx, doc, changes, "consultation_opened",
                                        domain.consultation_opened_data)
         return consultation_view(self.store.transaction(open_next_round))

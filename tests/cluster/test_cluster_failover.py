@@ -98,10 +98,9 @@ def coalition(stack):
 def stance_findings(stack, writers, consultations):
     """What the stored stances say about the acknowledged writes."""
     cdb = stack.db("consultations")
-    stored = {(s["consultation_id"], s["member_id"]): s["value"]
-              for s in cdb.stances.find({"consultation_id": {"$in": consultations}})}
-    audit = Counter((s["consultation_id"], s["member_id"])
-                    for s in cdb.stance_audit.find({"consultation_id": {"$in": consultations}}))
+    found = list(cdb.stances.find({"consultation_id": {"$in": consultations}}))
+    stored = {(s["consultation_id"], s["member_id"]): s["value"] for s in found}
+    audit = Counter({(s["consultation_id"], s["member_id"]): len(s["history"]) for s in found})
     live = tallies(cdb, list(cdb.consultations.find({"_id": {"$in": consultations}})))
     mismatched = []
     for cid in consultations:

@@ -44,7 +44,8 @@ def test_opening_snapshots_who_may_vote_and_announces_it(consultations, voters):
     assert opened["status"] == "OPEN" and opened["round"] == 1
     stored = consultations.db.consultations.find_one({"_id": opened["id"]})
     assert stored["status"] == "OPEN" and stored["tally"]["eligible"] == 3
-    assert consultations.db.eligibility.count_documents({"consultation_id": opened["id"]}) == 3
+    shards = list(consultations.db.tally_shards.find({"consultation_id": opened["id"]}))
+    assert len(shards) == 32 and sum(len(s["eligible"]) for s in shards) == 3
     eligible = consultations.eligible_many([opened["id"]])[opened["id"]]
     assert sorted(eligible) == sorted(voters)
     (event,) = announced(consultations.db, "consultation_opened", consultation_id=opened["id"])
@@ -148,3 +149,23 @@ def test_the_snapshot_of_each_round_is_read_back_by_its_number(host, consultatio
     assert consultations.eligible_of_round(uuid.uuid4().hex, 1) == []
     assert consultations.eligible_of_round({"$gt": ""}, 1) == []
     assert consultations.eligible_of_round(opened["id"], "1") == []
+
+
+def test_a_named_cast_repeated_is_answered_again_not_cast_again(consultations, voters):
+    """The cast keeps the name of its call in its history entry (casting.py):
+    a repeat gets the stance as first recorded, even after the round closed,
+    and nothing is cast, counted or announced twice."""
+    opened = consultations.open_consultation(general())
+    call = consultations.named(f"cast-{uuid.uuid4().hex}")
+    first = call.cast_stance(member(voters[0]), opened["id"], "AGREE")
+    assert call.cast_stance(member(voters[0]), opened["id"], "AGREE") == first
+    recast = consultations.cast_stance(member(voters[0]), opened["id"], "RESERVATIONS")
+    # the same name for another member's cast: the call it names was done already
+    assert call.cast_stance(member(voters[1]), opened["id"], "BLOCK", "No") == first
+    closed = consultations.close_consultation(opened["id"])
+    assert call.cast_stance(member(voters[0]), opened["id"], "AGREE") == first
+    stored = consultations.db.stances.find_one({"_id": f"{opened['id']}:1:{voters[0]}"})
+    assert [e["value"] for e in stored["history"]] == ["AGREE", "RESERVATIONS"]
+    assert stored["value"] == recast["value"] == "RESERVATIONS"
+    assert closed["tally"]["responded"] == closed["tally"]["reservations"] == 1
+    assert len(announced(consultations.db, "stance_cast", consultation_id=opened["id"])) == 2

@@ -17,7 +17,6 @@ from services.consultations.schemas import consultation_view
 NOW = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
 # every collection of the database: those with indexes, and the proxy slots
 COLLECTIONS = set(dependencies.INDEXES) | {"proxy_slots"}
-NAMES_NO_MEMBER = {"tally_shards"}  # a round's counters, each summing many members
 
 
 def view(case):
@@ -46,7 +45,10 @@ def test_a_general_consultation_and_an_older_document_have_none():
 def test_every_collection_that_names_a_member_is_declared_once():
     declared = [part.collection for part in MEMBER_DATA]
     assert len(declared) == len(set(declared))
-    assert set(declared) == COLLECTIONS - NAMES_NO_MEMBER - TECHNICAL
+    assert {part.stored_in for part in MEMBER_DATA} == COLLECTIONS - TECHNICAL
+    # the parts kept inside other documents keep their names in the export
+    assert {p.collection: p.stored_in for p in MEMBER_DATA if p.rows} == \
+        {"stance_audit": "stances", "eligibility": "tally_shards"}
     assert dependencies.MEMBER_DATA is MEMBER_DATA
 
 
@@ -60,12 +62,14 @@ def test_every_field_has_a_one_sentence_meaning():
 def test_the_queries_name_the_member_and_nothing_else():
     queries = {part.collection: part.query("m.1") for part in MEMBER_DATA}
     assert queries["consultations"] == {"beneficiary_id": "m.1"}
-    assert queries["eligibility"] == {"member_id": "m.1"}
+    assert queries["eligibility"] == {"eligible": "m.1"}
     assert queries["voters"] == {"_id": "m.1"}
     assert queries["proxies"] == queries["proxy_audit"] == \
         {"$or": [{"granter_id": "m.1"}, {"holder_id": "m.1"}]}
-    assert queries["stances"] == queries["stance_audit"] == \
+    assert queries["stances"] == \
         {"$or": [{"member_id": "m.1"}, {"cast_by": {"$eq": "m.1", "$type": "string"}}]}
+    assert queries["stance_audit"] == \
+        {"$or": [{"member_id": "m.1"}, {"history.cast_by": {"$eq": "m.1", "$type": "string"}}]}
     slot = re.compile(queries["proxy_slots"]["_id"]["$regex"])
     assert slot.search(dependencies.granter_slot("c1", 2, "m.1"))
     assert slot.search(dependencies.holder_slot("c1", 2, "m.1"))
@@ -74,11 +78,25 @@ def test_the_queries_name_the_member_and_nothing_else():
 
 
 def test_the_stance_indexes_serve_the_export():
-    for collection in ("stances", "stance_audit"):
-        keys = [(model.document["key"], model.document.get("partialFilterExpression"))
-                for model in dependencies.INDEXES[collection]]
-        assert ({"member_id": 1}, None) in keys
-        assert ({"cast_by": 1}, {"cast_by": {"$type": "string"}}) in keys
+    keys = [(model.document["key"], model.document.get("partialFilterExpression"))
+            for model in dependencies.INDEXES["stances"]]
+    assert ({"member_id": 1}, None) in keys
+    assert ({"cast_by": 1}, {"cast_by": {"$type": "string"}}) in keys
+    assert ({"history.cast_by": 1}, {"history.cast_by": {"$type": "string"}}) in keys
+    assert {"eligible": 1} in [m.document["key"] for m in dependencies.INDEXES["tally_shards"]]
+
+
+def test_the_audit_rows_of_a_stance_are_the_casts_each_member_made():
+    def cast(value, by=None):
+        return {"value": value, "reason": None, "at": value, "cast_by": by}
+    stance = {"consultation_id": "c1", "round": 1, "member_id": "g",
+              "history": [cast("AGREE"), cast("BLOCK", "h"), cast("STAND_ASIDE")]}
+    part = next(p for p in MEMBER_DATA if p.collection == "stance_audit")
+    assert [(r["value"], r["replaces"], r["cast_by"]) for r in part.rows(stance, "g")] == \
+        [("AGREE", None, None), ("BLOCK", "AGREE", "h"), ("STAND_ASIDE", "BLOCK", None)]
+    assert [(r["value"], r["replaces"], r["member_id"]) for r in part.rows(stance, "h")] == \
+        [("BLOCK", "AGREE", "g")]  # the holder's cast for the granter, only that one
+    assert part.rows(stance, "x") == []
 
 
 # ---- hidden values -----------------------------------------------------------------------
