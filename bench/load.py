@@ -183,27 +183,28 @@ def stances_of(bench, consultation_id, round_number=1):
 
 
 def fill_stances_direct(bench, consultation_id, member_ids, value="AGREE", batch=1000):
-    """Write the stances cast_stance would write (stance, audit record, a sent
-    outbox event) straight into the consultations store, then set the tally
-    from the stances. Only for loading the 10,000-stance tally fixture in
-    reasonable time; measured figures never include it. Call it only when no
-    cast is in flight (rpc_queues_idle)."""
+    """Write the stances cast_stance would write (the stance with its
+    one-entry `history`, a sent outbox event) straight into the consultations
+    store, then set the round's counters from the stances. Only for loading
+    the 10,000-stance tally fixture in reasonable time; measured figures
+    never include it. Call it only when no cast is in flight (rpc_queues_idle)."""
     db = bench.db("consultations")
     now = datetime.now(timezone.utc).replace(microsecond=0)
     written = 0
     for i in range(0, len(member_ids), batch):
         chunk = member_ids[i:i + batch]
-        stances = [{"_id": f"{consultation_id}:1:{m}", "consultation_id": consultation_id, "round": 1,
-                    "member_id": m, "value": value, "reason": None, "cast_at": now} for m in chunk]
+        stances = [dependencies.stance_document({
+            "_id": dependencies.round_key(consultation_id, 1, m), "consultation_id": consultation_id,
+            "round": 1, "member_id": m, "value": value, "reason": None, "cast_at": now,
+            "cast_by": None}) for m in chunk]
         db.stances.insert_many(stances, ordered=False)
-        db.stance_audit.insert_many([{**s, "_id": uuid.uuid4().hex[:24], "at": now, "replaces": None}
-                                     for s in stances], ordered=False)
         db.outbox.insert_many([{"_id": str(uuid.uuid4()), "event_type": "stance_cast", "status": "sent",
                                 "created_at": now, "sent_at": now, "envelope": {
                                     "event_type": "stance_cast", "source": "consultations",
                                     "data": {"consultation_id": consultation_id, "round": 1,
                                              "member_id": s["member_id"], "value": value,
-                                             "replaced": False}}} for s in stances], ordered=False)
+                                             "replaced": False, "cast_by": None}}}
+                               for s in stances], ordered=False)
         written += len(chunk)
     # every counter shard recounted from the round's stances (those cast by RPC too)
     shards = collections.defaultdict(collections.Counter)

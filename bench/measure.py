@@ -1,8 +1,10 @@
 """The measurements: query latency, concurrent castStance, raw inserts,
-a replay of cast_stance's transaction, the gateway's own CPU per request."""
+a replay of castStance's transaction, the gateway's own CPU per request
+(the store's operations per cast: bench/opcount.py)."""
 import collections
 import threading
 import time
+import types
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -13,7 +15,10 @@ from pymongo.write_concern import WriteConcern
 
 from bench.harness import log
 from bench.stats import summary
-from services.consultations.dependencies import eligible_many, shard_key
+from services.common import outbox
+from services.common.events import make_envelope
+from services.consultations import dependencies, domain
+from services.consultations.domain import STANCE_COUNTERS
 
 CAST = """mutation($c: ID!, $v: StanceValue!, $r: String) {
   castStance(consultationId: $c, value: $v, reason: $r) { value castAt } }"""
@@ -177,57 +182,60 @@ def raw_inserts(bench, threads, count, serial_count, max_s=60):
     return out
 
 
-TX_STEPS = ["find_consultation", "find_eligible", "find_stance", "inc_tally", "insert_stance",
-            "insert_audit", "insert_outbox", "start+commit"]
+TX_STEPS = ["upsert_stance", "inc_shard", "insert_outbox", "start+commit"]
+
+
+def copy_round(src_db, db, consultation_id, cid):
+    """The consultation and its current round's shards (with their `eligible`
+    arrays and deadline) copied under the id `cid` into `db`; its eligible
+    members."""
+    src = src_db.consultations.find_one({"_id": consultation_id})
+    eligible = dependencies.eligible_of(src_db, consultation_id, src["round"])
+    db.consultations.insert_one({**src, "_id": cid})
+    counters = {s["_id"].rsplit(":", 1)[1]: s for s in src_db.tally_shards.find(
+        {"consultation_id": consultation_id, "round": src["round"]}, dependencies.COUNTERS)}
+    shards = dependencies.round_shards(cid, src["round"], eligible, src["closes_at"])
+    for shard in shards:  # the source's counts too, so the documents are the same size
+        shard.update({k: v for k, v in counters.get(shard["_id"].rsplit(":", 1)[1], {}).items()
+                      if k in STANCE_COUNTERS.values()})
+    db.tally_shards.insert_many(shards)
+    return src, eligible
 
 
 def replay_cast_transaction(bench, consultation_id, samples=40):
-    """The statements of ConsultationsService.cast_stance's transaction, in
-    its order, sent from here (pymongo, serial) against a copy of the
-    consultation (its document, eligibility and counter shards) in the
-    scratch database: what the store alone costs per stance, by step."""
-    src_db = bench.db("consultations")
-    src = src_db.consultations.find_one({"_id": consultation_id})
-    all_eligible = eligible_many(src_db, [src])[consultation_id]
+    """The four statements of a member's own castStance (casting.quick, with
+    the service's own functions: the stance's upsert returning the stance
+    before, the shard's conditional $inc that checks eligibility, status and
+    deadline, the outbox insert of the stance_cast envelope; then the
+    commit), sent from here (pymongo, serial) against a copy of the
+    consultation and its round's shards in the scratch database: what the
+    store alone costs per stance, by step."""
     client = bench.handle.mongo()
     db = client[f"{bench.handle.prefix}_benchraw"]
     cid = f"replay-{uuid.uuid4().hex[:8]}"
-    db.consultations.insert_one({**src, "_id": cid})
-    db.eligibility.insert_many([{**e, "_id": e["_id"].replace(consultation_id, cid, 1),
-                                 "consultation_id": cid}
-                                for e in src_db.eligibility.find({"consultation_id": consultation_id})])
-    db.tally_shards.insert_many([{**t, "_id": t["_id"].replace(consultation_id, cid, 1),
-                                  "consultation_id": cid}
-                                 for t in src_db.tally_shards.find({"consultation_id": consultation_id})])
-    eligible = all_eligible[-samples:]
+    src, all_eligible = copy_round(bench.db("consultations"), db, consultation_id, cid)
     steps = collections.defaultdict(list)
-    totals = []
-    for m in eligible:
+    totals, refused = [], 0
+    for m in all_eligible[-samples:]:
+        now = datetime.now(timezone.utc)
+        record = domain.new_stance(dependencies.round_key(cid, src["round"], m),
+                                   {"_id": cid, "round": src["round"]}, m,
+                                   {"value": "AGREE", "reason": None}, now)
+        envelope = make_envelope("stance_cast", domain.stance_cast_data(record, False, False),
+                                 source="consultations")
         marks = {}
 
         def work(session):
+            tx = types.SimpleNamespace(db=db, session=session)
             t = [time.perf_counter()]
-            doc = db.consultations.find_one({"_id": cid}, session=session)
+            previous = dependencies.record_stance(tx, record)
             t.append(time.perf_counter())
-            db.eligibility.find_one({"_id": f"{cid}:{doc['round']}:{m}"}, {"_id": 1}, session=session)
+            counts = domain.apply_stance(previous and previous["value"], record["value"])
+            shard = dependencies.count_stance(tx, record, counts, now)
             t.append(time.perf_counter())
-            sid = f"{cid}:{doc['round']}:{m}"
-            db.stances.find_one({"_id": sid}, session=session)
+            outbox.add(db, session, envelope)
             t.append(time.perf_counter())
-            record = {"_id": sid, "consultation_id": cid, "round": doc["round"], "member_id": m,
-                      "value": "AGREE", "reason": None, "cast_at": datetime.now(timezone.utc)}
-            db.tally_shards.update_one({"_id": shard_key(cid, doc["round"], m), "closed": False},
-                                       {"$inc": {"agree": 1}}, session=session)
-            t.append(time.perf_counter())
-            db.stances.insert_one(record, session=session)
-            t.append(time.perf_counter())
-            db.stance_audit.insert_one({**record, "_id": uuid.uuid4().hex[:24]}, session=session)
-            t.append(time.perf_counter())
-            db.outbox.insert_one({"_id": str(uuid.uuid4()), "event_type": "stance_cast",
-                                  "status": "pending", "envelope": {"data": {"member_id": m}},
-                                  "created_at": datetime.now(timezone.utc)}, session=session)
-            t.append(time.perf_counter())
-            marks["t"] = t
+            marks["t"], marks["counted"] = t, shard is not None
 
         started = time.perf_counter()
         with client.start_session() as session:
@@ -235,13 +243,17 @@ def replay_cast_transaction(bench, consultation_id, samples=40):
                                      write_concern=WriteConcern("majority"))
         total = time.perf_counter() - started
         t = marks["t"]
+        refused += 0 if marks["counted"] else 1
         for i, name in enumerate(TX_STEPS[:-1]):
             steps[name].append(t[i + 1] - t[i])
         steps["start+commit"].append(total - (t[-1] - t[0]))
         totals.append(total)
-    for name in ("consultations", "eligibility", "tally_shards"):
-        db[name].delete_many({"consultation_id": cid} if name != "consultations" else {"_id": cid})
-    return {"eligible": len(all_eligible), "total": summary(totals),
+    for name in ("consultations", "tally_shards", "stances", "outbox"):
+        db[name].delete_many({"_id": cid} if name == "consultations" else
+                             {"envelope.data.consultation_id": cid} if name == "outbox" else
+                             {"consultation_id": cid})
+    return {"eligible": len(all_eligible), "total": summary(totals), "refused_by_shard": refused,
+            "round_trips": len(TX_STEPS),
             "p50_ms_by_step": {k: summary(steps[k])["p50_ms"] for k in TX_STEPS}}
 
 

@@ -221,15 +221,16 @@ def eligible_members_parts(bench, consultation_id, samples=5):
     """What `consultation(id) { eligibleMembers }` costs, by part (median ms):
     the two RPCs its resolver makes (consultations.eligible_many, then
     members.get_many of those ids), and the store reads behind them, sent
-    from here (the eligibility range; the members by `_id: {$in: ids}`)."""
+    from here (the round's counter shards with their `eligible` arrays; the
+    members by `_id: {$in: ids}`)."""
     rpc, cdb, mdb = bench.rpc(), bench.db("consultations"), bench.db("members")
     doc = cdb.consultations.find_one({"_id": consultation_id}, {"round": 1})
     ids = rpc.consultations.eligible_many([consultation_id])[consultation_id]
     parts = {
         "rpc consultations.eligible_many": lambda: rpc.consultations.eligible_many([consultation_id]),
         f"rpc members.get_many({len(ids)} ids)": lambda: rpc.members.get_many(ids),
-        "store eligibility.find(consultation, round)": lambda: list(cdb.eligibility.find(
-            {"consultation_id": consultation_id, "round": doc["round"]}, {"member_id": 1})),
+        "store tally_shards.find(consultation, round) eligible": lambda: list(cdb.tally_shards.find(
+            {"consultation_id": consultation_id, "round": doc["round"]}, {"eligible": 1})),
         f"store members.find(_id $in {len(ids)})": lambda: list(mdb.members.find({"_id": {"$in": ids}})),
     }
     out = {}
