@@ -8,6 +8,7 @@ import pytest
 from services.gateway import in_process
 from services.gateway.auth import MemberStatuses, issue_token
 from tests.unit import test_gateway_sessions as sessions
+from tests.helpers.gateway import serve_with
 from tests.unit.test_gateway_sessions import SECRET, Services, gql
 
 client = sessions.client  # the fixture: the gateway's application, its services faked
@@ -38,15 +39,7 @@ class Voting(Services):
 
 @pytest.fixture
 def services(monkeypatch):
-    from services.gateway.background import Background
-    from services.gateway.rpc import RpcPool
-    from services.gateway.store import RateLimits
-    fake = Voting()
-    monkeypatch.setattr(RpcPool, "call", lambda pool, *call, **named: fake(*call, **named))
-    monkeypatch.setattr(RateLimits, "take", lambda self, action, client, limit: True)
-    monkeypatch.setattr(Background, "submit",
-                        lambda self, *call, request=None: fake.submitted.append(call) or True)
-    return fake
+    return serve_with(monkeypatch, Voting())
 
 
 MEMBER = issue_token(SECRET, "MEMBER", "member-m1", "m1")

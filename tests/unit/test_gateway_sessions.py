@@ -23,8 +23,7 @@ from services.gateway.auth import (COOKIE, SESSION_ENDED, Sessions, Viewer, clea
                                    issue_token, request_token, session_cookie, session_token,
                                    viewer_from_token)
 from services.gateway.background import Background
-from services.gateway.rpc import RpcPool
-from services.gateway.store import RateLimits
+from tests.helpers.gateway import serve_with
 
 SECRET = "s" * 40
 
@@ -286,12 +285,7 @@ class Services:
 
 @pytest.fixture
 def services(monkeypatch):
-    fake = Services()
-    monkeypatch.setattr(RpcPool, "call", lambda pool, *call, **named: fake(*call, **named))
-    monkeypatch.setattr(RateLimits, "take", lambda self, action, client, limit: True)
-    monkeypatch.setattr(Background, "submit",
-                        lambda self, *call, request=None: fake.submitted.append(call) or True)
-    return fake
+    return serve_with(monkeypatch, Services())
 
 
 @pytest.fixture
