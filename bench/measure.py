@@ -17,6 +17,7 @@ from bench.harness import log
 from bench.stats import summary
 from services.common import outbox
 from services.common.events import make_envelope
+from services.common.store import KIT_INDEXES, ensure_indexes
 from services.consultations import dependencies, domain
 from services.consultations.domain import STANCE_COUNTERS
 
@@ -182,7 +183,7 @@ def raw_inserts(bench, threads, count, serial_count, max_s=60):
     return out
 
 
-TX_STEPS = ["upsert_stance", "inc_shard", "insert_outbox", "start+commit"]
+TX_STEPS = ["insert_stance", "inc_shard", "insert_outbox", "start+commit"]
 
 
 def copy_round(src_db, db, consultation_id, cid):
@@ -203,15 +204,16 @@ def copy_round(src_db, db, consultation_id, cid):
 
 
 def replay_cast_transaction(bench, consultation_id, samples=40):
-    """The four statements of a member's own castStance (casting.quick, with
-    the service's own functions: the stance's upsert returning the stance
-    before, the shard's conditional $inc that checks eligibility, status and
-    deadline, the outbox insert of the stance_cast envelope; then the
-    commit), sent from here (pymongo, serial) against a copy of the
-    consultation and its round's shards in the scratch database: what the
-    store alone costs per stance, by step."""
+    """The four statements of a member's first own castStance (casting.quick,
+    with the service's own functions: the stance's insert with its call's
+    name, the shard's conditional $inc that checks eligibility, status,
+    deadline and proxies, the outbox insert of the stance_cast envelope;
+    then the commit), sent from here (pymongo, serial) against a copy of
+    the consultation and its round's shards in the scratch database, with
+    the service's indexes: what the store alone costs per stance, by step."""
     client = bench.handle.mongo()
     db = client[f"{bench.handle.prefix}_benchraw"]
+    ensure_indexes(db, {**KIT_INDEXES, **dependencies.INDEXES})
     cid = f"replay-{uuid.uuid4().hex[:8]}"
     src, all_eligible = copy_round(bench.db("consultations"), db, consultation_id, cid)
     steps = collections.defaultdict(list)
@@ -228,14 +230,14 @@ def replay_cast_transaction(bench, consultation_id, samples=40):
         def work(session):
             tx = types.SimpleNamespace(db=db, session=session)
             t = [time.perf_counter()]
-            previous = dependencies.record_stance(tx, record)
+            dependencies.first_stance(tx, record, f"replay-{uuid.uuid4().hex}#1")
             t.append(time.perf_counter())
-            counts = domain.apply_stance(previous and previous["value"], record["value"])
-            shard = dependencies.count_stance(tx, record, counts, now)
+            counted = dependencies.count_stance(
+                tx, record, domain.apply_stance(None, record["value"]), quick_at=now)
             t.append(time.perf_counter())
             outbox.add(db, session, envelope)
             t.append(time.perf_counter())
-            marks["t"], marks["counted"] = t, shard is not None
+            marks["t"], marks["counted"] = t, counted
 
         started = time.perf_counter()
         with client.start_session() as session:
@@ -261,12 +263,10 @@ def gateway_cpu(stance_reply, samples=300):
     """The gateway's own work per castStance, in this process, without HTTP or
     RPC: JWT check, parse + validate (the gateway's cached `prepare`, and
     uncached as before the cache), execute with a canned RPC reply."""
-    import asyncio
-    from graphql import execute
+    from services.gateway.in_process import run  # the serving thread's own event loop
     from services.gateway.limits import prepare  # not app: importing it starts a gateway
     from services.gateway.auth import MemberStatuses, issue_token, viewer_from_header
     from services.gateway.loaders import Loaders
-    from services.gateway.schema import schema
     from tests.support import SECRET
 
     token = "Bearer " + issue_token(SECRET, "MEMBER", "member-x", stance_reply["member_id"])
@@ -287,10 +287,6 @@ def gateway_cpu(stance_reply, samples=300):
             self.rpc_calls += 1
             return [voter] if method == "get_many" else stance_reply
 
-    async def run(document, ctx):
-        result = execute(schema.graphql_schema, document, variable_values=variables, context_value=ctx)
-        return await result if hasattr(result, "__await__") else result
-
     times = collections.defaultdict(list)
     for _ in range(samples):
         t0 = time.perf_counter()
@@ -301,7 +297,7 @@ def gateway_cpu(stance_reply, samples=300):
         document, errors = prepare(CAST, 10)
         assert not errors
         t3 = time.perf_counter()
-        result = asyncio.run(run(document, Ctx(viewer)))
+        result = run(document, variables, None, Ctx(viewer))
         t4 = time.perf_counter()
         assert not result.errors, result.errors
         times["jwt"].append(t1 - t0)

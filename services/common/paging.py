@@ -40,6 +40,7 @@ from typing import Any, Final
 
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.write_concern import WriteConcern
 
 from services.common.errors import BadUserInput
 
@@ -119,7 +120,9 @@ class SeqBlocks:
         with self._lock:
             start, end = self._free.get(key, (1, 0))
             if start > end:
-                end = next_seq(db, name, n=max(1, block))
+                # majority: a block a failover rolled back could be handed out twice
+                end = next_seq(db.with_options(write_concern=WriteConcern("majority")), name,
+                               n=max(1, block))
                 start = end - max(1, block) + 1
             self._free[key] = (start + 1, end)
         return start

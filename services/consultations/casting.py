@@ -17,14 +17,18 @@ redelivery, a client's retry with its Idempotency-Key) collides with it on
 the `call_once` index, and gets the stance as the first call recorded it,
 even when the round has closed or moved on since (`recorded`).
 
-Four store round trips (issue 21): a member's own cast in a round this
-process has seen is the stance, its shard, the outbox and the commit. What
-it needs of the consultation (its current round; whether its results are
-hidden) comes from `ROUNDS`, this process's memory of each consultation's
-current round, which is never trusted: a round that closed or moved on
-fails the shard's filter, the transaction is abandoned (nothing of it is
-kept) and the careful path runs. The careful path reads the consultation,
-refuses exactly as it always did, and remembers the round it found.
+Four store round trips (issue 21): a member's first own cast in a round
+this process has seen is the stance's insert, its shard's conditional
+write, the outbox and the commit. What it needs of the consultation (its
+current round; whether its results are hidden) comes from `ROUNDS`, this
+process's memory of each consultation's current round, which is never
+trusted: a round that closed or moved on, a deadline passed, a member not
+in the snapshot or one with a proxy to end fail the shard's filter, a
+stance already there fails the insert; the transaction is then abandoned
+(nothing of it is kept) and the careful path runs. The careful path reads
+the consultation, refuses exactly as it always did, replaces a stance,
+uses or ends proxies, and remembers the round it found: seven round trips
+(and the two of the abandoned quick attempt before it).
 """
 from pymongo.errors import DuplicateKeyError
 
@@ -70,16 +74,22 @@ class Stale(Exception):
 def cast(store, consultation_id, caster, member_id, stance, now):
     """The stance recorded (see the module's invariants): by the quick path
     when the round is remembered and the caster casts its own stance, else
-    (or when the quick one finds its memory stale) by the careful path."""
+    (or when the quick one finds its memory stale, or a stance there
+    already) by the careful path."""
     consultation_id = paging.clean_id(consultation_id)
     request = store.call_key()
     remembered = ROUNDS.get(consultation_id) if caster == member_id else None
     if remembered is not None:
         try:
-            return recorded(store, request, lambda tx: quick(
-                tx, consultation_id, remembered, member_id, stance, now(), request))
+            return store.transaction(lambda tx: quick(
+                tx, consultation_id, remembered, member_id, stance, now(), request),
+                keeps_own_record=True)
         except Stale:
             ROUNDS.forget(consultation_id)
+        except DuplicateKeyError:  # a stance there already, or this very call done
+            kept = dependencies.kept_cast(store.db, request)
+            if kept is not None:
+                return kept
     return recorded(store, request, lambda tx: careful(
         tx, consultation_id, caster, member_id, stance, now(), request))
 
@@ -105,22 +115,26 @@ def recorded(store, request, work):
 
 
 def quick(tx, consultation_id, remembered, member_id, stance, now, request):
-    """The member's own cast in the remembered round: four round trips."""
+    """The member's first cast in the remembered round, four round trips:
+    the stance inserted (DuplicateKeyError if the member has one), counted
+    by the shard's conditional write (Stale if it refuses: see
+    count_stance), the event, the commit."""
     round_number, hidden = remembered
     record = domain.new_stance(dependencies.round_key(consultation_id, round_number, member_id),
                                {"_id": consultation_id, "round": round_number}, member_id,
                                stance, now)
-    previous = dependencies.record_stance(tx, record, request)
-    counts = domain.apply_stance(previous and previous["value"], record["value"])
-    shard = dependencies.count_stance(tx, record, counts, now)
-    if shard is None:
+    dependencies.first_stance(tx, record, request)
+    if not dependencies.count_stance(tx, record, domain.apply_stance(None, record["value"]),
+                                     quick_at=now):
         raise Stale()
-    return finish(tx, record, previous, shard, hidden)
+    tx.emit("stance_cast", domain.stance_cast_data(record, False, hidden))
+    return record
 
 
 def careful(tx, consultation_id, caster, member_id, stance, now, request):
     """Any cast, the consultation read first: the refusals of DOMAIN.md, a
-    proxy used (`caster` is not `member_id`), and the round remembered."""
+    stance replaced, a proxy used (`caster` is not `member_id`) or the
+    member's own ended, and the round remembered."""
     doc = records.load(tx, "consultations", "consultation", consultation_id)
     domain.check_can_cast(doc, now)
     ROUNDS.remember(doc)
@@ -129,25 +143,17 @@ def careful(tx, consultation_id, caster, member_id, stance, now, request):
         proxy_service.use(tx, doc, caster, member_id)
     record = domain.new_stance(dependencies.round_key(doc["_id"], doc["round"], member_id),
                                doc, member_id, stance, now, caster if by_proxy else None)
-    previous = dependencies.record_stance(tx, record, request)
+    previous = dependencies.current_stance(tx, record["_id"])
     if by_proxy:
         proxies.check_not_own_stance(previous)
+    dependencies.record_stance(tx, record, previous, request)
     counts = domain.apply_stance(previous and previous["value"], record["value"])
-    shard = dependencies.count_stance(tx, record, counts)
-    if shard is None:
+    if not dependencies.count_stance(tx, record, counts):
         if not dependencies.is_eligible(tx, doc["_id"], doc["round"], member_id):
             raise domain.not_eligible()
         raise Conflict("This round closed while your stance was being recorded.")
-    return finish(tx, record, previous, shard, domain.results_hidden(doc), doc)
-
-
-def finish(tx, record, previous, shard, hidden, doc=None):
-    """End the member's proxies if it cast its own stance and its shard says
-    it offered one in the round (read then, so only then), and announce the
-    cast."""
-    member_id = record["member_id"]
-    if record["cast_by"] is None and member_id in shard.get("proxy_granters", ()):
-        doc = doc or records.load(tx, "consultations", "consultation", record["consultation_id"])
+    if not by_proxy:
         proxy_service.end_by_own_cast(tx, doc, member_id)
-    tx.emit("stance_cast", domain.stance_cast_data(record, previous is not None, hidden))
+    tx.emit("stance_cast", domain.stance_cast_data(record, previous is not None,
+                                                   domain.results_hidden(doc)))
     return record

@@ -21,9 +21,11 @@ document stays small however many members vote:
   the current stance, and in `history` every cast of the round, oldest first
   (the audit trail: `replaces` is the value of the entry before).
 
-A cast is then four store round trips (`record_stance`, `count_stance`, the
-outbox, the commit): the shard's filter checks eligibility, the round's
-status and its deadline in the write that counts the stance.
+A member's first cast in a round is then four store round trips (the
+stance's insert, `count_stance`, the outbox, the commit): the shard's
+filter checks eligibility, the round's status and its deadline in the
+write that counts the stance (casting.py). No find-and-modify: this store
+answers it by reading the whole collection.
 
 What the service holds about one member, for its export, is declared in
 member_data.py (`MEMBER_DATA`, re-exported here); the `member_id`,
@@ -31,7 +33,7 @@ member_data.py (`MEMBER_DATA`, re-exported here); the `member_id`,
 """
 import zlib
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from services.common import paging
 from services.common.vocabulary import LIVE_PROXY, ConsultationKind, ConsultationStatus
@@ -47,9 +49,10 @@ BY_CASTER = (IndexModel([("member_id", ASCENDING)]),
                         partialFilterExpression={"cast_by": {"$type": "string"}}),
              IndexModel([("history.cast_by", ASCENDING)],
                         partialFilterExpression={"history.cast_by": {"$type": "string"}}))
-# the named call that made a cast, once in the whole collection (casting.py)
-CALL_ONCE = IndexModel([("history.request", ASCENDING)], unique=True, name="call_once",
-                       partialFilterExpression={"history.request": {"$type": "string"}})
+# the named calls that made a stance's casts (`calls`, strings only, so no
+# document indexes a null), each once in the whole collection (casting.py)
+CALL_ONCE = IndexModel([("calls", ASCENDING)], unique=True, name="call_once",
+                       partialFilterExpression={"calls": {"$type": "string"}})
 # a stance without its history: what every reader but the audit wants
 CURRENT = {"history": 0}
 # a shard without its members: what the tallies read
@@ -188,18 +191,22 @@ def touch_shard(tx, consultation_id, round_number, member_id):
     return changed.matched_count == 1
 
 
-def count_stance(tx, stance, inc, now=None):
+def count_stance(tx, stance, inc, quick_at=None):
     """Apply a stance's change to its member's shard if the member is in the
-    round's snapshot and the round is open (and, with `now`, its deadline
-    not passed): the shard's `proxy_granters`, or None if not (nothing
-    counted). The check and the count are one write."""
+    round's snapshot and the round is open; whether it did. The check and
+    the count are one write. With `quick_at` (the cast's moment; the quick
+    path) the deadline must not have passed then either, and the member
+    must not have offered a proxy in the round (its cast then has proxies
+    to end: the careful path's work)."""
     where = {"_id": shard_key(stance["consultation_id"], stance["round"], stance["member_id"]),
              "closed": False, "eligible": stance["member_id"]}
-    if now is not None:
-        where["closes_at"] = {"$gt": now}
-    return tx.db.tally_shards.find_one_and_update(
-        where, {"$inc": inc} if inc else {"$set": {"closed": False}},
-        projection={"proxy_granters": 1}, session=tx.session)
+    if quick_at is not None:
+        where.update(closes_at={"$gt": quick_at}, proxy_granters={"$ne": stance["member_id"]})
+    # `casts` always changes, so the write is a write (one that changed
+    # nothing would not conflict with a concurrent close)
+    changed = tx.db.tally_shards.update_one(where, {"$inc": {**inc, "casts": 1}},
+                                            session=tx.session)
+    return changed.matched_count == 1
 
 
 def current_stance(tx, stance_id):
@@ -214,32 +221,46 @@ def history_entry(stance, request=None):
     return entry if request is None else {**entry, "request": request}
 
 
-def stance_document(stance):
-    """A stance as first stored: its one cast in its history."""
-    return {**stance, "history": [history_entry(stance)]}
+def stance_document(stance, request=None):
+    """A stance as first stored: its one cast in its history (and the name
+    of its call in `calls`, if it had one)."""
+    doc = {**stance, "history": [history_entry(stance, request)]}
+    return doc if request is None else {**doc, "calls": [request]}
 
 
-def record_stance(tx, stance, request=None):
-    """Make `stance` the member's current one and add the cast to its
-    history (which keeps every cast, replaced ones included): one write that
-    answers the stance before (None for the member's first in the round).
-    A cast named `request` that is in a history already (this stance's, or
-    any other's: CALL_ONCE) raises DuplicateKeyError."""
+def first_stance(tx, stance, request=None):
+    """Insert the member's first stance of the round, its cast the first of
+    its history. DuplicateKeyError if the member has one (or, see
+    CALL_ONCE, if the call `request` was recorded already)."""
+    tx.db.stances.insert_one(stance_document(stance, request), session=tx.session)
+
+
+def record_stance(tx, stance, previous, request=None):
+    """Make `stance` the member's current one in place of `previous` (its
+    stance before, read in `tx`, or None) and add the cast to its history,
+    which keeps every cast, replaced ones included. DuplicateKeyError if
+    the call `request` was recorded already (in this stance's `calls`: the
+    upsert then inserts a second `_id`; in another's: CALL_ONCE)."""
+    if previous is None:
+        return first_stance(tx, stance, request)
     current = {k: v for k, v in stance.items() if k != "_id"}
-    where = {"_id": stance["_id"]}
-    if request is not None:  # found: the upsert inserts a second `_id`, a duplicate
-        where["history.request"] = {"$ne": request}
-    return tx.db.stances.find_one_and_update(
-        where, {"$set": current, "$push": {"history": history_entry(stance, request)}},
-        projection=CURRENT, upsert=True, return_document=ReturnDocument.BEFORE,
-        session=tx.session)
+    where, push = {"_id": stance["_id"]}, {"history": history_entry(stance, request)}
+    if request is not None:
+        where["calls"] = {"$ne": request}
+        push["calls"] = request
+    tx.db.stances.update_one(where, {"$set": current, "$push": push}, upsert=True,
+                             session=tx.session)
 
 
 def kept_cast(db, request):
-    """The stance as the cast named `request` recorded it, or None."""
-    doc = request and db.stances.find_one({"history.request": request})
-    if not doc:
+    """The stance as the cast named `request` recorded it, or None (also
+    from the kit's `requests`, where a cast before issue 21 kept it)."""
+    if request is None:
         return None
+    doc = db.stances.find_one({"calls": request})
+    if doc is None:
+        kept = db.requests.find_one({"_id": request})
+        return kept and kept["result"]
     entry = next(e for e in doc["history"] if e.get("request") == request)
     return {"_id": doc["_id"], "consultation_id": doc["consultation_id"], "round": doc["round"],
             "member_id": doc["member_id"], "value": entry["value"], "reason": entry["reason"],

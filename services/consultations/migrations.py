@@ -12,9 +12,10 @@ documents, so one of them conflicts, is retried and finds the work done.
    the round's `closes_at` and `proxy_granters`), and the `stance_audit`
    collection into each stance's `history`; the emptied collections are
    dropped. Instances of the version before must be stopped first (they
-   would still write the old collections): the deployment replaces them
-   all at once (deploy/, docs/operator-guide.md).
+   would still write the old collections): docs/operator-guide.md says to
+   scale the consultations deployment to zero before this upgrade.
 """
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from services.common.vocabulary import ConsultationStatus
@@ -59,17 +60,19 @@ def snapshot_into_shards(tx):
     members = [e["member_id"] for e in tx.db.eligibility.find(where, {"member_id": 1},
                                                               session=tx.session)]
     doc = tx.db.consultations.find_one({"_id": shard["consultation_id"]},
-                                       {"round": 1, "closes_at": 1}, session=tx.session) or {}
+                                       {"round": 1, "closes_at": 1, "status": 1},
+                                       session=tx.session) or {}
     granters = {p["granter_id"] for p in tx.db.proxies.find(where, {"granter_id": 1},
                                                             session=tx.session)}
+    current = doc.get("round") == shard["round"] and doc.get("status") == ConsultationStatus.OPEN
     closes_at = doc.get("closes_at") if doc.get("round") == shard["round"] else None
-    for new in dependencies.round_shards(shard["consultation_id"], shard["round"], members,
-                                         closes_at):
-        mine = sorted(g for g in granters if dependencies.shard_key(
-            shard["consultation_id"], shard["round"], g) == new["_id"])
-        tx.db.tally_shards.update_one({"_id": new["_id"]}, {"$set": {
-            "eligible": new["eligible"], "closes_at": closes_at, "proxy_granters": mine}},
-            session=tx.session)
+    tx.db.tally_shards.bulk_write([UpdateOne({"_id": new["_id"]}, {"$set": {
+        "eligible": new["eligible"], "closes_at": closes_at, "proxy_granters": sorted(
+            g for g in granters if dependencies.shard_key(
+                shard["consultation_id"], shard["round"], g) == new["_id"])},
+        "$setOnInsert": {**where, "closed": not current}}, upsert=True)  # a shard lost
+        for new in dependencies.round_shards(shard["consultation_id"], shard["round"], members,
+                                             closes_at)], session=tx.session)
     tx.db.eligibility.delete_many(where, session=tx.session)
     return True
 
@@ -88,12 +91,10 @@ def audit_into_history(tx):
         casts.setdefault(a["member_id"], []).append(
             {"value": a["value"], "reason": a.get("reason"), "at": a["at"],
              "cast_by": a.get("cast_by")})
-    for s in list(tx.db.stances.find({**where, "history": {"$exists": False}},
-                                     session=tx.session)):
-        history = casts.get(s["member_id"]) or [dependencies.history_entry(
-            {"cast_by": None, "reason": None, **s})]
-        tx.db.stances.update_one({"_id": s["_id"]}, {"$set": {"history": history}},
-                                 session=tx.session)
+    updates = [UpdateOne({"_id": s["_id"]}, {"$set": {"history": casts.get(s["member_id"]) or [
+        dependencies.history_entry({"cast_by": None, "reason": None, **s})]}})
+        for s in tx.db.stances.find({**where, "history": {"$exists": False}}, session=tx.session)]
+    tx.db.stances.bulk_write(updates, session=tx.session)  # one round trip, not one per stance
     tx.db.stance_audit.delete_many(where, session=tx.session)
     return True
 

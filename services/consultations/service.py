@@ -220,7 +220,7 @@ class ConsultationsService(ProxyEntrypoints, RecordQueries, OperatorRpc):
         # the rounds as checked: not a next (hidden) round opened since the check
         rows = sorted((row for s in self.store.db.stances.find(
             {"consultation_id": doc["_id"], "round": {"$lte": doc["round"]}})
-            for row in audit_rows(s)), key=lambda row: row["at"])
+            for row in audit_rows(s)), key=lambda row: (row["at"], row["round"], row["member_id"]))
         return [{**stance_view(d), "at": d["at"].isoformat(), "replaces": d["replaces"]}
                 for d in rows]
 

@@ -284,6 +284,8 @@ class MemberStatuses:
         """Keep what a service just answered about a member (a view dict)."""
         if not member or "status" not in member:
             return
+        if self._read_now is not None:  # what the request changed is fresh for it
+            self._read_now[member["id"]] = member
         with self._lock:
             self._cache[member["id"]] = (time.monotonic(), member["status"],
                                          bool(member.get("can_vote")))

@@ -61,7 +61,7 @@ def back_to_one_document_per_member(db, cid):
                 "reason": entry["reason"], "cast_at": entry["at"], "at": entry["at"],
                 "cast_by": entry["cast_by"], "replaces": before})
             before = entry["value"]
-        db.stances.update_one({"_id": stance["_id"]}, {"$unset": {"history": ""}})
+        db.stances.update_one({"_id": stance["_id"]}, {"$unset": {"history": "", "calls": ""}})
 
 
 def test_a_snapshot_and_audit_of_one_document_each_move_into_shards_and_histories(stack):
@@ -75,8 +75,9 @@ def test_a_snapshot_and_audit_of_one_document_each_move_into_shards_and_historie
     db = stack.db("consultations")
     shards = {s["_id"]: s for s in db.tally_shards.find({"consultation_id": c["id"]})}
     # as the old layout kept them: its audit named no call (casting.py)
-    stances = {s["_id"]: {**s, "history": [{k: v for k, v in e.items() if k != "request"}
-                                           for e in s["history"]]}
+    stances = {s["_id"]: {**{k: v for k, v in s.items() if k != "calls"},
+                          "history": [{k: v for k, v in e.items() if k != "request"}
+                                      for e in s["history"]]}
                for s in db.stances.find({"consultation_id": c["id"]})}
     with stack.rpc() as rpc:
         audit = rpc.consultations.stance_audit(c["id"])

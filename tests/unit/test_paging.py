@@ -180,7 +180,13 @@ class FakeCounters:
 
 
 def fake_db(counters, name="t_members"):
-    return SimpleNamespace(name=name, counters=counters)
+    """A database of one counters collection; `with_options` records the
+    write concern a block is reserved with."""
+    def with_options(write_concern):
+        counters.write_concern = write_concern.document
+        return db
+    db = SimpleNamespace(name=name, counters=counters, with_options=with_options)
+    return db
 
 
 def test_concurrent_takes_get_distinct_numbers_one_counter_write_a_block():
@@ -200,6 +206,7 @@ def test_concurrent_takes_get_distinct_numbers_one_counter_write_a_block():
     assert sorted(taken) == list(range(1, 401))  # one process: no number lost, none twice
     assert counters.writes == 400 // 16 and counters.value == 400
     assert set(counters.sessions) == {None}  # its own write, never in a caller's transaction
+    assert counters.write_concern == {"w": "majority"}  # a failover cannot hand it out twice
 
 
 def test_a_restarted_process_takes_a_new_block_above_every_number_handed_out():
