@@ -135,3 +135,19 @@ def test_a_dataloader_is_made_once_per_request_and_only_by_its_name():
     assert mine.my_stance is None and mine.proxies is None  # no member, no call to make
     with pytest.raises(AttributeError):
         mine.no_such_loader
+
+
+def test_a_change_the_request_made_is_what_its_later_checks_see():
+    """`withdrawMembership` then `castStance` in one document: the cast's
+    fresh check sees the withdrawal the request itself made, not the read
+    its token check made before it."""
+    reads = []
+
+    def call(service, method, ids):
+        reads.append(ids)
+        return [{"id": "m1", "status": "ACTIVE", "can_vote": True}]
+    statuses = MemberStatuses(call, ttl=60).for_request()
+    assert statuses.status("m1", fresh=True) == ("ACTIVE", True)
+    statuses.remember({"id": "m1", "status": "WITHDRAWN", "can_vote": False})
+    assert statuses.status("m1", fresh=True) == ("WITHDRAWN", False)
+    assert reads == [["m1"]]
