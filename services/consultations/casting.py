@@ -11,11 +11,12 @@ Invariants, on every path:
   `stance_cast` event is written in the same transaction.
 
 A call is done once: the gateway names each call (services/common/store.py),
-and the cast keeps that name in its history entry instead of in the kit's
-`requests` (which would cost a read and a write more). A repeated call (a
-redelivery, a client's retry with its Idempotency-Key) collides with it on
-the `call_once` index, and gets the stance as the first call recorded it,
-even when the round has closed or moved on since (`recorded`).
+and the cast keeps that name in the stance it writes (`calls`, and its
+history entry) instead of in the kit's `requests` (which would cost a read
+and a write more). A repeated call (a redelivery, a client's retry with its
+Idempotency-Key) collides with it on the `call_once` index, and gets the
+stance as the first call recorded it, even when the round has closed or
+moved on since (`recorded`).
 
 Four store round trips (issue 21): a member's first own cast in a round
 this process has seen is the stance's insert, its shard's conditional
